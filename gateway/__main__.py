@@ -1,0 +1,4 @@
+from gateway.server import spec
+from gridtwin.core.server import run
+
+run(spec)

@@ -1,0 +1,137 @@
+"""The gateway: `gridtwin.v1.GridTwin`, the only public service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+from google.rpc import code_pb2
+
+from gridtwin.core.config import env_int, settings
+from gridtwin.core.errors import abort_with_status
+from gridtwin.core.redis_client import connect, is_up
+from gridtwin.core.server import ServiceSpec
+from gridtwin.registry import MODULE_MODELS
+from gridtwin.v1 import assessment_pb2, gateway_pb2, gateway_pb2_grpc, reading_pb2, services_pb2
+from gateway.orchestrator import Orchestrator
+from gateway.publisher import Publisher, subscribe
+
+_END = object()
+
+
+class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
+    def __init__(self) -> None:
+        cfg = settings()
+        self.prefix = cfg.redis_prefix
+        self.redis = connect(cfg.redis_url)
+        self.orchestrator = Orchestrator()
+        self.publisher = Publisher(self.redis, self.prefix)
+        self.max_batch = env_int("GATEWAY_MAX_BATCH", 10_000)
+        self.stream_batch = env_int("GATEWAY_STREAM_BATCH", 512)
+
+    async def Assess(self, request: reading_pb2.Reading, context: grpc.aio.ServicerContext) -> assessment_pb2.Assessment:
+        (assessment,) = await self.orchestrator.assess([request])
+        if assessment.status.code != code_pb2.OK:
+            await abort_with_status(context, assessment.status)
+        self.publisher.publish([assessment])
+        return assessment
+
+    async def AssessBatch(
+        self, request: reading_pb2.ReadingBatch, context: grpc.aio.ServicerContext
+    ) -> assessment_pb2.AssessmentBatch:
+        if len(request.readings) > self.max_batch:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"readings: {len(request.readings)} items exceed the batch limit {self.max_batch}",
+            )
+        assessments = await self.orchestrator.assess(list(request.readings)) if request.readings else []
+        self.publisher.publish(assessments)
+        return assessment_pb2.AssessmentBatch(assessments=assessments)
+
+    async def AssessStream(
+        self, request_iterator: AsyncIterator[reading_pb2.Reading], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[assessment_pb2.Assessment]:
+        # Readings that arrive while a batch is in flight form the next batch: one RPC per hop
+        # per batch, answers in arrival order.
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=4 * self.stream_batch)
+
+        async def read() -> None:
+            try:
+                async for reading in request_iterator:
+                    await queue.put(reading)
+            finally:
+                await queue.put(_END)
+
+        reader = asyncio.create_task(read())
+        try:
+            done = False
+            while not done:
+                first = await queue.get()
+                if first is _END:
+                    break
+                batch = [first]
+                while len(batch) < self.stream_batch and not queue.empty():
+                    item = queue.get_nowait()
+                    if item is _END:
+                        done = True
+                        break
+                    batch.append(item)
+                assessments = await self.orchestrator.assess(batch)  # type: ignore[arg-type]
+                self.publisher.publish(assessments)
+                for assessment in assessments:
+                    yield assessment
+        finally:
+            reader.cancel()
+
+    async def Subscribe(
+        self, request: gateway_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[assessment_pb2.Assessment]:
+        unknown = [m for m in request.models if m not in {n for ns in MODULE_MODELS.values() for n in ns}]
+        if unknown:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"models: unknown model(s) {unknown}")
+        async for assessment in subscribe(self.redis, self.prefix, request):
+            yield assessment
+
+    async def ListModels(
+        self, request: services_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> services_pb2.ModelCatalog:
+        async def one(module: str) -> list[services_pb2.RegisteredModel]:
+            try:
+                catalog = await self.orchestrator.modules[module].ListModels(request, timeout=2.0)
+                return list(catalog.models)
+            except grpc.aio.AioRpcError as exc:
+                return [
+                    services_pb2.RegisteredModel(
+                        name=name, module=module, status=assessment_pb2.UNAVAILABLE,
+                        detail=f"{module}: {exc.code().name}",
+                    )
+                    for name in MODULE_MODELS[module]
+                ]
+
+        parts = await asyncio.gather(*(one(m) for m in MODULE_MODELS))
+        return services_pb2.ModelCatalog(models=[m for part in parts for m in part])
+
+
+def spec() -> ServiceSpec:
+    servicer = GridTwinServicer()
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        gateway_pb2_grpc.add_GridTwinServicer_to_server(servicer, server)
+        return ["gridtwin.v1.GridTwin"]
+
+    async def start() -> None:
+        servicer.publisher.start()
+
+    async def ready() -> bool:
+        return await is_up(servicer.redis)
+
+    async def stop() -> None:
+        await servicer.publisher.stop()
+        await servicer.orchestrator.close()
+        await servicer.redis.aclose()
+
+    return ServiceSpec(name="gateway", register=register, start=start, ready=ready, stop=stop)
+
+
+__all__ = ["GridTwinServicer", "spec"]

@@ -1,0 +1,1 @@
+"""Service plumbing shared by every gridtwin service: config, logs, tracing, servers, channels."""

@@ -1,0 +1,60 @@
+"""google.rpc rich errors: INVALID_ARGUMENT with BadRequest field violations.
+
+A batch carries one `google.rpc.Status` per item; a unary call aborts with the same status
+so clients read the violations with `grpc_status.rpc_status.from_call`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+OK_STATUS = status_pb2.Status(code=code_pb2.OK)
+
+
+def bad_request(violations: Iterable[FieldViolation], message: str | None = None) -> status_pb2.Status:
+    """INVALID_ARGUMENT status carrying a BadRequest detail with one entry per bad field."""
+    violations = list(violations)
+    detail = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in violations
+        ]
+    )
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    if message is None:
+        message = "invalid reading: " + "; ".join(f"{v.field}: {v.description}" for v in violations)
+    return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[packed])
+
+
+def error_status(code: grpc.StatusCode, message: str) -> status_pb2.Status:
+    return status_pb2.Status(code=code.value[0], message=message)
+
+
+def field_violations(status: status_pb2.Status) -> list[FieldViolation]:
+    """The BadRequest violations carried by a status (empty if none)."""
+    out: list[FieldViolation] = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            out.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
+    return out
+
+
+async def abort_with_status(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> None:
+    """Abort the RPC with a rich status (code, message and details in trailers)."""
+    await context.abort_with_status(rpc_status.to_status(status))

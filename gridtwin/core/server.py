@@ -1,0 +1,131 @@
+"""grpc.aio server bootstrap shared by every service.
+
+A service supplies its servicers and a readiness check; this module adds tracing, the
+`grpc.health.v1` service (NOT_SERVING until the service says it is ready: models loaded,
+Redis reachable), server reflection, and graceful shutdown on SIGTERM/SIGINT (health goes
+NOT_SERVING, new calls are refused, in-flight calls get `SHUTDOWN_GRACE_S` to finish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from gridtwin.core.channels import SERVER_OPTIONS
+from gridtwin.core.config import service_port, settings
+from gridtwin.core.logs import setup_logging
+from gridtwin.core.tracing import ServerTracingInterceptor, setup_tracing, shutdown_tracing
+
+log = logging.getLogger(__name__)
+
+READINESS_INTERVAL_S = 1.0
+
+
+@dataclass
+class ServiceSpec:
+    """What a service brings to the bootstrap."""
+
+    name: str  # "ingest", "features", … (also the logger and tracing service name)
+    # Adds servicers to the server and returns their full service names for health/reflection.
+    register: Callable[[grpc.aio.Server], list[str]]
+    # Called after the port is open: load models, connect to Redis. May take a while.
+    start: Callable[[], Awaitable[None]] | None = None
+    # Readiness: True when the service can answer correctly.
+    ready: Callable[[], Awaitable[bool]] | None = None
+    stop: Callable[[], Awaitable[None]] | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+async def _set_all(servicer: health.aio.HealthServicer, names: list[str], serving: bool) -> None:
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for name in ["", *names]:
+        await servicer.set(name, status)
+
+
+async def serve(spec: ServiceSpec, port: int | None = None) -> None:
+    """Run a service until SIGTERM/SIGINT."""
+    cfg = settings()
+    setup_logging(spec.name, cfg.log_level)
+    setup_tracing(f"gridtwin-{spec.name}")
+    port = service_port(spec.name) if port is None else port
+
+    server = grpc.aio.server(interceptors=[ServerTracingInterceptor()], options=SERVER_OPTIONS)
+    names = spec.register(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    await _set_all(health_servicer, names, serving=False)
+    bound = server.add_insecure_port(f"[::]:{port}")
+    if bound == 0:
+        raise RuntimeError(f"{spec.name}: cannot bind port {port}")
+    await server.start()
+    log.info("listening", extra={"port": bound, "services": names})
+
+    stop_event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_event.set)
+
+    async def readiness() -> None:
+        serving = None
+        while not stop_event.is_set():
+            try:
+                now = True if spec.ready is None else await spec.ready()
+            except Exception:  # a failing check means not ready, never a crash
+                log.exception("readiness check failed")
+                now = False
+            if now != serving:
+                await _set_all(health_servicer, names, serving=now)
+                log.info("health", extra={"serving": now})
+                serving = now
+            try:
+                await asyncio.wait_for(stop_event.wait(), READINESS_INTERVAL_S)
+            except asyncio.TimeoutError:
+                pass
+
+    async def starter() -> None:
+        if spec.start is not None:
+            await spec.start()
+
+    start_task = asyncio.create_task(starter())
+    await asyncio.wait({start_task, asyncio.create_task(stop_event.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    if start_task.done() and start_task.exception() is not None:
+        log.error("start failed", exc_info=start_task.exception())
+        await server.stop(0)
+        raise SystemExit(1)
+    readiness_task = asyncio.create_task(readiness())
+
+    await stop_event.wait()
+    log.info("shutting down: draining in-flight calls", extra={"grace_s": cfg.shutdown_grace_s})
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(cfg.shutdown_grace_s)
+    readiness_task.cancel()
+    start_task.cancel()
+    if spec.stop is not None:
+        await spec.stop()
+    shutdown_tracing()
+    log.info("stopped")
+
+
+def run(make_spec: Callable[[], ServiceSpec]) -> None:
+    """Entry point for `python -m services.<name>`. The spec is built inside the event loop
+    because grpc.aio channels and Redis clients bind to the loop that creates them."""
+
+    async def main() -> None:
+        await serve(make_spec())
+
+    asyncio.run(main())

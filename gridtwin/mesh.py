@@ -1,0 +1,203 @@
+"""Start, watch and stop the mesh's processes: used by `make run`, the tests and the benchmark.
+
+Each service runs as its own OS process (`python -m services.<name>`), exactly as in a
+container, configured only through environment variables. Logs go to one file per service.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gridtwin.core.config import DEFAULT_PORTS
+
+ROOT = Path(__file__).resolve().parent.parent
+ENTRY_POINTS = {
+    "features": "services.features",
+    "ingest": "services.ingest",
+    "monitoring": "services.monitoring",
+    "maintenance": "services.maintenance",
+    "energy": "services.energy",
+    "decision": "services.decision",
+    "gateway": "gateway",
+}
+SERVICES = tuple(ENTRY_POINTS)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def health_status(address: str, timeout: float = 1.0) -> int | None:
+    """The overall grpc.health.v1 status of a server, or None if it does not answer."""
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout).status
+    except grpc.RpcError:
+        return None
+
+
+class Mesh:
+    """The seven services as child processes on given (or free) ports."""
+
+    def __init__(
+        self,
+        *,
+        ports: dict[str, int] | None = None,
+        redis_url: str = "redis://127.0.0.1:6379/0",
+        redis_prefix: str = "gridtwin:",
+        registry: str | os.PathLike[str] | None = None,
+        log_dir: str | os.PathLike[str] | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.ports = dict(ports) if ports is not None else {s: free_port() for s in SERVICES}
+        self.redis_url = redis_url
+        self.redis_prefix = redis_prefix
+        self.registry = str(registry if registry is not None else ROOT / "registry")
+        self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="gridtwin-logs-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.extra_env = extra_env or {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @classmethod
+    def default_ports(cls) -> dict[str, int]:
+        return {s: int(os.environ.get(f"{s.upper()}_PORT", DEFAULT_PORTS[s])) for s in SERVICES}
+
+    def address(self, service: str) -> str:
+        return f"127.0.0.1:{self.ports[service]}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for service, port in self.ports.items():
+            env[f"{service.upper()}_PORT"] = str(port)
+            env[f"{service.upper()}_ADDR"] = self.address(service)
+        env.update(
+            REDIS_URL=self.redis_url,
+            GRIDTWIN_REDIS_PREFIX=self.redis_prefix,
+            GRIDTWIN_REGISTRY=self.registry,
+            PYTHONUNBUFFERED="1",
+        )
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+        env.update(self.extra_env)
+        return env
+
+    def start(self, services: Iterable[str] = SERVICES) -> None:
+        env = self.env()
+        for service in services:
+            log = open(self.log_dir / f"{service}.log", "ab")  # noqa: SIM115 - owned by the child
+            self.procs[service] = subprocess.Popen(
+                [sys.executable, "-m", ENTRY_POINTS[service]],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            log.close()
+
+    def wait_healthy(self, services: Iterable[str] = SERVICES, timeout: float = 120.0) -> None:
+        """Block until every service reports SERVING; raise with its log tail otherwise."""
+        pending = set(services)
+        deadline = time.monotonic() + timeout
+        while pending:
+            for service in sorted(pending):
+                proc = self.procs.get(service)
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(f"{service} exited ({proc.returncode}):\n{self.log_tail(service)}")
+                if health_status(self.address(service), 0.5) == health_pb2.HealthCheckResponse.SERVING:
+                    pending.discard(service)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                tails = "\n".join(f"--- {s}\n{self.log_tail(s)}" for s in sorted(pending))
+                raise TimeoutError(f"not SERVING after {timeout:.0f} s: {sorted(pending)}\n{tails}")
+            time.sleep(0.2)
+
+    def log_tail(self, service: str, lines: int = 30) -> str:
+        path = self.log_dir / f"{service}.log"
+        if not path.exists():
+            return "(no log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop_service(self, service: str, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+        proc = self.procs.pop(service, None)
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def stop(self) -> None:
+        for service in reversed(list(self.procs)):
+            proc = self.procs[service]
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for service in list(self.procs):
+            self.stop_service(service)
+
+    def pids(self) -> dict[str, int]:
+        return {s: p.pid for s, p in self.procs.items() if p.poll() is None}
+
+    def __enter__(self) -> Mesh:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def redis_server_binary() -> str | None:
+    return shutil.which("redis-server")
+
+
+class LocalRedis:
+    """A private `redis-server` on a free port with no persistence (tests, or `make run`
+    when no server answers at REDIS_URL)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> LocalRedis:
+        binary = redis_server_binary()
+        if binary is None:
+            raise FileNotFoundError("redis-server not found on PATH")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)

@@ -1,0 +1,1 @@
+"""Serving-side plumbing shared by the four model modules."""

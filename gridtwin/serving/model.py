@@ -1,0 +1,84 @@
+"""The uniform interface of a served model and the batch it answers for.
+
+A served model is built from its registry entry, warmed once, and then answers a whole
+batch at a time (vectorised): `predict(batch)` returns one output message per item, of the
+Assessment field's type, with `info` filled in.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from google.protobuf.message import Message
+
+from gridtwin.registry import RegistryEntry
+from gridtwin.v1 import assessment_pb2, reading_pb2
+
+
+@dataclass
+class ModuleBatch:
+    """The items of one module request: readings, their feature rows and upstream outputs."""
+
+    readings: Sequence[reading_pb2.Reading]
+    features: np.ndarray  # (n, n_features), float64, columns named by `feature_names`
+    feature_names: Sequence[str]
+    schema_version: str
+    upstream: Sequence[assessment_pb2.Assessment] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.readings)
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.feature_names)}
+
+    def column(self, name: str) -> np.ndarray:
+        return self.features[:, self._index[name]]
+
+    def columns(self, names: Sequence[str]) -> np.ndarray:
+        return self.features[:, [self._index[n] for n in names]]
+
+    @property
+    def meter_ids(self) -> list[str]:
+        return [r.meter_id for r in self.readings]
+
+
+def output_class(name: str) -> type[Message]:
+    """The message class of the Assessment field `name` (e.g. VoltageAnomaly)."""
+    descriptor = assessment_pb2.Assessment.DESCRIPTOR.fields_by_name[name].message_type
+    return getattr(assessment_pb2, descriptor.name)
+
+
+class ServedModel(ABC):
+    """Base class of the sixteen served models."""
+
+    name: str = ""  # the Assessment field this model fills
+
+    def __init__(self, entry: RegistryEntry) -> None:
+        self.entry = entry
+        self.version = entry.version
+        self.algorithm = entry.algorithm
+        self.feature_list: list[str] = list(entry.manifest.get("features", []))
+        self.schema_version: str = str(entry.manifest.get("schema_version", ""))
+
+    def info(self, severity: int = assessment_pb2.NORMAL, detail: str = "") -> assessment_pb2.ModelInfo:
+        return assessment_pb2.ModelInfo(
+            status=assessment_pb2.OK,
+            model_name=self.name,
+            model_version=self.version,
+            severity=severity,
+            detail=detail,
+        )
+
+    @abstractmethod
+    def predict(self, batch: ModuleBatch) -> list[Any]:
+        """One output message per item of `batch`, in order."""
+
+    def warm(self, batch: ModuleBatch) -> None:
+        """Run once before the service reports SERVING (JIT, caches, first-call costs)."""
+        self.predict(batch)

@@ -1,0 +1,222 @@
+"""The servicer behind each model module (monitoring, maintenance, energy, decision).
+
+It loads the module's four models from the registry (a model that is not registered, or
+whose manifest does not verify, answers UNAVAILABLE: never an invented number), warms them,
+answers `Evaluate` with one partial Assessment per item, reports versions in `ListModels`,
+and reloads a model when its registry entry changes (hot swap after `gridtwin train`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import grpc
+import numpy as np
+from opentelemetry import trace
+
+from gridtwin.core.tracing import tracer
+from gridtwin.registry import MODULE_MODELS, RegistryError, load_entry, registry_dir
+from gridtwin.serving.model import ModuleBatch, ServedModel, output_class
+from gridtwin.v1 import assessment_pb2, reading_pb2, services_pb2
+
+log = logging.getLogger(__name__)
+
+ModelFactory = Callable[..., ServedModel]
+RELOAD_INTERVAL_S = 5.0
+
+
+class ModelSlot:
+    """One Assessment field: its loaded model, or why there is none."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.model: ServedModel | None = None
+        self.reason = "not registered"
+        self.stamp: float | None = None
+
+
+class ModuleServicer:
+    """Implements Evaluate/ListModels for one module; registered under its gRPC service."""
+
+    def __init__(
+        self,
+        module: str,
+        factories: dict[str, ModelFactory],
+        feature_names: tuple[str, ...],
+        schema_version: str,
+    ) -> None:
+        self.module = module
+        self.factories = factories
+        self.feature_names = feature_names
+        self.schema_version = schema_version
+        self.slots = {name: ModelSlot(name) for name in MODULE_MODELS[module]}
+        self.loaded = False
+
+    # ---- loading -------------------------------------------------------------------
+    def _manifest_stamp(self, name: str) -> float | None:
+        path = registry_dir() / name / "manifest.json"
+        return path.stat().st_mtime if path.exists() else None
+
+    def load(self, name: str) -> None:
+        slot = self.slots[name]
+        slot.stamp = self._manifest_stamp(name)
+        factory = self.factories.get(name)
+        try:
+            entry = load_entry(name)
+        except RegistryError as exc:
+            slot.model, slot.reason = None, str(exc)
+            log.error("registry entry rejected", extra={"model": name, "reason": str(exc)})
+            return
+        if entry is None:
+            slot.model, slot.reason = None, "not registered: run `gridtwin train`"
+            return
+        if factory is None:
+            slot.model, slot.reason = None, f"no serving code for algorithm {entry.algorithm!r}"
+            return
+        if entry.manifest.get("schema_version") not in (None, "", self.schema_version):
+            slot.model = None
+            slot.reason = (
+                f"trained on feature schema {entry.manifest.get('schema_version')}, "
+                f"serving {self.schema_version}: retrain"
+            )
+            return
+        try:
+            model = factory(entry)
+            model.warm(self.warm_batch())
+        except Exception as exc:  # a broken artifact must not take the module down
+            log.exception("model failed to load", extra={"model": name})
+            slot.model, slot.reason = None, f"failed to load: {exc}"
+            return
+        slot.model, slot.reason = model, ""
+        log.info("model loaded", extra={"model": name, "version": model.version})
+
+    def load_all(self) -> None:
+        for name in self.slots:
+            self.load(name)
+        self.loaded = True
+
+    async def watch_registry(self) -> None:
+        """Reload a model when its manifest changes on disk."""
+        while True:
+            await asyncio.sleep(RELOAD_INTERVAL_S)
+            for name, slot in self.slots.items():
+                if self._manifest_stamp(name) != slot.stamp:
+                    log.info("registry changed, reloading", extra={"model": name})
+                    await asyncio.to_thread(self.load, name)
+
+    def warm_batch(self) -> ModuleBatch:
+        """A plausible batch of two readings for warming models (all-zero features are
+        legal: models must handle them without raising)."""
+        n = 2
+        readings = [reading_pb2.Reading(meter_id=f"warmup-{i}") for i in range(n)]
+        return ModuleBatch(
+            readings=readings,
+            features=np.zeros((n, len(self.feature_names))),
+            feature_names=self.feature_names,
+            schema_version=self.schema_version,
+            upstream=[assessment_pb2.Assessment() for _ in range(n)],
+        )
+
+    # ---- serving -------------------------------------------------------------------
+    def _batch(self, request: services_pb2.ModuleRequest) -> ModuleBatch:
+        items = request.items
+        n = len(items)
+        width = len(self.feature_names)
+        features = np.full((n, width), np.nan)
+        for i, item in enumerate(items):
+            if item.features.schema_version != self.schema_version:
+                raise ValueError(
+                    f"items[{i}].features.schema_version {item.features.schema_version!r} "
+                    f"!= {self.schema_version!r}"
+                )
+            if len(item.features.values) != width:
+                raise ValueError(f"items[{i}].features has {len(item.features.values)} values, expected {width}")
+            features[i] = item.features.values
+        return ModuleBatch(
+            readings=[item.reading for item in items],
+            features=features,
+            feature_names=self.feature_names,
+            schema_version=self.schema_version,
+            upstream=[item.upstream for item in items],
+        )
+
+    def evaluate(self, batch: ModuleBatch) -> list[assessment_pb2.Assessment]:
+        results = [assessment_pb2.Assessment() for _ in range(len(batch))]
+        for name, slot in self.slots.items():
+            cls = output_class(name)
+            if slot.model is None:
+                unavailable = cls(
+                    info=assessment_pb2.ModelInfo(
+                        status=assessment_pb2.UNAVAILABLE, model_name=name, detail=slot.reason
+                    )
+                )
+                for result in results:
+                    getattr(result, name).CopyFrom(unavailable)
+                continue
+            with tracer().start_as_current_span(
+                f"model {name}",
+                attributes={
+                    "model.name": name,
+                    "model.version": slot.model.version,
+                    "model.algorithm": slot.model.algorithm,
+                    "batch.size": len(batch),
+                },
+            ) as span:
+                started = time.perf_counter()
+                try:
+                    outputs = slot.model.predict(batch)
+                except Exception as exc:
+                    log.exception("model failed", extra={"model": name})
+                    span.record_exception(exc)
+                    span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+                    failed = cls(
+                        info=assessment_pb2.ModelInfo(
+                            status=assessment_pb2.FAILED,
+                            model_name=name,
+                            model_version=slot.model.version,
+                            detail=f"{type(exc).__name__}: {exc}",
+                        )
+                    )
+                    outputs = [failed] * len(batch)
+                span.set_attribute("model.duration_ms", (time.perf_counter() - started) * 1e3)
+            for result, output in zip(results, outputs, strict=True):
+                getattr(result, name).CopyFrom(output)
+        return results
+
+    async def Evaluate(
+        self, request: services_pb2.ModuleRequest, context: grpc.aio.ServicerContext
+    ) -> services_pb2.ModuleResponse:
+        try:
+            batch = self._batch(request)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return services_pb2.ModuleResponse(results=self.evaluate(batch))
+
+    async def ListModels(
+        self, request: services_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> services_pb2.ModelCatalog:
+        return self.catalog()
+
+    def catalog(self) -> services_pb2.ModelCatalog:
+        models = []
+        for name, slot in self.slots.items():
+            if slot.model is None:
+                models.append(
+                    services_pb2.RegisteredModel(
+                        name=name, module=self.module, status=assessment_pb2.UNAVAILABLE, detail=slot.reason
+                    )
+                )
+            else:
+                models.append(
+                    services_pb2.RegisteredModel(
+                        name=name,
+                        module=self.module,
+                        version=slot.model.version,
+                        algorithm=slot.model.algorithm,
+                        status=assessment_pb2.OK,
+                    )
+                )
+        return services_pb2.ModelCatalog(models=models)

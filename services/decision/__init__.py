@@ -1,0 +1,1 @@
+"""The decision module service: four models of the Assessment, loaded from the registry."""

@@ -1,0 +1,1 @@
+"""The energy module service: four models of the Assessment, loaded from the registry."""

@@ -1,0 +1,4 @@
+from gridtwin.core.server import run
+from services.ingest.server import spec
+
+run(spec)

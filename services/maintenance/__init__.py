@@ -1,0 +1,1 @@
+"""The maintenance module service: four models of the Assessment, loaded from the registry."""
