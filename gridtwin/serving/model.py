@@ -29,6 +29,8 @@ class ModuleBatch:
     feature_names: Sequence[str]
     schema_version: str
     upstream: Sequence[assessment_pb2.Assessment] = field(default_factory=list)
+    # Per-model scratch space filled by ServedModel.prepare (keyed by model name).
+    context: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.readings)
@@ -74,6 +76,13 @@ class ServedModel(ABC):
             severity=severity,
             detail=detail,
         )
+
+    async def prepare(self, batch: ModuleBatch, redis: Any) -> None:
+        """Fetch per-meter state the model needs (e.g. cached forecasts) before `predict`.
+
+        Called on the module's event loop with its `redis.asyncio` client; most models
+        need nothing and keep this no-op. Store what you fetch on `batch.context[self.name]`.
+        """
 
     @abstractmethod
     def predict(self, batch: ModuleBatch) -> list[Any]:

@@ -9,6 +9,7 @@ and reloads a model when its registry entry changes (hot swap after `gridtwin tr
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import grpc
 import numpy as np
 from opentelemetry import trace
 
+from gridtwin.core.redis_client import connect
 from gridtwin.core.tracing import tracer
 from gridtwin.registry import MODULE_MODELS, RegistryError, load_entry, registry_dir
 from gridtwin.serving.model import ModuleBatch, ServedModel, output_class
@@ -25,6 +27,17 @@ from gridtwin.v1 import assessment_pb2, reading_pb2, services_pb2
 log = logging.getLogger(__name__)
 
 ModelFactory = Callable[..., ServedModel]
+
+
+def default_factory(name: str) -> ModelFactory | None:
+    """`gridtwin.models.<name>.Model`, the serving code of a model, if it exists."""
+    try:
+        module = importlib.import_module(f"gridtwin.models.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"gridtwin.models.{name}":
+            return None
+        raise
+    return getattr(module, "Model", None)
 RELOAD_INTERVAL_S = 5.0
 
 
@@ -54,6 +67,7 @@ class ModuleServicer:
         self.schema_version = schema_version
         self.slots = {name: ModelSlot(name) for name in MODULE_MODELS[module]}
         self.loaded = False
+        self.redis = connect()
 
     # ---- loading -------------------------------------------------------------------
     def _manifest_stamp(self, name: str) -> float | None:
@@ -63,7 +77,7 @@ class ModuleServicer:
     def load(self, name: str) -> None:
         slot = self.slots[name]
         slot.stamp = self._manifest_stamp(name)
-        factory = self.factories.get(name)
+        factory = self.factories.get(name) or default_factory(name)
         try:
             entry = load_entry(name)
         except RegistryError as exc:
@@ -193,7 +207,17 @@ class ModuleServicer:
             batch = self._batch(request)
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        await self.prepare(batch)
         return services_pb2.ModuleResponse(results=self.evaluate(batch))
+
+    async def prepare(self, batch: ModuleBatch) -> None:
+        """Let models that keep per-meter state in Redis fetch it (concurrently)."""
+        models = [slot.model for slot in self.slots.values() if slot.model is not None]
+        results = await asyncio.gather(*(m.prepare(batch, self.redis) for m in models), return_exceptions=True)
+        for model, result in zip(models, results, strict=True):
+            if isinstance(result, BaseException):
+                # predict() sees no context for this model and reports its own failure.
+                log.warning("prepare failed", extra={"model": model.name, "error": repr(result)})
 
     async def ListModels(
         self, request: services_pb2.ListModelsRequest, context: grpc.aio.ServicerContext

@@ -1,0 +1,116 @@
+"""One Assess = one trace: gateway → ingest → features (with its Redis call) → each module →
+decision, parent to child, collected by an OTLP/gRPC receiver running inside the test."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent import futures
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from gridtwin.mesh import free_port
+from gridtwin.v1 import gateway_pb2_grpc
+from tests.conftest import cleanup_prefix, start_mesh
+from tests.readings import make_reading
+
+pytestmark = pytest.mark.mesh
+
+
+class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self) -> None:
+        self.spans: list[dict] = []
+        self.lock = threading.Lock()
+
+    def Export(self, request, context):  # noqa: N802 - gRPC method name
+        with self.lock:
+            for resource_spans in request.resource_spans:
+                service = next(
+                    a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"
+                )
+                for scope in resource_spans.scope_spans:
+                    for span in scope.spans:
+                        self.spans.append(
+                            {
+                                "service": service,
+                                "name": span.name,
+                                "trace": span.trace_id.hex(),
+                                "id": span.span_id.hex(),
+                                "parent": span.parent_span_id.hex(),
+                                "kind": span.kind,
+                                "start": span.start_time_unix_nano,
+                                "end": span.end_time_unix_nano,
+                            }
+                        )
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+@pytest.fixture
+def receiver():
+    servicer = Receiver()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(servicer, server)
+    port = free_port()
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    yield servicer, f"http://127.0.0.1:{port}"
+    server.stop(0)
+
+
+def _ancestors(span: dict, by_id: dict[str, dict]) -> list[dict]:
+    chain = []
+    while span["parent"] and span["parent"] in by_id:
+        span = by_id[span["parent"]]
+        chain.append(span)
+    return chain
+
+
+def test_one_assess_is_one_trace_spanning_the_whole_path(redis_url, empty_registry, receiver):
+    collector, endpoint = receiver
+    mesh = start_mesh(
+        redis_url, empty_registry, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_BSP_SCHEDULE_DELAY="100"
+    )
+    try:
+        with grpc.insecure_channel(mesh.address("gateway")) as channel:
+            assessment = gateway_pb2_grpc.GridTwinStub(channel).Assess(make_reading("traced-m"), timeout=10)
+        trace_id = assessment.trace_id
+        assert len(trace_id) == 32
+        wanted = {"gateway", "ingest", "features", "monitoring", "maintenance", "energy", "decision"}
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with collector.lock:
+                spans = [s for s in collector.spans if s["trace"] == trace_id]
+            if {s["service"].removeprefix("gridtwin-") for s in spans} >= wanted and any(
+                s["name"].startswith("redis") for s in spans
+            ):
+                break
+            time.sleep(0.2)
+    finally:
+        mesh.stop()
+        cleanup_prefix(redis_url, mesh.redis_prefix)
+
+    by_id = {s["id"]: s for s in spans}
+    server_kind = 2  # opentelemetry.proto.trace.v1.Span.SPAN_KIND_SERVER
+    servers = {s["service"].removeprefix("gridtwin-"): s for s in spans if s["kind"] == server_kind}
+    assert set(servers) == wanted, sorted((s["service"], s["name"]) for s in spans)
+    root = servers["gateway"]
+    assert root["parent"] == "" or root["parent"] not in by_id
+
+    def services_above(service: str) -> list[str]:
+        return [a["service"].removeprefix("gridtwin-") for a in _ancestors(servers[service], by_id)]
+
+    assert "gateway" in services_above("ingest")
+    assert services_above("features")[:3].count("ingest") >= 1 and "gateway" in services_above("features")
+    for module in ("monitoring", "maintenance", "energy", "decision"):
+        assert "gateway" in services_above(module), module
+    redis_spans = [s for s in spans if s["name"].startswith("redis") and s["service"] == "gridtwin-features"]
+    assert redis_spans and any(
+        a["id"] == servers["features"]["id"] for a in _ancestors(redis_spans[0], by_id)
+    )
+    # Decision runs after the three upstream modules have answered.
+    for module in ("monitoring", "maintenance", "energy"):
+        assert servers["decision"]["start"] >= servers[module]["end"], module
+    # Everything hangs off the one gateway span.
+    assert all(_ancestors(s, by_id)[-1]["id"] == root["id"] for s in spans if s["id"] != root["id"])

@@ -1,0 +1,97 @@
+"""What a model's training function receives and returns."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PROFILES = ("quick", "full")
+
+
+@dataclass
+class TrainContext:
+    """Shared inputs of every model's training.
+
+    `dataset_dir` is the simulator's dataset for the profile (generated on first use);
+    `work_dir` is scratch space for artifacts; `report_dir` receives the model's evaluation
+    report (Markdown + PNG). `rng` is seeded from `seed` so runs are deterministic.
+    """
+
+    name: str
+    profile: str
+    seed: int
+    dataset_dir: Path
+    work_dir: Path
+    report_dir: Path
+    n_jobs: int = field(default_factory=lambda: int(os.environ.get("TRAIN_N_JOBS", "2")))
+
+    @cached_property
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+    @property
+    def quick(self) -> bool:
+        return self.profile == "quick"
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A table of the simulator dataset (`<dataset_dir>/<name>.parquet`)."""
+        return pd.read_parquet(self.dataset_dir / f"{name}.parquet")
+
+    def path(self, filename: str) -> Path:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        return self.work_dir / filename
+
+
+@dataclass
+class Metric:
+    """A held-out metric beside its naive baseline and its goal."""
+
+    name: str
+    value: float
+    baseline: float | None = None
+    baseline_name: str = ""
+    goal: str = ""  # e.g. ">= 0.90"
+    higher_is_better: bool = True
+
+    @property
+    def goal_met(self) -> bool | None:
+        if not self.goal:
+            return None
+        op, _, number = self.goal.partition(" ")
+        target = float(number)
+        return {">=": self.value >= target, "<=": self.value <= target, ">": self.value > target, "<": self.value < target}[op]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "baseline": self.baseline,
+            "baseline_name": self.baseline_name,
+            "goal": self.goal,
+            "goal_met": self.goal_met,
+            "higher_is_better": self.higher_is_better,
+        }
+
+
+@dataclass
+class TrainResult:
+    """What a training function hands to the registry."""
+
+    algorithm: str
+    artifacts: dict[str, Path]
+    features: list[str]
+    metrics: list[Metric]
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    training_data: dict[str, Any] = field(default_factory=dict)  # generator version, seed, rows
+    split: dict[str, Any] = field(default_factory=dict)  # how and how many rows per part
+    cross_validation: dict[str, Any] = field(default_factory=dict)
+    report_md: str = ""  # body of the evaluation report (plots referenced relative to it)
+    notes: str = ""  # decisions, caveats, goals missed and why
+    # Feature rows (n, n_features) in the full schema to time single-row and batch inference.
+    latency_rows: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
