@@ -85,3 +85,18 @@ def gateway(mesh: Mesh) -> Iterator[object]:
 
     with grpc.insecure_channel(mesh.address("gateway")) as channel:
         yield gateway_pb2_grpc.GridTwinStub(channel)
+
+
+@pytest.fixture(scope="session")
+def quick_registry() -> Iterator[Path]:
+    """Every model trained once with the quick profile into a private registry (the same
+    pipeline as `gridtwin train --profile quick`); model tests read their entries from it."""
+    from training.pipeline import run
+
+    path = Path(tempfile.mkdtemp(prefix="gridtwin-quick-registry-"))
+    reports = Path(tempfile.mkdtemp(prefix="gridtwin-quick-reports-"))
+    code = run(profile="quick", registry=str(path), report_dir=reports)
+    assert code == 0, "quick training failed for at least one model (see output above)"
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(reports, ignore_errors=True)

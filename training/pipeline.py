@@ -87,12 +87,15 @@ def measure_latency(name: str, entry: RegistryEntry, rows: np.ndarray | None) ->
     }
 
 
-def train_one(name: str, profile: str, seed: int, data: Path, registry: Path) -> dict[str, Any]:
+def train_one(
+    name: str, profile: str, seed: int, data: Path, registry: Path, report_dir: Path | None = None
+) -> dict[str, Any]:
+    """Train, time, register and report one model; returns its registered manifest."""
     module = importlib.import_module(f"training.models.{name}")
     work = ROOT / "var" / "train" / profile / name
     if work.exists():
         shutil.rmtree(work)
-    report_dir = ROOT / "docs" / "models"
+    report_dir = report_dir or ROOT / "docs" / "models"
     ctx = TrainContext(name=name, profile=profile, seed=seed, dataset_dir=data, work_dir=work, report_dir=report_dir)
     started = time.perf_counter()
     result: TrainResult = module.train(ctx)
@@ -120,7 +123,14 @@ def train_one(name: str, profile: str, seed: int, data: Path, registry: Path) ->
     return entry.manifest
 
 
-def run(profile: str = "quick", only: list[str] | None = None, seed: int = 0, registry: str | None = None) -> int:
+def run(
+    profile: str = "quick",
+    only: list[str] | None = None,
+    seed: int = 0,
+    registry: str | None = None,
+    report_dir: Path | None = None,
+) -> int:
+    """Train the models (all, or `only`); returns 0 when every one registered."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     names = [n for n in available_models() if not only or n in only]
     unknown = sorted(set(only or []) - set(MODEL_MODULE))
@@ -136,7 +146,7 @@ def run(profile: str = "quick", only: list[str] | None = None, seed: int = 0, re
         started = time.perf_counter()
         print(f"[train] ({i}/{len(names)}) {name} …", flush=True)
         try:
-            manifest = train_one(name, profile, seed, data, reg)
+            manifest = train_one(name, profile, seed, data, reg, report_dir)
         except Exception:
             failures.append(name)
             traceback.print_exc()
@@ -147,7 +157,7 @@ def run(profile: str = "quick", only: list[str] | None = None, seed: int = 0, re
             f"[train] ({i}/{len(names)}) {name} v{manifest['version']} in {time.perf_counter() - started:.1f} s: {summary}",
             flush=True,
         )
-    write_overview(ROOT / "docs" / "models", reg)
+    write_overview(report_dir or ROOT / "docs" / "models", reg)
     print(f"[train] done in {time.perf_counter() - total:.1f} s; failures: {failures or 'none'}", flush=True)
     (ROOT / "var").mkdir(exist_ok=True)
     (ROOT / "var" / f"train-{profile}.json").write_text(

@@ -1,0 +1,63 @@
+"""The same pipeline as the mesh, run in one process: the limit the mesh is compared with.
+
+Validation, de-duplication and rolling feature state in Redis, the four modules' models
+and decision, with the same library code the services run, but direct calls instead of
+gRPC hops and protobuf (de)serialisation between them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from gridtwin.core.config import settings
+from gridtwin.core.redis_client import connect
+from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
+from gridtwin.features.state import FeatureState
+from gridtwin.registry import MODULE_MODELS
+from gridtwin.serving.model import ModuleBatch
+from gridtwin.serving.module import ModuleServicer
+from gridtwin.v1 import assessment_pb2, reading_pb2
+from services.ingest.server import PENDING, dedup_key
+from services.ingest.validation import Limits, validate_reading
+
+
+class InProcessPipeline:
+    def __init__(self) -> None:
+        cfg = settings()
+        self.prefix = cfg.redis_prefix
+        self.redis = connect(cfg.redis_url)
+        self.state = FeatureState(self.redis, prefix=self.prefix)
+        self.limits = Limits.from_env()
+        self.modules = {m: ModuleServicer(m, {}, FEATURE_NAMES, SCHEMA_VERSION) for m in MODULE_MODELS}
+        for module in self.modules.values():
+            module.load_all()
+
+    async def assess(self, readings: Sequence[reading_pb2.Reading]) -> list[assessment_pb2.Assessment]:
+        now = time.time()
+        meters = sorted({r.meter_id for r in readings})
+        profiles = await self.state.nominal_for(meters)
+        nominal = {m: p.nominal_voltage_v for m, p in profiles.items() if p is not None}
+        valid = [r for r in readings if not validate_reading(r, nominal.get(r.meter_id), self.limits, now)]
+        pipe = self.redis.pipeline(transaction=False)
+        for r in valid:
+            pipe.set(dedup_key(self.prefix, r), PENDING, nx=True, ex=3600)
+        claimed = await pipe.execute()
+        fresh = [r for r, ok in zip(valid, claimed, strict=True) if ok]
+        if not fresh:
+            return []
+        matrix = await self.state.update_and_compute(fresh)
+        batch = ModuleBatch(fresh, matrix, FEATURE_NAMES, SCHEMA_VERSION, [assessment_pb2.Assessment() for _ in fresh])
+        upstream = [assessment_pb2.Assessment() for _ in fresh]
+        for name in ("monitoring", "maintenance", "energy"):
+            await self.modules[name].prepare(batch)
+            for merged, part in zip(upstream, self.modules[name].evaluate(batch), strict=True):
+                merged.MergeFrom(part)
+        batch.upstream = upstream
+        await self.modules["decision"].prepare(batch)
+        for merged, part in zip(upstream, self.modules["decision"].evaluate(batch), strict=True):
+            merged.MergeFrom(part)
+        return upstream
+
+    async def close(self) -> None:
+        await self.redis.aclose()

@@ -1,0 +1,132 @@
+"""Versioned feature schema. Every name is documented in docs/features.md.
+
+Bump :data:`SCHEMA_VERSION` (semver) whenever a name, order, unit or definition changes:
+models record the schema version they were trained on.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = "1.0.0"
+
+#: Readings kept per meter in the rolling window (previous readings, not counting the current).
+HISTORY_DEPTH = 10
+#: Readings in the rolling statistics window (the current reading and the previous four).
+ROLLING_WINDOW = 5
+#: Number of lag steps exposed for frequency, Δt and total active power.
+N_LAGS = 10
+
+#: Quantities summarised by the rolling statistics, with their units.
+ROLLING_QUANTITIES: tuple[str, ...] = (
+    "voltage_mean_pu",
+    "current_mean_a",
+    "frequency_hz",
+    "active_power_total_w",
+    "reactive_power_total_var",
+)
+ROLLING_STATS: tuple[str, ...] = ("mean", "std", "min", "max", "trend_per_s")
+
+_PHASES = ("a", "b", "c")
+
+VOLTAGE: tuple[str, ...] = (
+    *(f"voltage_{p}_pu" for p in _PHASES),
+    "voltage_mean_v",
+    "voltage_mean_pu",
+    "voltage_deviation_pct",
+    "voltage_min_pu",
+    "voltage_max_pu",
+    "voltage_ab_v",
+    "voltage_bc_v",
+    "voltage_ca_v",
+)
+CURRENT: tuple[str, ...] = (
+    *(f"current_{p}_a" for p in _PHASES),
+    "current_mean_a",
+    "current_max_a",
+    "current_min_a",
+    "current_neutral_est_a",
+    "current_pos_seq_est_a",
+    "current_neg_seq_est_a",
+    "current_zero_seq_est_a",
+    "current_iuf_est_pct",
+)
+FREQUENCY: tuple[str, ...] = (
+    "frequency_hz",
+    "frequency_deviation_hz",
+    "frequency_deviation_pct",
+    "rocof_hz_per_s",
+    "rocof_abs_hz_per_s",
+    "nominal_frequency_hz",
+)
+POWER: tuple[str, ...] = (
+    *(f"active_power_{p}_w" for p in _PHASES),
+    *(f"reactive_power_{p}_var" for p in _PHASES),
+    *(f"apparent_power_{p}_va" for p in _PHASES),
+    "active_power_total_w",
+    "reactive_power_total_var",
+    "apparent_power_total_va",
+    *(f"power_factor_{p}" for p in _PHASES),
+    "power_factor_total",
+)
+BALANCE: tuple[str, ...] = ("vuf_pct", "lvur_pct", "pvur_pct", "current_unbalance_pct")
+QUALITY: tuple[str, ...] = (
+    *(f"thd_voltage_{p}_pct" for p in _PHASES),
+    "thd_voltage_max_pct",
+    "thd_available",
+)
+ROLLING: tuple[str, ...] = tuple(
+    f"rolling5_{q}_{s}" for q in ROLLING_QUANTITIES for s in ROLLING_STATS
+)
+LAGS: tuple[str, ...] = (
+    *(f"frequency_lag_{k}" for k in range(N_LAGS)),
+    *(f"dt_lag_{k}" for k in range(N_LAGS)),
+    *(f"active_power_total_lag_{k}" for k in range(N_LAGS)),
+)
+DERIVED: tuple[str, ...] = (
+    "dt_s",
+    "history_count",
+    "dv_dt_pu_per_s",
+    "di_dt_a_per_s",
+    "dp_dt_w_per_s",
+    "dq_dt_var_per_s",
+    "power_unbalance_pct",
+    "reactive_share_total",
+    "compensation_to_pf095_var",
+    "voltage_spread_pu",
+    "voltage_ll_mean_v",
+    "nominal_voltage_v",
+    "nominal_inferred",
+    "ambient_temperature_c",
+    "hour_of_day_sin",
+    "hour_of_day_cos",
+    "day_of_week_sin",
+    "day_of_week_cos",
+    "en50160_voltage_within_10pct",
+    "en50160_voltage_within_plus10_minus15pct",
+    "en50160_frequency_within_1pct",
+    "en50160_frequency_within_47_52hz",
+    "en50160_vuf_within_2pct",
+    "en50160_thd_within_8pct",
+    "ieee1159_sag_band",
+    "ieee1159_swell_band",
+    "ieee1159_interruption_band",
+)
+
+#: Feature groups in vector order.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "voltage": VOLTAGE,
+    "current": CURRENT,
+    "frequency": FREQUENCY,
+    "power": POWER,
+    "balance": BALANCE,
+    "quality": QUALITY,
+    "rolling": ROLLING,
+    "lags": LAGS,
+    "derived": DERIVED,
+}
+
+FEATURE_NAMES: tuple[str, ...] = tuple(name for group in GROUPS.values() for name in group)
+N_FEATURES = len(FEATURE_NAMES)
+FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+if len(set(FEATURE_NAMES)) != N_FEATURES:  # pragma: no cover - guarded by a unit test too
+    raise RuntimeError("duplicate feature names in schema")
