@@ -39,9 +39,19 @@ class TrainContext:
     def quick(self) -> bool:
         return self.profile == "quick"
 
-    def table(self, name: str) -> pd.DataFrame:
-        """A table of the simulator dataset (`<dataset_dir>/<name>.parquet`)."""
-        return pd.read_parquet(self.dataset_dir / f"{name}.parquet")
+    def table(self, name: str, feeder: str = "train") -> pd.DataFrame:
+        """A table of the simulator dataset, `<dataset_dir>/<feeder>/<name>.parquet`.
+
+        `feeder` is "train" (the training feeder), "test" (the other feeder, kept for
+        generalisation tests) or a feeder name.
+        """
+        return pd.read_parquet(self.feeder_dir(feeder) / f"{name}.parquet")
+
+    def feeder_dir(self, feeder: str = "train") -> Path:
+        from gridsim.network import TEST_FEEDER, TRAINING_FEEDER
+
+        name = {"train": TRAINING_FEEDER, "test": TEST_FEEDER}.get(feeder, feeder)
+        return self.dataset_dir / name
 
     def path(self, filename: str) -> Path:
         self.work_dir.mkdir(parents=True, exist_ok=True)
