@@ -9,6 +9,7 @@ and the goal, and writes `docs/models/<name>.md` and the overview `docs/models/R
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import importlib.util
 import json
@@ -40,13 +41,28 @@ def available_models() -> list[str]:
 
 
 def dataset_dir(profile: str, seed: int) -> Path:
-    """The simulator dataset for `profile`, generated on first use."""
-    out = ROOT / "data" / profile
-    if not (out / "data_card.json").exists():
-        from gridsim.dataset import generate
+    """The simulator dataset for `profile`, generated on first use.
 
-        print(f"[train] generating the simulator's {profile} dataset in {out}", flush=True)
-        generate(profile=profile, seed=seed, out_dir=out)
+    Concurrent callers (parallel training runs) serialise on a lock file; the dataset is
+    written to a temporary folder and renamed into place, so a reader never sees half of it.
+    """
+    out = ROOT / "data" / profile
+    if (out / "data_card.json").exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{profile}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "data_card.json").exists():
+            from gridsim.dataset import generate
+
+            print(f"[train] generating the simulator's {profile} dataset in {out}", flush=True)
+            staging = out.parent / f".{profile}.partial"
+            if staging.exists():
+                shutil.rmtree(staging)
+            generate(profile=profile, seed=seed, out_dir=staging)
+            if out.exists():
+                shutil.rmtree(out)
+            staging.rename(out)
     return out
 
 
