@@ -25,10 +25,9 @@ import grpc
 import numpy as np
 import psutil
 
-from gridtwin.mesh import ROOT, Mesh
+from gridtwin.mesh import ROOT, Mesh, delete_redis_prefix
 from gridtwin.registry import list_entries, registry_dir
 from gridtwin.v1 import gateway_pb2_grpc, reading_pb2
-from tests.conftest import cleanup_prefix
 
 TARGETS = {"p50_ms": 10.0, "p99_ms": 30.0, "batch_readings_per_s": 5000.0, "mesh_vs_inprocess": 0.5, "module_rss_mb": 300.0}
 
@@ -168,7 +167,7 @@ def main() -> None:
         result = asyncio.run(measure(mesh, args))
     finally:
         mesh.stop()
-        cleanup_prefix(redis_url, prefix)
+        delete_redis_prefix(redis_url, prefix)
     result["machine"] = {"cpus": psutil.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     result["models_registered"] = registered
     result["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

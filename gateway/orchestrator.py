@@ -56,12 +56,10 @@ class Orchestrator:
         for channel in self.channels.values():
             await channel.close()
 
-    async def _evaluate(self, module: str, items: list[services_pb2.ModuleItem], deadline_s: float) -> ModuleOutcome:
+    async def _evaluate(self, module: str, request: services_pb2.ModuleRequest, deadline_s: float) -> ModuleOutcome:
         started = time.perf_counter()
         try:
-            response = await self.modules[module].Evaluate(
-                services_pb2.ModuleRequest(items=items), timeout=remaining_time(deadline_s)
-            )
+            response = await self.modules[module].Evaluate(request, timeout=remaining_time(deadline_s))
         except grpc.aio.AioRpcError as exc:
             late = exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             return ModuleOutcome(
@@ -94,30 +92,32 @@ class Orchestrator:
             t_ingest = (time.perf_counter() - started) * 1e3
 
             accepted: list[int] = []
-            items: list[services_pb2.ModuleItem] = []
+            schema = ingested.features.schema_version
             for i, result in enumerate(ingested.results):
                 out[i].status.CopyFrom(result.status)
                 out[i].trace_id = trace_id
                 if result.status.code == code_pb2.OK:
                     out[i].duplicate = result.duplicate
-                    out[i].feature_schema_version = result.features.schema_version
+                    out[i].feature_schema_version = schema
                     accepted.append(i)
-                    items.append(services_pb2.ModuleItem(reading=readings[i], features=result.features))
             span.set_attribute("batch.accepted", len(accepted))
             if not accepted:
                 return out
 
+            # Feature rows come in request order of the accepted readings.
+            request = services_pb2.ModuleRequest(
+                readings=[readings[i] for i in accepted], features=ingested.features
+            )
             outcomes = await asyncio.gather(
-                *(self._evaluate(m, items, self.module_deadline_s) for m in UPSTREAM_MODULES)
+                *(self._evaluate(m, request, self.module_deadline_s) for m in UPSTREAM_MODULES)
             )
             upstream = [assessment_pb2.Assessment() for _ in accepted]
             for outcome in outcomes:
                 if outcome.results is not None:
                     for merged, partial in zip(upstream, outcome.results, strict=True):
                         merged.MergeFrom(partial)
-            for item, merged in zip(items, upstream, strict=True):
-                item.upstream.CopyFrom(merged)
-            decision = await self._evaluate("decision", items, self.decision_deadline_s)
+            request.upstream.extend(upstream)
+            decision = await self._evaluate("decision", request, self.decision_deadline_s)
             outcomes.append(decision)
 
             missing_upstream = [o.module for o in outcomes[:-1] if o.results is None]

@@ -163,6 +163,17 @@ class Mesh:
         self.stop()
 
 
+def delete_redis_prefix(url: str, prefix: str) -> int:
+    """Delete every key under `prefix` (tests and benchmarks clean up after themselves)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    for i in range(0, len(keys), 500):
+        client.delete(*keys[i : i + 500])
+    return len(keys)
+
+
 def redis_server_binary() -> str | None:
     return shutil.which("redis-server")
 

@@ -20,6 +20,7 @@ from opentelemetry import trace
 
 from gridtwin.core.redis_client import connect
 from gridtwin.core.tracing import tracer
+from gridtwin.features.matrix import from_message
 from gridtwin.registry import MODULE_MODELS, RegistryError, load_entry, registry_dir
 from gridtwin.serving.model import ModuleBatch, ServedModel, output_class
 from gridtwin.v1 import assessment_pb2, reading_pb2, services_pb2
@@ -136,25 +137,23 @@ class ModuleServicer:
 
     # ---- serving -------------------------------------------------------------------
     def _batch(self, request: services_pb2.ModuleRequest) -> ModuleBatch:
-        items = request.items
-        n = len(items)
-        width = len(self.feature_names)
-        features = np.full((n, width), np.nan)
-        for i, item in enumerate(items):
-            if item.features.schema_version != self.schema_version:
-                raise ValueError(
-                    f"items[{i}].features.schema_version {item.features.schema_version!r} "
-                    f"!= {self.schema_version!r}"
-                )
-            if len(item.features.values) != width:
-                raise ValueError(f"items[{i}].features has {len(item.features.values)} values, expected {width}")
-            features[i] = item.features.values
+        matrix = request.features
+        if matrix.schema_version != self.schema_version:
+            raise ValueError(f"features.schema_version {matrix.schema_version!r} != {self.schema_version!r}")
+        if matrix.cols != len(self.feature_names) or matrix.rows != len(request.readings):
+            raise ValueError(
+                f"features is {matrix.rows}x{matrix.cols}, expected "
+                f"{len(request.readings)}x{len(self.feature_names)}"
+            )
+        upstream = list(request.upstream)
+        if upstream and len(upstream) != len(request.readings):
+            raise ValueError(f"upstream has {len(upstream)} items for {len(request.readings)} readings")
         return ModuleBatch(
-            readings=[item.reading for item in items],
-            features=features,
+            readings=request.readings,
+            features=from_message(matrix),
             feature_names=self.feature_names,
             schema_version=self.schema_version,
-            upstream=[item.upstream for item in items],
+            upstream=upstream or [assessment_pb2.Assessment() for _ in request.readings],
         )
 
     def evaluate(self, batch: ModuleBatch) -> list[assessment_pb2.Assessment]:

@@ -8,6 +8,7 @@ import grpc
 from gridtwin.core.config import settings
 from gridtwin.core.redis_client import connect, is_up, redis_span
 from gridtwin.core.server import ServiceSpec
+from gridtwin.features.matrix import to_message
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.features.state import FeatureState
 from gridtwin.v1 import reading_pb2, services_pb2, services_pb2_grpc
@@ -25,13 +26,7 @@ class FeaturesServicer(services_pb2_grpc.FeaturesServicer):
         readings = request.readings
         with redis_span("rolling window update", batch_size=len(readings)):
             matrix = await self.state.update_and_compute(readings)
-        vectors = [
-            reading_pb2.FeatureVector(
-                meter_id=r.meter_id, timestamp=r.timestamp, schema_version=SCHEMA_VERSION, values=row
-            )
-            for r, row in zip(readings, matrix.tolist(), strict=True)
-        ]
-        return services_pb2.FeatureBatch(vectors=vectors)
+        return services_pb2.FeatureBatch(features=to_message(matrix, SCHEMA_VERSION))
 
     async def GetSchema(
         self, request: services_pb2.FeatureSchemaRequest, context: grpc.aio.ServicerContext

@@ -1,8 +1,9 @@
 """Ingest: validates each reading, de-duplicates on (meter_id, timestamp), fans out to features.
 
 De-duplication is idempotent: the first copy of a reading claims its key with SET NX and,
-once features are computed, the key holds the feature vector, so a replay returns the same
-features flagged `duplicate` without touching the meter's rolling state. If the feature
+once features are computed, the key holds the feature row (tagged with the schema version),
+so a replay returns the same features flagged `duplicate` without touching the meter's
+rolling state. If the feature
 call fails the claims are released, so a retry is processed rather than lost.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import time
 
 import grpc
+import numpy as np
 from google.rpc import code_pb2
 
 from gridtwin.core.channels import make_channel
@@ -19,6 +21,8 @@ from gridtwin.core.errors import bad_request, error_status
 from gridtwin.core.redis_client import connect, is_up, redis_span
 from gridtwin.core.server import ServiceSpec
 from gridtwin.core.tracing import remaining_time
+from gridtwin.features.matrix import from_message, to_message
+from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.features.state import FeatureState
 from gridtwin.v1 import reading_pb2, services_pb2, services_pb2_grpc
 from services.ingest.validation import Limits, validate_reading
@@ -42,6 +46,8 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
         self.limits = limits
         self.dedup_ttl_s = env_int("DEDUP_TTL_S", 86_400)
         self.deadline_s = cfg.ingest_deadline_s
+        self.schema_version = SCHEMA_VERSION
+        self.n_features = len(FEATURE_NAMES)
 
     async def Ingest(
         self, request: reading_pb2.ReadingBatch, context: grpc.aio.ServicerContext
@@ -61,7 +67,11 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
             else:
                 valid.append(i)
         if not valid:
-            return services_pb2.IngestResponse(results=results)
+            for result in results:
+                result.feature_row = -1
+            return services_pb2.IngestResponse(
+                results=results, features=to_message(np.empty((0, self.n_features)), self.schema_version)
+            )
 
         keys = [dedup_key(self.prefix, readings[i]) for i in valid]
         with redis_span("dedup claim", batch_size=len(keys)):
@@ -70,45 +80,45 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
                 pipe.set(key, PENDING, nx=True, ex=self.dedup_ttl_s)
             claimed = await pipe.execute()
 
-        fresh: list[int] = []
-        first_in_batch: dict[str, int] = {}
-        replays: list[tuple[int, str]] = []
-        for i, key, won in zip(valid, keys, claimed, strict=True):
-            if won:
-                fresh.append(i)
-                first_in_batch[key] = i
-            else:
-                replays.append((i, key))
+        fresh = [i for i, won in zip(valid, claimed, strict=True) if won]
+        replays = [(i, key) for i, key, won in zip(valid, keys, claimed, strict=True) if not won]
+        rows: dict[int, np.ndarray] = {}  # request index -> feature row
 
         if fresh:
             batch = reading_pb2.ReadingBatch(readings=[readings[i] for i in fresh])
             try:
                 computed = await self.features.Compute(batch, timeout=remaining_time(self.deadline_s))
-            except grpc.aio.AioRpcError as exc:
+                matrix = from_message(computed.features)
+            except (grpc.aio.AioRpcError, ValueError) as exc:
                 # Release the claims: the readings were not processed and must not read as seen.
                 with redis_span("dedup release", batch_size=len(fresh)):
                     await self.redis.delete(*[dedup_key(self.prefix, readings[i]) for i in fresh])
-                failure = error_status(exc.code(), f"features: {exc.details()}")
+                if isinstance(exc, grpc.aio.AioRpcError):
+                    failure = error_status(exc.code(), f"features: {exc.details()}")
+                else:
+                    failure = error_status(grpc.StatusCode.INTERNAL, f"features: {exc}")
                 for i in fresh:
                     results[i].status.CopyFrom(failure)
-                fresh = []
             else:
+                header = self.schema_version.encode() + b"\n"
                 with redis_span("dedup store", batch_size=len(fresh)):
                     pipe = self.redis.pipeline(transaction=False)
-                    for i, vector in zip(fresh, computed.vectors, strict=True):
-                        results[i].features.CopyFrom(vector)
-                        pipe.set(dedup_key(self.prefix, readings[i]), vector.SerializeToString(), ex=self.dedup_ttl_s)
+                    for j, i in enumerate(fresh):
+                        rows[i] = matrix[j]
+                        pipe.set(dedup_key(self.prefix, readings[i]), header + matrix[j].tobytes(), ex=self.dedup_ttl_s)
                     await pipe.execute()
 
         if replays:
             with redis_span("dedup lookup", batch_size=len(replays)):
                 stored = await self.redis.mget([key for _, key in replays])
+            first_in_batch = {key: i for i, key in zip(valid, keys, strict=True) if i in rows}
             for (i, key), value in zip(replays, stored, strict=True):
                 results[i].duplicate = True
-                if key in first_in_batch and results[first_in_batch[key]].HasField("features"):
-                    results[i].features.CopyFrom(results[first_in_batch[key]].features)
-                elif value and value != PENDING:
-                    results[i].features.ParseFromString(value)
+                row = self._stored_row(value)
+                if key in first_in_batch:
+                    rows[i] = rows[first_in_batch[key]]
+                elif row is not None:
+                    rows[i] = row
                 else:
                     results[i].status.CopyFrom(
                         error_status(
@@ -116,10 +126,28 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
                             "a reading with this (meter_id, timestamp) is being processed; retry",
                         )
                     )
+
+        order = sorted(rows)
+        for r, i in enumerate(order):
+            results[i].status.code = code_pb2.OK
+            results[i].feature_row = r
         for result in results:
-            if not result.HasField("status"):
-                result.status.code = code_pb2.OK
-        return services_pb2.IngestResponse(results=results)
+            if not result.HasField("status"):  # pragma: no cover - every path sets a status
+                result.status.CopyFrom(error_status(grpc.StatusCode.INTERNAL, "no result"))
+            if result.status.code != code_pb2.OK:
+                result.feature_row = -1
+        matrix_out = np.array([rows[i] for i in order]) if order else np.empty((0, self.n_features))
+        return services_pb2.IngestResponse(results=results, features=to_message(matrix_out, self.schema_version))
+
+    def _stored_row(self, value: bytes | None) -> np.ndarray | None:
+        """The feature row stored by the first copy of a reading (None if pending or from
+        another feature schema version)."""
+        if not value or value == PENDING:
+            return None
+        version, _, payload = value.partition(b"\n")
+        if version.decode() != self.schema_version or len(payload) != 8 * self.n_features:
+            return None
+        return np.frombuffer(payload, dtype="<f8")
 
 
 def spec() -> ServiceSpec:

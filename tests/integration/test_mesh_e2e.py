@@ -7,12 +7,14 @@ import threading
 import time
 
 import grpc
+import numpy as np
 import pytest
 from google.rpc import code_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gridtwin.core.errors import field_violations
+from gridtwin.features.matrix import from_message
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.mesh import SERVICES
 from gridtwin.registry import MODEL_MODULE, MODULE_MODELS
@@ -87,21 +89,20 @@ def test_a_replayed_reading_is_deduplicated_with_identical_features(mesh):
     reading = make_reading("dedup-meter", t=time.time() - 600)
     with grpc.insecure_channel(mesh.address("ingest")) as channel:
         ingest = services_pb2_grpc.IngestStub(channel)
-        first = ingest.Ingest(reading_pb2.ReadingBatch(readings=[reading]), timeout=5).results[0]
-        second = ingest.Ingest(reading_pb2.ReadingBatch(readings=[reading]), timeout=5).results[0]
-        both = ingest.Ingest(reading_pb2.ReadingBatch(readings=[reading, reading]), timeout=5).results
-    assert first.status.code == code_pb2.OK and not first.duplicate
-    assert second.duplicate and all(r.duplicate for r in both)
-    assert list(second.features.values) == pytest.approx(list(first.features.values), nan_ok=True)
-    assert len(first.features.values) == len(FEATURE_NAMES)
+        first = ingest.Ingest(reading_pb2.ReadingBatch(readings=[reading]), timeout=5)
+        second = ingest.Ingest(reading_pb2.ReadingBatch(readings=[reading]), timeout=5)
+        both = ingest.Ingest(reading_pb2.ReadingBatch(readings=[reading, reading]), timeout=5)
+    assert first.results[0].status.code == code_pb2.OK and not first.results[0].duplicate
+    assert second.results[0].duplicate and all(r.duplicate for r in both.results)
+    first_row, second_row = from_message(first.features)[0], from_message(second.features)[0]
+    np.testing.assert_array_equal(first_row, second_row)
+    assert from_message(both.features).shape == (2, len(FEATURE_NAMES))
     # A replay does not count as a new reading in the meter's rolling state.
     history_count = FEATURE_NAMES.index("history_count")
     after = make_reading("dedup-meter", t=time.time() - 599)
     with grpc.insecure_channel(mesh.address("ingest")) as channel:
-        third = services_pb2_grpc.IngestStub(channel).Ingest(
-            reading_pb2.ReadingBatch(readings=[after]), timeout=5
-        ).results[0]
-    assert third.features.values[history_count] == 1
+        third = services_pb2_grpc.IngestStub(channel).Ingest(reading_pb2.ReadingBatch(readings=[after]), timeout=5)
+    assert from_message(third.features)[0, history_count] == 1
 
 
 def test_subscribe_delivers_matching_assessments_only(mesh, gateway):

@@ -12,6 +12,7 @@ import grpc
 import pytest
 import redis
 
+from gridtwin.features.matrix import from_message
 from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.mesh import Mesh
 from gridtwin.registry import MODULE_MODELS
@@ -80,7 +81,7 @@ def _compute(address: str, reading: reading_pb2.Reading) -> list[float]:
         batch = services_pb2_grpc.FeaturesStub(channel).Compute(
             reading_pb2.ReadingBatch(readings=[reading]), timeout=10
         )
-    return list(batch.vectors[0].values)
+    return list(from_message(batch.features)[0])
 
 
 def test_feature_state_survives_a_restart_of_the_feature_service(own_mesh):
