@@ -14,7 +14,7 @@ import grpc
 import pytest
 import redis
 
-from gridtwin.mesh import LocalRedis, Mesh
+from gridtwin.mesh import LocalRedis, Mesh, delete_redis_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,10 +37,7 @@ def redis_url() -> Iterator[str]:
 
 
 def cleanup_prefix(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    for i in range(0, len(keys), 500):
-        client.delete(*keys[i : i + 500])
+    delete_redis_prefix(url, prefix)
 
 
 @pytest.fixture
