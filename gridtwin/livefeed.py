@@ -17,14 +17,21 @@ SUMMARY_EVERY_S = 5.0
 
 
 async def stream_feeder(address: str, scenario: str, meters: int, speed: float, seed: int = 1) -> None:
+    """Stream the simulated feeder; accelerated feeds replay the recent past so that no
+    timestamp runs ahead of the wall clock (ingest rejects readings from the future)."""
+    import pandas as pd
+
     from gridsim.live import iter_live_readings
+
+    now = pd.Timestamp.now(tz="UTC").floor("min")
+    start = now - pd.Timedelta(days=7) if speed > 1 else now
 
     async with grpc.aio.insecure_channel(address) as channel:
         stub = gateway_pb2_grpc.GridTwinStub(channel)
         sent: dict[tuple[str, int], float] = {}
 
         async def readings():  # type: ignore[no-untyped-def]
-            iterator = iter_live_readings(scenario=scenario, meters=meters, seed=seed, speed=speed)
+            iterator = iter_live_readings(scenario=scenario, meters=meters, seed=seed, speed=speed, start=start)
             while True:
                 record = await asyncio.to_thread(next, iterator, None)
                 if record is None:
@@ -35,6 +42,7 @@ async def stream_feeder(address: str, scenario: str, meters: int, speed: float, 
 
         latencies: list[float] = []
         alarms: Counter[str] = Counter()
+        rejected: Counter[str] = Counter()
         statuses: Counter[str] = Counter()
         count, last = 0, time.monotonic()
         print(f"[gridtwin] live feed: scenario={scenario} meters={meters} speed={speed:g}x -> {address}", flush=True)
@@ -43,6 +51,9 @@ async def stream_feeder(address: str, scenario: str, meters: int, speed: float, 
             started = sent.pop((assessment.meter_id, assessment.timestamp.seconds), None)
             if started is not None:
                 latencies.append((time.perf_counter() - started) * 1e3)
+            if assessment.status.code != 0:
+                rejected[assessment.status.message.split(":")[1].strip() if ":" in assessment.status.message else "error"] += 1
+                continue
             for name in MODEL_MODULE:
                 info = getattr(assessment, name).info
                 statuses[assessment_pb2.ModelStatus.Name(info.status)] += 1
@@ -54,7 +65,7 @@ async def stream_feeder(address: str, scenario: str, meters: int, speed: float, 
                 top = ", ".join(f"{k}:{v}" for k, v in alarms.most_common(4)) or "none"
                 print(
                     f"[gridtwin] {count} readings assessed | p50 {p50:.1f} ms | model fields {fields} | "
-                    f"warnings+ {top}",
+                    f"warnings+ {top}" + (f" | rejected {dict(rejected)}" if rejected else ""),
                     flush=True,
                 )
                 last = time.monotonic()

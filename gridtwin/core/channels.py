@@ -58,6 +58,10 @@ CHANNEL_OPTIONS: list[tuple[str, object]] = [
 ]
 
 SERVER_OPTIONS: list[tuple[str, object]] = [
+    # Clients re-resolve DNS only when a connection closes: ageing connections out makes
+    # clients discover pods added by a scale-up within a minute.
+    ("grpc.max_connection_age_ms", 60_000),
+    ("grpc.max_connection_age_grace_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
