@@ -68,28 +68,42 @@ async def latency(stub: gateway_pb2_grpc.GridTwinStub, n: int) -> dict[str, floa
     return percentiles(samples)
 
 
-async def batch_throughput(stub: gateway_pb2_grpc.GridTwinStub, n: int, size: int) -> float:
+async def batch_throughput(stub: gateway_pb2_grpc.GridTwinStub, n: int, size: int, concurrency: int) -> float:
+    """Readings/s with `concurrency` callers each sending batches back to back (a single
+    sequential caller leaves the pipeline's other stages idle while one works)."""
     data = readings(n, 200, time.time() - 3 * 86400, seed=2)
     await stub.AssessBatch(reading_pb2.ReadingBatch(readings=data[:size]), timeout=60)
-    started = time.perf_counter()
+    chunks = [data[k : k + size] for k in range(size, n, size)]
     done = 0
-    for k in range(size, n, size):
-        result = await stub.AssessBatch(reading_pb2.ReadingBatch(readings=data[k : k + size]), timeout=60)
-        done += len(result.assessments)
+
+    async def caller(mine: list[list[reading_pb2.Reading]]) -> None:
+        nonlocal done
+        for chunk in mine:
+            result = await stub.AssessBatch(reading_pb2.ReadingBatch(readings=chunk), timeout=60)
+            done += sum(1 for a in result.assessments if a.status.code == 0)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller(chunks[i::concurrency]) for i in range(concurrency)))
     return done / (time.perf_counter() - started)
 
 
-async def stream_throughput(stub: gateway_pb2_grpc.GridTwinStub, n: int) -> float:
+async def stream_throughput(stub: gateway_pb2_grpc.GridTwinStub, n: int, concurrency: int) -> float:
+    """Readings/s over `concurrency` simultaneous AssessStream calls."""
     data = readings(n, 200, time.time() - 6 * 86400, seed=3)
+    count = 0
 
-    async def source():  # type: ignore[no-untyped-def]
-        for r in data:
-            yield r
+    async def one(mine: list[reading_pb2.Reading]) -> None:
+        nonlocal count
+
+        async def source():  # type: ignore[no-untyped-def]
+            for r in mine:
+                yield r
+
+        async for assessment in stub.AssessStream(source(), timeout=300):
+            count += assessment.status.code == 0
 
     started = time.perf_counter()
-    count = 0
-    async for _ in stub.AssessStream(source(), timeout=300):
-        count += 1
+    await asyncio.gather(*(one(data[i::concurrency]) for i in range(concurrency)))
     return count / (time.perf_counter() - started)
 
 
@@ -114,10 +128,10 @@ async def measure(mesh: Mesh, args: argparse.Namespace) -> dict[str, object]:
         lat = await latency(stub, args.requests)
         print(f"[bench]   {lat}", flush=True)
         print("[bench] AssessBatch throughput …", flush=True)
-        batch = await batch_throughput(stub, args.readings, args.batch)
+        batch = await batch_throughput(stub, args.readings, args.batch, args.concurrency)
         print(f"[bench]   {batch:.0f} readings/s", flush=True)
         print("[bench] AssessStream throughput …", flush=True)
-        stream = await stream_throughput(stub, args.readings)
+        stream = await stream_throughput(stub, args.readings, args.streams)
         print(f"[bench]   {stream:.0f} readings/s", flush=True)
     rss = {s: psutil.Process(pid).memory_info().rss / 2**20 for s, pid in mesh.pids().items()}
     os.environ["GRIDTWIN_REDIS_PREFIX"] = mesh.redis_prefix + "inproc:"
@@ -136,8 +150,8 @@ def summary(result: dict) -> str:
         ("Assess p50 (sequential)", f"{lat['p50_ms']:.1f} ms", "≤ 10 ms", lat["p50_ms"] <= TARGETS["p50_ms"]),
         ("Assess p95", f"{lat['p95_ms']:.1f} ms", "", None),
         ("Assess p99", f"{lat['p99_ms']:.1f} ms", "≤ 30 ms", lat["p99_ms"] <= TARGETS["p99_ms"]),
-        ("AssessBatch", f"{result['batch_readings_per_s']:.0f} readings/s", "≥ 5,000", result["batch_readings_per_s"] >= 5000),
-        ("AssessStream", f"{result['stream_readings_per_s']:.0f} readings/s", "≥ 5,000", result["stream_readings_per_s"] >= 5000),
+        (f"AssessBatch ({result['args']['batch']}/batch, {result['args']['concurrency']} callers)", f"{result['batch_readings_per_s']:.0f} readings/s", "≥ 5,000", result["batch_readings_per_s"] >= 5000),
+        (f"AssessStream ({result['args']['streams']} streams)", f"{result['stream_readings_per_s']:.0f} readings/s", "≥ 5,000", result["stream_readings_per_s"] >= 5000),
         ("same pipeline in one process", f"{result['inprocess_readings_per_s']:.0f} readings/s", "(the limit)", None),
         ("mesh / in-process", f"{result['mesh_vs_inprocess']:.2f}", "≥ 0.5", result["mesh_vs_inprocess"] >= 0.5),
         ("largest module RSS", f"{module_rss:.0f} MB", "≤ 300 MB", module_rss <= 300),
@@ -154,6 +168,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--readings", type=int, default=20000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=4, help="concurrent AssessBatch callers")
+    parser.add_argument("--streams", type=int, default=2, help="concurrent AssessStream calls")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
     args = parser.parse_args()
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
