@@ -47,7 +47,9 @@ class InProcessPipeline:
         if not fresh:
             return []
         matrix = await self.state.update_and_compute(fresh)
-        batch = ModuleBatch(fresh, matrix, FEATURE_NAMES, SCHEMA_VERSION, [assessment_pb2.Assessment() for _ in fresh])
+        batch = ModuleBatch(
+            fresh, matrix, FEATURE_NAMES, SCHEMA_VERSION, [assessment_pb2.Assessment() for _ in fresh]
+        )
         upstream = [assessment_pb2.Assessment() for _ in fresh]
         for name in ("monitoring", "maintenance", "energy"):
             await self.modules[name].prepare(batch)

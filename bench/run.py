@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import time
 import uuid
 from pathlib import Path
@@ -29,14 +28,22 @@ from gridtwin.mesh import ROOT, Mesh, delete_redis_prefix
 from gridtwin.registry import list_entries, registry_dir
 from gridtwin.v1 import gateway_pb2_grpc, reading_pb2
 
-TARGETS = {"p50_ms": 10.0, "p99_ms": 30.0, "batch_readings_per_s": 5000.0, "mesh_vs_inprocess": 0.5, "module_rss_mb": 300.0}
+TARGETS = {
+    "p50_ms": 10.0,
+    "p99_ms": 30.0,
+    "batch_readings_per_s": 5000.0,
+    "mesh_vs_inprocess": 0.5,
+    "module_rss_mb": 300.0,
+}
 
 
 def reading(meter: str, t: float, rng: np.random.Generator) -> reading_pb2.Reading:
     v = 230.0 * (1 + rng.normal(0, 0.01, 3))
     i = 20.0 * (1 + rng.normal(0, 0.05, 3))
     pf = 0.95
-    r = reading_pb2.Reading(meter_id=meter, frequency=50.0 + rng.normal(0, 0.02), nominal_voltage=230.0, nominal_frequency=50.0)
+    r = reading_pb2.Reading(
+        meter_id=meter, frequency=50.0 + rng.normal(0, 0.02), nominal_voltage=230.0, nominal_frequency=50.0
+    )
     r.timestamp.seconds, r.timestamp.nanos = int(t), int((t % 1) * 1e9)
     for k, phase in enumerate("abc"):
         setattr(r.voltage, phase, v[k])
@@ -138,8 +145,14 @@ async def measure(mesh: Mesh, args: argparse.Namespace) -> dict[str, object]:
     print("[bench] same pipeline in one process …", flush=True)
     inproc = await inprocess_throughput(args.readings, args.batch)
     print(f"[bench]   {inproc:.0f} readings/s", flush=True)
-    return {"assess_latency": lat, "batch_readings_per_s": batch, "stream_readings_per_s": stream,
-            "inprocess_readings_per_s": inproc, "mesh_vs_inprocess": max(batch, stream) / inproc, "rss_mb": rss}
+    return {
+        "assess_latency": lat,
+        "batch_readings_per_s": batch,
+        "stream_readings_per_s": stream,
+        "inprocess_readings_per_s": inproc,
+        "mesh_vs_inprocess": max(batch, stream) / inproc,
+        "rss_mb": rss,
+    }
 
 
 def summary(result: dict) -> str:
@@ -150,14 +163,36 @@ def summary(result: dict) -> str:
         ("Assess p50 (sequential)", f"{lat['p50_ms']:.1f} ms", "≤ 10 ms", lat["p50_ms"] <= TARGETS["p50_ms"]),
         ("Assess p95", f"{lat['p95_ms']:.1f} ms", "", None),
         ("Assess p99", f"{lat['p99_ms']:.1f} ms", "≤ 30 ms", lat["p99_ms"] <= TARGETS["p99_ms"]),
-        (f"AssessBatch ({result['args']['batch']}/batch, {result['args']['concurrency']} callers)", f"{result['batch_readings_per_s']:.0f} readings/s", "≥ 5,000", result["batch_readings_per_s"] >= 5000),
-        (f"AssessStream ({result['args']['streams']} streams)", f"{result['stream_readings_per_s']:.0f} readings/s", "≥ 5,000", result["stream_readings_per_s"] >= 5000),
-        ("same pipeline in one process", f"{result['inprocess_readings_per_s']:.0f} readings/s", "(the limit)", None),
-        ("mesh / in-process", f"{result['mesh_vs_inprocess']:.2f}", "≥ 0.5", result["mesh_vs_inprocess"] >= 0.5),
+        (
+            f"AssessBatch ({result['args']['batch']}/batch, {result['args']['concurrency']} callers)",
+            f"{result['batch_readings_per_s']:.0f} readings/s",
+            "≥ 5,000",
+            result["batch_readings_per_s"] >= 5000,
+        ),
+        (
+            f"AssessStream ({result['args']['streams']} streams)",
+            f"{result['stream_readings_per_s']:.0f} readings/s",
+            "≥ 5,000",
+            result["stream_readings_per_s"] >= 5000,
+        ),
+        (
+            "same pipeline in one process",
+            f"{result['inprocess_readings_per_s']:.0f} readings/s",
+            "(the limit)",
+            None,
+        ),
+        (
+            "mesh / in-process",
+            f"{result['mesh_vs_inprocess']:.2f}",
+            "≥ 0.5",
+            result["mesh_vs_inprocess"] >= 0.5,
+        ),
         ("largest module RSS", f"{module_rss:.0f} MB", "≤ 300 MB", module_rss <= 300),
     ]
     lines = ["| measure | result | target | met |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} | {'' if d is None else ('yes' if d else '**no**')} |" for a, b, c, d in rows]
+    lines += [
+        f"| {a} | {b} | {c} | {'' if d is None else ('yes' if d else '**no**')} |" for a, b, c, d in rows
+    ]
     lines.append("")
     lines.append("Resident memory per service (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in rss.items()))
     return "\n".join(lines)
@@ -184,7 +219,11 @@ def main() -> None:
     finally:
         mesh.stop()
         delete_redis_prefix(redis_url, prefix)
-    result["machine"] = {"cpus": psutil.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    result["machine"] = {
+        "cpus": psutil.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     result["models_registered"] = registered
     result["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     result["args"] = vars(args)

@@ -1,6 +1,6 @@
 """Call the gateway from Python: one reading, a batch, and the model catalogue.
 
-    .venv/bin/python examples/assess.py [host:port]      # default 127.0.0.1:50051
+.venv/bin/python examples/assess.py [host:port]      # default 127.0.0.1:50051
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ def main(address: str) -> None:
         try:
             stub.Assess(bad, timeout=5)
         except grpc.RpcError as err:
-            print("rejected:", err.code().name, [(v.field, v.description) for v in field_violations(rpc_status.from_call(err))])
+            print(
+                "rejected:",
+                err.code().name,
+                [(v.field, v.description) for v in field_violations(rpc_status.from_call(err))],
+            )
 
         batch = reading_pb2.ReadingBatch(readings=[reading(f"example-meter-{i}") for i in range(3, 8)])
         time.sleep(0.01)
@@ -46,7 +50,9 @@ def main(address: str) -> None:
         print("batch:", [(a.meter_id, a.status.code) for a in result.assessments])
 
         for model in stub.ListModels(services_pb2.ListModelsRequest(), timeout=5).models:
-            print(f"{model.module:>12} {model.name:<24} {services_pb2.RegisteredModel.DESCRIPTOR.fields_by_name['status'].enum_type.values_by_number[model.status].name:<12} {model.version or model.detail}")
+            print(
+                f"{model.module:>12} {model.name:<24} {services_pb2.RegisteredModel.DESCRIPTOR.fields_by_name['status'].enum_type.values_by_number[model.status].name:<12} {model.version or model.detail}"
+            )
 
 
 if __name__ == "__main__":

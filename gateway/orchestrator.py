@@ -56,7 +56,9 @@ class Orchestrator:
         for channel in self.channels.values():
             await channel.close()
 
-    async def _evaluate(self, module: str, request: services_pb2.ModuleRequest, deadline_s: float) -> ModuleOutcome:
+    async def _evaluate(
+        self, module: str, request: services_pb2.ModuleRequest, deadline_s: float
+    ) -> ModuleOutcome:
         started = time.perf_counter()
         try:
             response = await self.modules[module].Evaluate(request, timeout=remaining_time(deadline_s))
@@ -69,19 +71,20 @@ class Orchestrator:
                 f"{module}: {exc.code().name}: {exc.details()}",
                 (time.perf_counter() - started) * 1e3,
             )
-        return ModuleOutcome(module, list(response.results), assessment_pb2.OK, "", (time.perf_counter() - started) * 1e3)
+        return ModuleOutcome(
+            module, list(response.results), assessment_pb2.OK, "", (time.perf_counter() - started) * 1e3
+        )
 
     async def assess(self, readings: Sequence[reading_pb2.Reading]) -> list[assessment_pb2.Assessment]:
         """One Assessment per reading, in order; each carries its own status."""
         started = time.perf_counter()
         with tracer().start_as_current_span("assess", attributes={"batch.size": len(readings)}) as span:
-            out = [
-                assessment_pb2.Assessment(meter_id=r.meter_id, timestamp=r.timestamp) for r in readings
-            ]
+            out = [assessment_pb2.Assessment(meter_id=r.meter_id, timestamp=r.timestamp) for r in readings]
             trace_id = trace_id_hex()
             try:
                 ingested = await self.ingest.Ingest(
-                    reading_pb2.ReadingBatch(readings=readings), timeout=remaining_time(self.ingest_deadline_s)
+                    reading_pb2.ReadingBatch(readings=readings),
+                    timeout=remaining_time(self.ingest_deadline_s),
                 )
             except grpc.aio.AioRpcError as exc:
                 failure = error_status(exc.code(), f"ingest: {exc.details()}")

@@ -8,14 +8,14 @@ from collections.abc import AsyncIterator
 import grpc
 from google.rpc import code_pb2
 
+from gateway.orchestrator import Orchestrator
+from gateway.publisher import Publisher, subscribe
 from gridtwin.core.config import env_int, settings
 from gridtwin.core.errors import abort_with_status
 from gridtwin.core.redis_client import connect, is_up
 from gridtwin.core.server import ServiceSpec
 from gridtwin.registry import MODULE_MODELS
 from gridtwin.v1 import assessment_pb2, gateway_pb2, gateway_pb2_grpc, reading_pb2, services_pb2
-from gateway.orchestrator import Orchestrator
-from gateway.publisher import Publisher, subscribe
 
 _END = object()
 
@@ -30,7 +30,9 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
         self.max_batch = env_int("GATEWAY_MAX_BATCH", 10_000)
         self.stream_batch = env_int("GATEWAY_STREAM_BATCH", 512)
 
-    async def Assess(self, request: reading_pb2.Reading, context: grpc.aio.ServicerContext) -> assessment_pb2.Assessment:
+    async def Assess(
+        self, request: reading_pb2.Reading, context: grpc.aio.ServicerContext
+    ) -> assessment_pb2.Assessment:
         (assessment,) = await self.orchestrator.assess([request])
         if assessment.status.code != code_pb2.OK:
             await abort_with_status(context, assessment.status)
@@ -103,7 +105,9 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
             except grpc.aio.AioRpcError as exc:
                 return [
                     services_pb2.RegisteredModel(
-                        name=name, module=module, status=assessment_pb2.UNAVAILABLE,
+                        name=name,
+                        module=module,
+                        status=assessment_pb2.UNAVAILABLE,
                         detail=f"{module}: {exc.code().name}",
                     )
                     for name in MODULE_MODELS[module]

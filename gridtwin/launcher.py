@@ -58,7 +58,9 @@ def maybe_train() -> None:
         say("models: none registered; their fields will answer UNAVAILABLE")
         return
     say("models: none registered; training the quick profile (a few minutes, once)")
-    subprocess.run([sys.executable, "-m", "gridtwin.cli", "train", "--profile", "quick"], cwd=ROOT, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "gridtwin.cli", "train", "--profile", "quick"], cwd=ROOT, check=False
+    )
     say("full models: `make train PROFILE=full` (services hot-swap them when they land)")
 
 

@@ -9,8 +9,8 @@ from collections import Counter
 import grpc
 import numpy as np
 
-from gridtwin.registry import MODEL_MODULE
 from gridtwin.records import reading_from_record
+from gridtwin.registry import MODEL_MODULE
 from gridtwin.v1 import assessment_pb2, gateway_pb2_grpc
 
 SUMMARY_EVERY_S = 5.0
@@ -31,7 +31,9 @@ async def stream_feeder(address: str, scenario: str, meters: int, speed: float, 
         sent: dict[tuple[str, int], float] = {}
 
         async def readings():  # type: ignore[no-untyped-def]
-            iterator = iter_live_readings(scenario=scenario, meters=meters, seed=seed, speed=speed, start=start)
+            iterator = iter_live_readings(
+                scenario=scenario, meters=meters, seed=seed, speed=speed, start=start
+            )
             while True:
                 record = await asyncio.to_thread(next, iterator, None)
                 if record is None:
@@ -45,14 +47,21 @@ async def stream_feeder(address: str, scenario: str, meters: int, speed: float, 
         rejected: Counter[str] = Counter()
         statuses: Counter[str] = Counter()
         count, last = 0, time.monotonic()
-        print(f"[gridtwin] live feed: scenario={scenario} meters={meters} speed={speed:g}x -> {address}", flush=True)
+        print(
+            f"[gridtwin] live feed: scenario={scenario} meters={meters} speed={speed:g}x -> {address}",
+            flush=True,
+        )
         async for assessment in stub.AssessStream(readings()):
             count += 1
             started = sent.pop((assessment.meter_id, assessment.timestamp.seconds), None)
             if started is not None:
                 latencies.append((time.perf_counter() - started) * 1e3)
             if assessment.status.code != 0:
-                rejected[assessment.status.message.split(":")[1].strip() if ":" in assessment.status.message else "error"] += 1
+                rejected[
+                    assessment.status.message.split(":")[1].strip()
+                    if ":" in assessment.status.message
+                    else "error"
+                ] += 1
                 continue
             for name in MODEL_MODULE:
                 info = getattr(assessment, name).info

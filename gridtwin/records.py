@@ -47,7 +47,9 @@ def reading_from_record(record: Mapping[str, Any]) -> reading_pb2.Reading:
 def record_from_reading(reading: reading_pb2.Reading) -> dict[str, Any]:
     record: dict[str, Any] = {
         "meter_id": reading.meter_id,
-        "timestamp": pd.Timestamp(reading.timestamp.seconds * 1_000_000_000 + reading.timestamp.nanos, tz="UTC"),
+        "timestamp": pd.Timestamp(
+            reading.timestamp.seconds * 1_000_000_000 + reading.timestamp.nanos, tz="UTC"
+        ),
         "frequency": reading.frequency,
     }
     for quantity in PHASED:

@@ -75,7 +75,12 @@ class Metric:
             return None
         op, _, number = self.goal.partition(" ")
         target = float(number)
-        return {">=": self.value >= target, "<=": self.value <= target, ">": self.value > target, "<": self.value < target}[op]
+        return {
+            ">=": self.value >= target,
+            "<=": self.value <= target,
+            ">": self.value > target,
+            "<": self.value < target,
+        }[op]
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -112,7 +112,9 @@ def train_one(
     if work.exists():
         shutil.rmtree(work)
     report_dir = report_dir or ROOT / "docs" / "models"
-    ctx = TrainContext(name=name, profile=profile, seed=seed, dataset_dir=data, work_dir=work, report_dir=report_dir)
+    ctx = TrainContext(
+        name=name, profile=profile, seed=seed, dataset_dir=data, work_dir=work, report_dir=report_dir
+    )
     started = time.perf_counter()
     result: TrainResult = module.train(ctx)
     train_s = time.perf_counter() - started
@@ -131,7 +133,9 @@ def train_one(
     }
     # Time the serving code on the exact artifacts before registering them.
     staged = RegistryEntry(
-        name, work, {**manifest, "version": "staged", "artifacts": {k: str(p) for k, p in result.artifacts.items()}}
+        name,
+        work,
+        {**manifest, "version": "staged", "artifacts": {k: str(p) for k, p in result.artifacts.items()}},
     )
     manifest["latency"] = measure_latency(name, staged, result.latency_rows)
     entry = register(name, result.artifacts, manifest, root=registry)

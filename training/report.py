@@ -32,24 +32,24 @@ def write_model_report(report_dir: Path, manifest: dict[str, Any], body: str) ->
     latency = manifest.get("latency", {})
     lat = ", ".join(f"{k} {v:.3g}" for k, v in latency.items()) or "not measured"
     data = manifest.get("training_data", {})
-    text = f"""# {manifest['name']} ({manifest['module']})
+    text = f"""# {manifest["name"]} ({manifest["module"]})
 
-- algorithm: {manifest.get('algorithm')}
-- version: `{manifest.get('version')}` · feature schema {manifest.get('schema_version')}
-- training data: {', '.join(f'{k}={v}' for k, v in data.items())}
-- split: {manifest.get('split')}
-- cross-validation: {manifest.get('cross_validation')}
-- hyper-parameters: {manifest.get('hyperparameters')}
+- algorithm: {manifest.get("algorithm")}
+- version: `{manifest.get("version")}` · feature schema {manifest.get("schema_version")}
+- training data: {", ".join(f"{k}={v}" for k, v in data.items())}
+- split: {manifest.get("split")}
+- cross-validation: {manifest.get("cross_validation")}
+- hyper-parameters: {manifest.get("hyperparameters")}
 - latency (serving code): {lat}
-- artifact size: {manifest.get('artifact_bytes', 0) / 1024:.0f} KiB · trained in {manifest.get('train_seconds')} s
+- artifact size: {manifest.get("artifact_bytes", 0) / 1024:.0f} KiB · trained in {manifest.get("train_seconds")} s
 
 ## Held-out test metrics
 
-{metrics_table(manifest.get('metrics', {}))}
+{metrics_table(manifest.get("metrics", {}))}
 
 {body}
 
-{('## Notes' + chr(10) + chr(10) + manifest['notes']) if manifest.get('notes') else ''}
+{("## Notes" + chr(10) + chr(10) + manifest["notes"]) if manifest.get("notes") else ""}
 """
     path = report_dir / f"{manifest['name']}.md"
     path.write_text(text)

@@ -22,7 +22,11 @@ class Split:
     def describe(self) -> dict[str, object]:
         return {
             "method": "time blocks 70/15/15 with embargo" + (" + meter hold-out" if self.by_meter else ""),
-            "rows": {"train": int(self.train.sum()), "val": int(self.val.sum()), "test": int(self.test.sum())},
+            "rows": {
+                "train": int(self.train.sum()),
+                "val": int(self.val.sum()),
+                "test": int(self.test.sum()),
+            },
         }
 
     by_meter: bool = False

@@ -58,16 +58,12 @@ class Settings:
     # Prefix of every Redis key the mesh writes; tests use a unique one per run.
     redis_prefix: str = field(default_factory=lambda: env_str("GRIDTWIN_REDIS_PREFIX", "gridtwin:"))
     registry_dir: str = field(default_factory=lambda: env_str("GRIDTWIN_REGISTRY", "registry"))
-    otlp_endpoint: str = field(
-        default_factory=lambda: env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-    )
+    otlp_endpoint: str = field(default_factory=lambda: env_str("OTEL_EXPORTER_OTLP_ENDPOINT", ""))
     log_level: str = field(default_factory=lambda: env_str("LOG_LEVEL", "INFO"))
     # Per-hop deadlines (seconds) used when the caller gave none or a longer one.
     ingest_deadline_s: float = field(default_factory=lambda: env_float("INGEST_DEADLINE_S", 2.0))
     module_deadline_s: float = field(default_factory=lambda: env_float("MODULE_DEADLINE_S", 0.5))
-    decision_deadline_s: float = field(
-        default_factory=lambda: env_float("DECISION_DEADLINE_S", 0.5)
-    )
+    decision_deadline_s: float = field(default_factory=lambda: env_float("DECISION_DEADLINE_S", 0.5))
     shutdown_grace_s: float = field(default_factory=lambda: env_float("SHUTDOWN_GRACE_S", 5.0))
 
 

@@ -44,11 +44,7 @@ class ServiceSpec:
 
 
 async def _set_all(servicer: health.aio.HealthServicer, names: list[str], serving: bool) -> None:
-    status = (
-        health_pb2.HealthCheckResponse.SERVING
-        if serving
-        else health_pb2.HealthCheckResponse.NOT_SERVING
-    )
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ["", *names]:
         await servicer.set(name, status)
 
@@ -94,7 +90,7 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
                 serving = now
             try:
                 await asyncio.wait_for(stop_event.wait(), READINESS_INTERVAL_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def starter() -> None:
@@ -102,7 +98,9 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
             await spec.start()
 
     start_task = asyncio.create_task(starter())
-    await asyncio.wait({start_task, asyncio.create_task(stop_event.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait(
+        {start_task, asyncio.create_task(stop_event.wait())}, return_when=asyncio.FIRST_COMPLETED
+    )
     if start_task.done() and start_task.exception() is not None:
         log.error("start failed", exc_info=start_task.exception())
         await server.stop(0)

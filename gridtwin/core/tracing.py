@@ -160,7 +160,9 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     leave(span, token, error, context)
 
-            factory = grpc.unary_stream_rpc_method_handler if is_unary else grpc.stream_stream_rpc_method_handler
+            factory = (
+                grpc.unary_stream_rpc_method_handler if is_unary else grpc.stream_stream_rpc_method_handler
+            )
             return factory(streaming, handler.request_deserializer, handler.response_serializer)
         return handler
 

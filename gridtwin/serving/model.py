@@ -77,12 +77,13 @@ class ServedModel(ABC):
             detail=detail,
         )
 
-    async def prepare(self, batch: ModuleBatch, redis: Any) -> None:
+    async def prepare(self, batch: ModuleBatch, redis: Any) -> None:  # noqa: B027 - optional hook
         """Fetch per-meter state the model needs (e.g. cached forecasts) before `predict`.
 
         Called on the module's event loop with its `redis.asyncio` client; most models
         need nothing and keep this no-op. Store what you fetch on `batch.context[self.name]`.
         """
+        return None
 
     @abstractmethod
     def predict(self, batch: ModuleBatch) -> list[Any]:

@@ -39,6 +39,8 @@ def default_factory(name: str) -> ModelFactory | None:
             return None
         raise
     return getattr(module, "Model", None)
+
+
 RELOAD_INTERVAL_S = 5.0
 
 
@@ -212,7 +214,9 @@ class ModuleServicer:
     async def prepare(self, batch: ModuleBatch) -> None:
         """Let models that keep per-meter state in Redis fetch it (concurrently)."""
         models = [slot.model for slot in self.slots.values() if slot.model is not None]
-        results = await asyncio.gather(*(m.prepare(batch, self.redis) for m in models), return_exceptions=True)
+        results = await asyncio.gather(
+            *(m.prepare(batch, self.redis) for m in models), return_exceptions=True
+        )
         for model, result in zip(models, results, strict=True):
             if isinstance(result, BaseException):
                 # predict() sees no context for this model and reports its own failure.

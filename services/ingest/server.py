@@ -105,7 +105,11 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
                     pipe = self.redis.pipeline(transaction=False)
                     for j, i in enumerate(fresh):
                         rows[i] = matrix[j]
-                        pipe.set(dedup_key(self.prefix, readings[i]), header + matrix[j].tobytes(), ex=self.dedup_ttl_s)
+                        pipe.set(
+                            dedup_key(self.prefix, readings[i]),
+                            header + matrix[j].tobytes(),
+                            ex=self.dedup_ttl_s,
+                        )
                     await pipe.execute()
 
         if replays:
@@ -137,7 +141,9 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
             if result.status.code != code_pb2.OK:
                 result.feature_row = -1
         matrix_out = np.array([rows[i] for i in order]) if order else np.empty((0, self.n_features))
-        return services_pb2.IngestResponse(results=results, features=to_message(matrix_out, self.schema_version))
+        return services_pb2.IngestResponse(
+            results=results, features=to_message(matrix_out, self.schema_version)
+        )
 
     def _stored_row(self, value: bytes | None) -> np.ndarray | None:
         """The feature row stored by the first copy of a reading (None if pending or from

@@ -69,9 +69,7 @@ def validate_reading(
     elif not METER_ID.match(reading.meter_id):
         add(FieldViolation("meter_id", "must be 1-128 characters of [A-Za-z0-9._:/-]"))
 
-    if not reading.HasField("timestamp") or (
-        reading.timestamp.seconds == 0 and reading.timestamp.nanos == 0
-    ):
+    if not reading.HasField("timestamp") or (reading.timestamp.seconds == 0 and reading.timestamp.nanos == 0):
         add(FieldViolation("timestamp", "missing"))
     elif reading.timestamp.seconds + reading.timestamp.nanos * 1e-9 > now_s + limits.max_future_s:
         ahead = reading.timestamp.seconds - now_s
@@ -140,7 +138,11 @@ def validate_reading(
     elif f == 0:
         add(FieldViolation("frequency", "missing"))
     elif not (limits.min_frequency_hz <= f <= limits.max_frequency_hz):
-        add(FieldViolation("frequency", f"{f:g} Hz outside {limits.min_frequency_hz:g}-{limits.max_frequency_hz:g} Hz"))
+        add(
+            FieldViolation(
+                "frequency", f"{f:g} Hz outside {limits.min_frequency_hz:g}-{limits.max_frequency_hz:g} Hz"
+            )
+        )
 
     if reading.HasField("ambient_temperature"):
         t = reading.ambient_temperature

@@ -13,5 +13,8 @@ from services.maintenance.models import FACTORIES
 
 def spec() -> ServiceSpec:
     return module_spec(
-        "maintenance", services_pb2_grpc.add_MaintenanceServicer_to_server, "gridtwin.v1.Maintenance", FACTORIES
+        "maintenance",
+        services_pb2_grpc.add_MaintenanceServicer_to_server,
+        "gridtwin.v1.Maintenance",
+        FACTORIES,
     )

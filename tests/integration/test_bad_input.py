@@ -73,8 +73,12 @@ def test_bad_reading_is_rejected_naming_the_field(gateway, case):
 
 def test_nominal_is_per_meter_a_120v_meter_is_judged_against_120v(gateway):
     # 250 V is normal for a 230 V meter, but beyond 2 pu of a 120 V meter.
-    gateway.Assess(make_reading("us-meter", voltage_v=120, nominal_voltage=120, nominal_frequency=60, frequency_hz=60))
-    high = make_reading("us-meter", voltage_v=250, nominal_voltage=None, nominal_frequency=None, frequency_hz=60)
+    gateway.Assess(
+        make_reading("us-meter", voltage_v=120, nominal_voltage=120, nominal_frequency=60, frequency_hz=60)
+    )
+    high = make_reading(
+        "us-meter", voltage_v=250, nominal_voltage=None, nominal_frequency=None, frequency_hz=60
+    )
     with pytest.raises(grpc.RpcError) as err:
         gateway.Assess(high, timeout=10)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

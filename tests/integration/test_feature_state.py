@@ -68,12 +68,8 @@ def _to_frame(readings: list[reading_pb2.Reading]) -> pd.DataFrame:
             "timestamp": pd.Timestamp(r.timestamp.seconds * 10**9 + r.timestamp.nanos, tz="UTC"),
             "frequency": r.frequency,
             "nominal_voltage": r.nominal_voltage if r.HasField("nominal_voltage") else np.nan,
-            "nominal_frequency": (
-                r.nominal_frequency if r.HasField("nominal_frequency") else np.nan
-            ),
-            "ambient_temperature": (
-                r.ambient_temperature if r.HasField("ambient_temperature") else np.nan
-            ),
+            "nominal_frequency": (r.nominal_frequency if r.HasField("nominal_frequency") else np.nan),
+            "ambient_temperature": (r.ambient_temperature if r.HasField("ambient_temperature") else np.nan),
         }
         for name in ("voltage", "current", "active_power", "reactive_power"):
             pv = getattr(r, name)
@@ -191,9 +187,7 @@ async def test_two_replicas_never_lose_a_reading() -> None:
                 await asyncio.sleep(0)
             return out
 
-        pairs = [
-            p for res in await asyncio.gather(*(worker(t) for t in range(n_tasks))) for p in res
-        ]
+        pairs = [p for res in await asyncio.gather(*(worker(t) for t in range(n_tasks))) for p in res]
         n = n_tasks * per_task
         stamps = {t for t, _ in pairs}
         assert len(pairs) == len(stamps) == n

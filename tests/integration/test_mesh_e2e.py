@@ -34,7 +34,9 @@ def test_every_service_reports_serving(mesh):
 def test_reflection_lists_the_gateway_service(mesh):
     with grpc.insecure_channel(mesh.address("gateway")) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        responses = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
         names = {s.name for r in responses for s in r.list_services_response.service}
     assert "gridtwin.v1.GridTwin" in names
     assert "grpc.health.v1.Health" in names
@@ -101,13 +103,17 @@ def test_a_replayed_reading_is_deduplicated_with_identical_features(mesh):
     history_count = FEATURE_NAMES.index("history_count")
     after = make_reading("dedup-meter", t=time.time() - 599)
     with grpc.insecure_channel(mesh.address("ingest")) as channel:
-        third = services_pb2_grpc.IngestStub(channel).Ingest(reading_pb2.ReadingBatch(readings=[after]), timeout=5)
+        third = services_pb2_grpc.IngestStub(channel).Ingest(
+            reading_pb2.ReadingBatch(readings=[after]), timeout=5
+        )
     assert from_message(third.features)[0, history_count] == 1
 
 
 def test_subscribe_delivers_matching_assessments_only(mesh, gateway):
     received: queue.Queue[assessment_pb2.Assessment] = queue.Queue()
-    call = gateway.Subscribe(gateway_pb2.SubscribeRequest(meter_ids=["sub-meter-a"], models=["phase_imbalance"]))
+    call = gateway.Subscribe(
+        gateway_pb2.SubscribeRequest(meter_ids=["sub-meter-a"], models=["phase_imbalance"])
+    )
 
     def consume() -> None:
         try:

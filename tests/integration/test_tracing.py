@@ -28,7 +28,9 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
         with self.lock:
             for resource_spans in request.resource_spans:
                 service = next(
-                    a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"
+                    a.value.string_value
+                    for a in resource_spans.resource.attributes
+                    if a.key == "service.name"
                 )
                 for scope in resource_spans.scope_spans:
                     for span in scope.spans:
