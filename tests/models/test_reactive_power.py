@@ -1,0 +1,65 @@
+"""4.1 reactive_power: registered quality and served outputs (analytic Qc checked exactly)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gridtwin.models.reactive_power import Model
+from gridtwin.physics.power import compensation_var
+from gridtwin.registry import load_entry
+from gridtwin.v1 import assessment_pb2
+from tests.models.netopt_rows import assert_batch_equals_single, batch, rows
+
+
+def test_manifest_beats_analytic_rule(quick_registry) -> None:
+    m = load_entry("reactive_power", quick_registry).manifest["metrics"]
+    gap = m["loss_gap_to_optimum_mean"]
+    assert gap["value"] < gap["baseline"]
+    assert gap["value"] <= 0.01
+    kv = m["kvar_error_pct_of_optimum"]
+    assert kv["value"] < kv["baseline"]  # goal 5 % reported in the manifest
+
+
+def test_served_outputs(quick_registry) -> None:
+    from gridtwin.features.schema import FEATURE_NAMES
+
+    model = Model(load_entry("reactive_power", quick_registry))
+    ids, x = rows()
+    out = model.predict(batch(ids, x))
+    col = {n: i for i, n in enumerate(FEATURE_NAMES)}
+    for j, (mid, o) in enumerate(zip(ids, out, strict=True)):
+        assert isinstance(o, assessment_pb2.ReactivePower)
+        p, q = x[j, col["active_power_total_w"]], x[j, col["reactive_power_total_var"]]
+        assert -1 <= o.power_factor <= 1
+        assert o.power_factor == pytest.approx(np.sign(q or 1) * abs(p) / np.hypot(p, q), abs=1e-9)
+        if p > 0 and q > 0:
+            expected = max(float(compensation_var(p, abs(p) / np.hypot(p, q), 0.95)), 0.0) / 1e3
+        else:
+            expected = 0.0
+        assert o.required_compensation_kvar == pytest.approx(expected, abs=1e-9)
+        if "-C" in mid:
+            assert o.info.status == assessment_pb2.DEGRADED and np.isnan(o.recommended_compensation_kvar)
+            continue
+        plan = o.capacitor_switching_plan
+        assert len(plan) == 3
+        assert o.recommended_compensation_kvar == pytest.approx(sum(s.kvar for s in plan))
+        assert all(0 <= s.steps <= 4 for s in plan)
+        assert 0 <= o.recommended_compensation_kvar <= 40
+        assert -1 <= o.expected_power_factor <= 1
+    assert_batch_equals_single(model, ids, x)
+
+
+def test_target_pf_configurable(quick_registry, monkeypatch) -> None:
+    monkeypatch.setenv("GRIDTWIN_TARGET_PF", "0.99")
+    model = Model(load_entry("reactive_power", quick_registry))
+    ids, x = rows()
+    hi = model.predict(batch(ids, x))
+    monkeypatch.setenv("GRIDTWIN_TARGET_PF", "0.9")
+    lo = Model(load_entry("reactive_power", quick_registry)).predict(batch(ids, x))
+    assert all(
+        a.required_compensation_kvar >= b.required_compensation_kvar for a, b in zip(hi, lo, strict=True)
+    )
+    assert any(
+        a.required_compensation_kvar > b.required_compensation_kvar for a, b in zip(hi, lo, strict=True)
+    )
