@@ -1,0 +1,192 @@
+"""3.1 Load forecast (Prophet + LSTM + ridge lag ensemble), served on numpy alone.
+
+Per meter, Redis keeps the 15-min load history (sum and count per 15-min interval, updated
+atomically with HINCRBYFLOAT/HINCRBY, so replicas can share a meter) and a cached forecast made
+from the last complete interval. `prepare` adds the batch's readings and refreshes a meter's
+forecast when a newer interval has completed (once per 15 min of reading time); `predict`
+only formats the cached forecast. The load of a reading is `active_power_total_w` (sum of the
+phases, W). Horizons count from the end of the last complete interval.
+
+Cold start: with at least 8 days of history the full ensemble answers; from 25 h the one-day
+lag model answers (status OK, the detail says so, its own intervals and MAPE); below that the
+answer is DEGRADED with no numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from gridtwin.core.config import settings
+from gridtwin.forecast.features import fill_gaps
+from gridtwin.forecast.model import ForecastModel, Track, robust_scale
+from gridtwin.registry import RegistryEntry
+from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.v1 import assessment_pb2
+
+HORIZON_MINUTES = (15, 60, 1440)
+MAX_INTERPOLATE = 4  # missing 15-min intervals filled linearly (longer: from a week/day before)
+IDLE_TTL_S = 10 * 86400
+
+
+class Model(ServedModel):
+    name = "load_forecast"
+
+    def __init__(self, entry: RegistryEntry) -> None:
+        super().__init__(entry)
+        self.fm = ForecastModel.load(npz=entry.artifact("weights"), meta=entry.artifact("meta"))
+        meta = json.loads(entry.artifact("meta").read_text())
+        served = meta.get("served", {})
+        self.step_s = int(round(self.fm.cfg.step_minutes * 60))
+        self.day = self.fm.cfg.day
+        self.h_idx = [self.fm.cfg.horizons.index(int(round(m * 60 / self.step_s))) for m in HORIZON_MINUTES]
+        self.mape_pct = float(served.get("mape_mean_pct", float("nan")))
+        self.short_mape_pct = float(
+            np.nanmean(np.asarray(self.fm.validation.get("mape_per_horizon", {}).get("short", [np.nan]), float))
+        )
+        self.keep = self.fm.min_history + 4 * self.day  # intervals kept per meter
+        self.prefix = f"{settings().redis_prefix}lf:"
+        self.col = "active_power_total_w"
+
+    # ---- state in Redis ----------------------------------------------------------------
+    def _keys(self, meter: str) -> tuple[str, str]:
+        return f"{self.prefix}{meter}:acc", f"{self.prefix}{meter}:fc"
+
+    async def prepare(self, batch: ModuleBatch, redis: Any) -> None:
+        loads = batch.column(self.col) if self.col in batch.feature_names else np.full(len(batch), np.nan)
+        latest: dict[str, int] = {}
+        pipe = redis.pipeline(transaction=False)
+        for reading, load in zip(batch.readings, loads, strict=True):
+            ts = reading.timestamp.seconds + reading.timestamp.nanos * 1e-9
+            if ts <= 0 or not math.isfinite(load) or not reading.meter_id:
+                continue
+            b = int(ts // self.step_s)
+            acc, _ = self._keys(reading.meter_id)
+            pipe.hincrbyfloat(acc, f"{b}:s", float(load))
+            pipe.hincrby(acc, f"{b}:n", 1)
+            pipe.expire(acc, IDLE_TTL_S)
+            latest[reading.meter_id] = max(latest.get(reading.meter_id, b), b)
+        meters = list(latest)
+        for m in meters:
+            pipe.get(self._keys(m)[1])
+        results = await pipe.execute() if len(pipe) else []
+        cached = results[len(results) - len(meters) :] if meters else []
+        out: dict[str, dict[str, Any]] = {}
+        stale = []
+        for m, raw in zip(meters, cached, strict=True):
+            fc = json.loads(raw) if raw else None
+            if fc is not None and fc.get("origin") == latest[m] - 1 and fc.get("version") == self.version:
+                out[m] = fc
+            else:
+                stale.append(m)
+        if stale:
+            pipe = redis.pipeline(transaction=False)
+            for m in stale:
+                pipe.hgetall(self._keys(m)[0])
+            histories = await pipe.execute()
+            pipe = redis.pipeline(transaction=False)
+            for m, h in zip(stale, histories, strict=True):
+                origin = latest[m] - 1
+                fc = self.forecast(h, origin)
+                out[m] = fc
+                acc, key = self._keys(m)
+                pipe.set(key, json.dumps(fc), ex=IDLE_TTL_S)
+                old = [f for f in h if int((f.decode() if isinstance(f, bytes) else f).split(":")[0]) < origin - self.keep]
+                if old:
+                    pipe.hdel(acc, *old)
+            await pipe.execute()
+        batch.context[self.name] = out
+
+    # ---- forecasting (numpy) -------------------------------------------------------------
+    def history(self, fields: dict, origin: int) -> np.ndarray:
+        """Interval means up to `origin` (inclusive), NaN where no reading arrived."""
+        sums: dict[int, float] = {}
+        counts: dict[int, float] = {}
+        for k, v in fields.items():
+            key = k.decode() if isinstance(k, bytes) else k
+            b, _, kind = key.partition(":")
+            (sums if kind == "s" else counts)[int(b)] = float(v)
+        first = max(min(sums, default=origin + 1), origin - self.keep + 1)
+        y = np.full(max(0, origin - first + 1), np.nan)
+        for b, s in sums.items():
+            if first <= b <= origin and counts.get(b, 0) > 0:
+                y[b - first] = s / counts[b]
+        return y
+
+    def forecast(self, fields: dict, origin: int) -> dict[str, Any]:
+        y = self.history(fields, origin)
+        fc: dict[str, Any] = {"origin": origin, "version": self.version, "points": []}
+        finite = np.isfinite(y)
+        y = y[int(np.argmax(finite)) :] if finite.any() else y[:0]  # from the first observed interval
+        n = len(y)
+        need_short, need_full = self.fm.min_history_short, self.fm.min_history
+        if n < need_short:
+            fc["status"] = "cold"
+            fc["detail"] = (
+                f"cold start: {n} of the {need_short} complete 15-min intervals "
+                f"({need_short * self.step_s / 3600:.0f} h) the forecast needs"
+            )
+            return fc
+        missing = ~np.isfinite(y)
+        y = fill_gaps(y, self.day, MAX_INTERPOLATE) if missing.any() else y
+        short = n < need_full
+        y = y[-(need_short + 4 * self.day) :] if short else y[-(need_full + 4 * self.day) :]
+        first = origin - len(y) + 1
+        scale = robust_scale(y)
+        slot, dow = utc_calendar(first, len(y) + self.fm.cfg.max_h, self.step_s)
+        track = Track(z=y / scale, slot=slot, dow=dow, abs0=first, scale=scale)
+        f = self.fm.predict(track, np.array([len(y) - 1]), short=short)
+        for m, j in zip(HORIZON_MINUTES, self.h_idx, strict=True):
+            fc["points"].append([m, f.point[0, j] * scale, f.lower[0, j] * scale, f.upper[0, j] * scale])
+        fc["status"] = "short" if short else "ok"
+        gaps = float(missing[-len(y) :].mean()) if missing.any() else 0.0
+        notes = []
+        if short:
+            notes.append(
+                f"short history ({n} intervals < {need_full}): one-day lag model, validation MAPE {self.short_mape_pct:.1f} %"
+            )
+        if gaps > 0:
+            notes.append(f"{gaps:.0%} of the history filled")
+        fc["detail"] = "; ".join(notes)
+        fc["mape"] = self.short_mape_pct if short else self.mape_pct
+        return fc
+
+    # ---- answers --------------------------------------------------------------------------
+    def predict(self, batch: ModuleBatch) -> list[assessment_pb2.LoadForecast]:
+        state = batch.context.get(self.name)
+        level = self.fm.cfg.level
+        out = []
+        for reading in batch.readings:
+            fc = state.get(reading.meter_id) if state is not None else None
+            if fc is None or not fc.get("points"):
+                detail = (
+                    fc["detail"]
+                    if fc is not None
+                    else "no per-meter load history (Redis state not prepared or reading without timestamp/load)"
+                )
+                info = self.info(detail=detail)
+                info.status = assessment_pb2.DEGRADED
+                out.append(assessment_pb2.LoadForecast(info=info, confidence_level=level))
+                continue
+            out.append(
+                assessment_pb2.LoadForecast(
+                    info=self.info(detail=fc.get("detail", "")),
+                    forecasted_load=[
+                        assessment_pb2.ForecastPoint(horizon_minutes=int(m), load_w=p, lower_w=lo, upper_w=hi)
+                        for m, p, lo, hi in fc["points"]
+                    ],
+                    confidence_level=level,
+                    mape_pct=fc.get("mape", self.mape_pct),
+                )
+            )
+        return out
+
+
+def utc_calendar(first_interval: int, n: int, step_s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Slot of the day and day of week (Monday = 0) in UTC of intervals first..first+n-1
+    (integer arithmetic: no pandas in the serving process; 1970-01-01 was a Thursday)."""
+    t = (first_interval + np.arange(n, dtype=np.int64)) * step_s
+    return (t % 86400) // step_s, (t // 86400 + 3) % 7

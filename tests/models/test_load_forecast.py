@@ -1,0 +1,139 @@
+"""Train the load forecast (quick) into a temporary registry; the served model answers from
+per-meter state in Redis with three horizons and intervals, and degrades on cold start."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+
+from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
+from gridtwin.registry import load_entry, register
+from gridtwin.serving.model import ModuleBatch
+from gridtwin.v1 import assessment_pb2, reading_pb2
+from tests.conftest import cleanup_prefix
+
+ROOT = Path(__file__).resolve().parents[2]
+COL = FEATURE_NAMES.index("active_power_total_w")
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    from training.context import TrainContext
+    from training.models.load_forecast import train
+
+    base = tmp_path_factory.mktemp("lf")
+    ctx = TrainContext(name="load_forecast", profile="quick", seed=0, dataset_dir=base / "data",
+                       work_dir=base / "work", report_dir=base / "report")
+    started = time.perf_counter()
+    result = train(ctx)
+    seconds = time.perf_counter() - started
+    manifest = {
+        "algorithm": result.algorithm,
+        "features": result.features,
+        "schema_version": SCHEMA_VERSION,
+        "metrics": {m.name: m.as_dict() for m in result.metrics},
+        "train_seconds": seconds,
+    }
+    register("load_forecast", result.artifacts, manifest, root=base / "registry")
+    entry = load_entry("load_forecast", root=base / "registry")
+    assert entry is not None
+    return entry, result, seconds
+
+
+def _batch(meter: str, start_s: int, loads: np.ndarray, step_s: int = 300) -> ModuleBatch:
+    n = len(loads)
+    readings = []
+    feats = np.zeros((n, len(FEATURE_NAMES)))
+    for i in range(n):
+        r = reading_pb2.Reading(meter_id=meter)
+        r.timestamp.seconds = start_s + i * step_s
+        readings.append(r)
+        feats[i, COL] = loads[i]
+    return ModuleBatch(readings=readings, features=feats, feature_names=FEATURE_NAMES,
+                       schema_version=SCHEMA_VERSION, upstream=[assessment_pb2.Assessment() for _ in range(n)])
+
+
+def _load_profile(n: int, step_s: int) -> np.ndarray:
+    t = np.arange(n) * step_s
+    rng = np.random.default_rng(0)
+    return 20_000 + 8_000 * np.sin(2 * np.pi * t / 86400) + 2_000 * ((t // 86400) % 7 >= 5) + rng.normal(0, 300, n)
+
+
+def test_quick_training_beats_naive(registered):
+    entry, result, seconds = registered
+    m = entry.manifest["metrics"]
+    assert m["mape_15min_pct"]["value"] < m["mape_15min_pct"]["baseline"]
+    assert m["mape_mean_15min_24h_pct"]["value"] < m["mape_mean_15min_24h_pct"]["baseline"]
+    assert result.latency_rows.shape[1] == len(FEATURE_NAMES)
+    print(f"quick training took {seconds:.1f} s")
+
+
+def test_served_model_answers_from_redis_state(registered, redis_url, monkeypatch):
+    from gridtwin.models.load_forecast import Model
+
+    prefix = f"test-{uuid.uuid4().hex[:10]}:"
+    monkeypatch.setenv("GRIDTWIN_REDIS_PREFIX", prefix)
+    entry = registered[0]
+    model = Model(entry)
+    # warm path: no prepare -> DEGRADED, never numbers
+    warm = model.predict(_batch("warm", 0, np.zeros(2)))
+    assert warm[0].info.status == assessment_pb2.DEGRADED and not warm[0].forecasted_load
+
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            start = 1_700_006_400  # a Wednesday 00:00 UTC
+            # 9 days of 5-min readings for meter A (full ensemble), 4 h for meter B (cold start)
+            step = 300
+            loads = _load_profile(9 * 288, step)
+            for i in range(0, len(loads), 500):
+                batch = _batch("A", start + i * step, loads[i : i + 500], step)
+                await model.prepare(batch, client)
+            cold = _batch("B", start, _load_profile(48, step), step)
+            await model.prepare(cold, client)
+            # one more reading for A in a new interval: the forecast refreshes from the cache
+            nxt = _batch("A", start + len(loads) * step, loads[-1:], step)
+            t0 = time.perf_counter()
+            await model.prepare(nxt, client)
+            out = model.predict(nxt)
+            refresh_ms = (time.perf_counter() - t0) * 1e3
+            same = _batch("A", start + len(loads) * step + 60, loads[-1:], step)
+            t0 = time.perf_counter()
+            await model.prepare(same, client)
+            out2 = model.predict(same)
+            cached_ms = (time.perf_counter() - t0) * 1e3
+            return out, model.predict(cold), out2, refresh_ms, cached_ms
+        finally:
+            await client.aclose()
+
+    try:
+        out, cold, out2, refresh_ms, cached_ms = asyncio.run(scenario())
+    finally:
+        cleanup_prefix(redis_url, prefix)
+    fc = out[0]
+    assert fc.info.status == assessment_pb2.OK, fc.info.detail
+    assert [p.horizon_minutes for p in fc.forecasted_load] == [15, 60, 1440]
+    for p in fc.forecasted_load:
+        assert p.lower_w <= p.load_w <= p.upper_w
+        assert 5_000 < p.load_w < 40_000
+    assert fc.confidence_level == pytest.approx(0.9) and fc.mape_pct > 0
+    assert list(out2[0].forecasted_load) == list(fc.forecasted_load)  # cached within the interval
+    assert cold[0].info.status == assessment_pb2.DEGRADED and not cold[0].forecasted_load
+    assert "cold start" in cold[0].info.detail
+    print(f"prepare+predict: refresh {refresh_ms:.2f} ms, cached {cached_ms:.2f} ms")
+
+
+def test_serving_code_imports_no_torch_prophet_sklearn_or_pandas():
+    code = "import sys, gridtwin.models.load_forecast; print(any(m in sys.modules for m in ('torch', 'prophet', 'sklearn', 'pandas')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,60 @@
+"""Metric functions, conformal intervals and ensemble weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridtwin.forecast.data import LoadSeries
+from gridtwin.forecast.evaluation import coverage, mape, mape_per_horizon, rolling_origin, wape
+from gridtwin.forecast.model import Config, ForecastModel, conformal_bounds, fit_weights
+
+
+def test_mape_and_wape_hand_checked():
+    assert mape([100, 200], [110, 180]) == pytest.approx(10.0)
+    assert mape([0, 100], [5, 90]) == pytest.approx(10.0)  # zero actuals are skipped
+    assert np.isnan(mape([0.0], [1.0]))
+    assert wape([100, 300], [110, 270]) == pytest.approx(10.0)
+    per = mape_per_horizon(np.array([[100, 100], [100, np.nan]]), np.array([[101, 90], [99, 5]]))
+    assert per == pytest.approx([1.0, 10.0])
+
+
+def test_coverage_counts_inclusive_bounds():
+    assert coverage([1, 2, 3, 4], [0, 2, 4, 0], [1, 3, 5, 3]) == pytest.approx(0.5)
+
+
+def test_conformal_interval_covers_on_exchangeable_data():
+    rng = np.random.default_rng(1)
+    calib, test = rng.standard_t(4, 2000), rng.standard_t(4, 20000)
+    lo, hi = conformal_bounds(calib, 0.9)
+    assert lo == -hi
+    cov = np.mean((test >= lo) & (test <= hi))
+    assert 0.87 <= cov <= 0.93
+
+
+def test_fit_weights_simplex():
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=500)
+    good, bad = y + rng.normal(0, 0.1, 500), rng.normal(size=500)
+    w = fit_weights(np.column_stack([good, bad]), y)
+    assert w.sum() == pytest.approx(1.0, abs=1e-3) and (w >= 0).all() and w[0] > 0.9
+
+
+def test_lag_model_interval_coverage_and_beats_naive_on_synthetic_series():
+    """A double-seasonal synthetic load with AR noise: the lag model beats the seasonal
+    naive and its 90 % conformal interval covers ~90 % of held-out points."""
+    rng = np.random.default_rng(3)
+    day, n = 24, 24 * 7 * 10
+    t = np.arange(n)
+    noise = np.zeros(n)
+    for i in range(1, n):
+        noise[i] = 0.8 * noise[i - 1] + rng.normal(0, 0.02)
+    y = 100 * (1 + 0.3 * np.sin(2 * np.pi * t / day) + 0.1 * ((t // day) % 7 >= 5) + noise)
+    s = LoadSeries(values=y, start=pd.Timestamp("2024-01-01", tz="UTC"), step=pd.Timedelta(hours=1))
+    cfg = Config(step_minutes=60, horizons=list(range(1, 25)), day=day, season=7 * day, members=("lag",))
+    fit_end = 24 * 7 * 7
+    model = ForecastModel(cfg).fit([s.slice(0, fit_end)], val_steps=24 * 7)
+    res = rolling_origin(model, s, fit_end)
+    assert np.nanmean(res.mape["ensemble"]) < np.nanmean(res.mape["naive"])
+    assert 0.8 <= res.coverage <= 0.98
