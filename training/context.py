@@ -30,6 +30,9 @@ class TrainContext:
     work_dir: Path
     report_dir: Path
     n_jobs: int = field(default_factory=lambda: int(os.environ.get("TRAIN_N_JOBS", "2")))
+    # The registry being trained into: decision models read the upstream models registered
+    # earlier in the same run (monitoring, maintenance and energy train first).
+    registry: Path | None = None
 
     @cached_property
     def rng(self) -> np.random.Generator:

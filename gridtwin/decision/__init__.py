@@ -1,0 +1,1 @@
+"""Shared code of the decision and demand-response models (profiles, MCDA, dispatch LP)."""

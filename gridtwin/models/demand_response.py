@@ -1,0 +1,109 @@
+"""3.4 Demand response: K-Means segment of a meter's load profile, DR potential, programme.
+
+Per-meter profile state lives in Redis (`{prefix}dr:{meter_id}`, a hash updated atomically by
+`gridtwin.decision.profile.LUA_UPDATE` in `prepare`, one round trip per batch). A meter is
+answered with status DEGRADED and no segment until every dark-window hour has been observed
+once (cold start), or when the profile state could not be read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from gridtwin.core.config import settings
+from gridtwin.decision.profile import (
+    DARK_HOURS,
+    FEATURE_NAMES,
+    HOURS,
+    LUA_UPDATE,
+    MIN_DARK_BUCKETS,
+    ProfileCache,
+    profile_features,
+)
+from gridtwin.registry import RegistryEntry
+from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.v1 import assessment_pb2
+
+_PEAK = FEATURE_NAMES.index("peak_kw")
+_MEAN_DARK = FEATURE_NAMES.index("mean_dark_kw")
+
+
+class Model(ServedModel):
+    name = "demand_response"
+
+    def __init__(self, entry: RegistryEntry) -> None:
+        super().__init__(entry)
+        spec = json.loads(entry.artifact("model").read_text())
+        self.cols = np.array(spec["feature_index"], int)
+        self.mean = np.array(spec["scaler_mean"], float)
+        self.scale = np.array(spec["scaler_scale"], float)
+        self.centroids = np.array(spec["centroids_z"], float)
+        self.segments = list(spec["segments"])
+        self.programs = dict(spec["programs"])
+        self.prefix = settings().redis_prefix
+        self._script: Any = None
+        self.cache = ProfileCache()
+
+    def key(self, meter_id: str) -> str:
+        return f"{self.prefix}dr:{meter_id}"
+
+    async def prepare(self, batch: ModuleBatch, redis: Any) -> None:
+        """Add each reading to its meter's profile and fetch the updated aggregates."""
+        if len(batch) == 0 or redis is None:
+            return
+        if self._script is None:
+            self._script = redis.register_script(LUA_UPDATE)
+        p = batch.column("active_power_total_w")
+        q = batch.column("reactive_power_total_var")
+        args: list[float | str] = []
+        keys = []
+        meters = batch.meter_ids
+        # A meter repeated in the batch must get a full copy after its first occurrence changes.
+        seen: set[str] = set()
+        for i, r in enumerate(batch.readings):
+            t = r.timestamp.seconds + r.timestamp.nanos * 1e-9
+            keys.append(self.key(r.meter_id))
+            cached = "" if r.meter_id in seen else self.cache.cached_prev(r.meter_id)
+            seen.add(r.meter_id)
+            args += [t, float(np.nan_to_num(p[i])), float(np.nan_to_num(q[i])), cached]
+        replies = await self._script(keys=keys, args=args)
+        batch.context[self.name] = np.stack([self.cache.resolve(m, rep) for m, rep in zip(meters, replies, strict=True)])
+
+    def predict(self, batch: ModuleBatch) -> list[assessment_pb2.DemandResponse]:
+        n = len(batch)
+        aggs = batch.context.get(self.name)
+        if aggs is None or len(aggs) != n:
+            return [self._degraded("no load-profile state: Redis profile not available for this request")] * n
+        feats, _ = profile_features(aggs)
+        ready = ~np.isnan(feats).any(axis=1)
+        out: list[assessment_pb2.DemandResponse] = []
+        z = (feats[:, self.cols] - self.mean) / self.scale
+        d2 = ((z[:, None, :] - self.centroids[None]) ** 2).sum(axis=2)
+        cluster = np.argmin(np.nan_to_num(d2, nan=np.inf), axis=1)
+        potential = np.maximum(feats[:, _PEAK] - feats[:, _MEAN_DARK], 0.0)
+        dark_counts = aggs[:, [2 * HOURS + h for h in DARK_HOURS]]
+        for i in range(n):
+            if not ready[i]:
+                seen = int(np.minimum(dark_counts[i], MIN_DARK_BUCKETS).sum())
+                need = MIN_DARK_BUCKETS * len(DARK_HOURS)
+                out.append(self._degraded(
+                    f"cold start: {seen}/{need} dark-window 15-min buckets (21:00-03:00 UTC) observed; "
+                    "segment needs one full night of readings"))
+                continue
+            seg = self.segments[cluster[i]]
+            out.append(assessment_pb2.DemandResponse(
+                info=self.info(assessment_pb2.NORMAL, "dr_potential_kw = peak 15-min demand above the "
+                               "dark-window mean"),
+                customer_segment=seg,
+                dr_potential_kw=float(potential[i]),
+                recommended_program=self.programs[seg],
+            ))
+        return out
+
+    def _degraded(self, detail: str) -> assessment_pb2.DemandResponse:
+        return assessment_pb2.DemandResponse(info=assessment_pb2.ModelInfo(
+            status=assessment_pb2.DEGRADED, model_name=self.name, model_version=self.version,
+            severity=assessment_pb2.NORMAL, detail=detail))

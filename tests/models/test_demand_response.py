@@ -1,0 +1,161 @@
+"""3.4 demand response: clustering quality, profile state (Python = Redis Lua), served outputs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pandas as pd
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gridtwin.decision.profile import BUCKET_S, FIELDS, ProfileAggregate, aggregate_bucket_means
+from gridtwin.features.compute import features_from_dataframe
+from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
+from gridtwin.registry import load_entry
+from gridtwin.serving.model import ModuleBatch
+from gridtwin.v1 import assessment_pb2, reading_pb2
+from training.pipeline import dataset_dir
+
+
+# ---- realistic batches: simulator readings through the serving feature code ----
+def readings(feeder: str = "kerber_dorfnetz", pattern: str = "-TR", every: int = 37, n: int = 12) -> pd.DataFrame:
+    r = pd.read_parquet(dataset_dir("quick", 0) / feeder / "readings.parquet")
+    r = r[r["meter_id"].str.contains(pattern)]
+    feats = features_from_dataframe(r)
+    return feats.iloc[60::every].head(n)
+
+
+def batch(frame: pd.DataFrame) -> ModuleBatch:
+    protos = []
+    for m, t in zip(frame["meter_id"], frame["timestamp"], strict=True):
+        ts = Timestamp()
+        ts.FromNanoseconds(int(pd.Timestamp(t).value))
+        protos.append(reading_pb2.Reading(meter_id=str(m), timestamp=ts))
+    x = frame[list(FEATURE_NAMES)].to_numpy(float)
+    return ModuleBatch(readings=protos, features=x, feature_names=FEATURE_NAMES, schema_version=SCHEMA_VERSION,
+                       upstream=[assessment_pb2.Assessment() for _ in protos])
+
+
+def sub(b: ModuleBatch, i: int) -> ModuleBatch:
+    return ModuleBatch(readings=[b.readings[i]], features=b.features[i: i + 1], feature_names=b.feature_names,
+                       schema_version=b.schema_version, upstream=[b.upstream[i]],
+                       context={k: (v[i: i + 1] if isinstance(v, np.ndarray) else v[i: i + 1])
+                                for k, v in b.context.items()})
+
+
+def test_manifest_quality(quick_registry) -> None:
+    m = load_entry("demand_response", quick_registry).manifest["metrics"]
+    assert m["adjusted_rand_index"]["value"] > m["adjusted_rand_index"]["baseline"]
+    assert m["adjusted_rand_index"]["value"] > 0.4
+    assert m["silhouette"]["value"] > 0.3
+    assert m["named_segment_accuracy"]["value"] > m["named_segment_accuracy"]["baseline"]
+
+
+def test_online_aggregate_equals_bucket_means() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(0, 3 * 86400, 60.0)
+    p = rng.normal(800, 300, len(t))
+    q = 0.3 * p
+    online = ProfileAggregate()
+    for ti, pi, qi in zip(t, p, q, strict=True):
+        online.update(ti, pi, qi)
+    online.update(t[-1] + BUCKET_S, 0.0, 0.0)  # close the last bucket
+    b = (t // BUCKET_S).astype(int)
+    means_p = pd.Series(p).groupby(b).mean().to_numpy()
+    means_q = pd.Series(q).groupby(b).mean().to_numpy()
+    offline = aggregate_bucket_means(np.unique(b), means_p, means_q)
+    assert np.allclose(online.agg, offline)
+
+
+def test_redis_script_equals_python(redis_url, redis_prefix) -> None:
+    import redis.asyncio as aioredis
+
+    from gridtwin.decision.profile import LUA_UPDATE, ProfileCache
+
+    rng = np.random.default_rng(1)
+    t = 1684108800 + np.arange(0, 5 * 3600, 60.0)
+    p = rng.normal(500, 100, len(t))
+    cache = ProfileCache()
+    ref = ProfileAggregate()
+    full_replies = 0
+
+    async def run() -> None:
+        nonlocal full_replies
+        client = aioredis.Redis.from_url(redis_url)
+        script = client.register_script(LUA_UPDATE)
+        for j in range(len(t)):  # one reading per call, as in serving
+            key = f"{redis_prefix}dr:m1"
+            reply = (await script(keys=[key], args=[float(t[j]), float(p[j]), float(0.2 * p[j]),
+                                                    cache.cached_prev("m1")]))[0]
+            full_replies += b"|" in reply
+            got = cache.resolve("m1", reply)
+            ref.update(t[j], p[j], 0.2 * p[j])
+            assert got.shape == (len(FIELDS),)
+            assert np.allclose(got, ref.agg)
+        await client.aclose()
+
+    asyncio.run(run())
+    # the aggregate is only re-sent when a 15-min bucket closes (plus the first reply)
+    assert full_replies == 1 + (len(t) * 60 // BUCKET_S) - 1
+
+
+def _model(quick_registry):
+    from gridtwin.models.demand_response import Model
+
+    return Model(load_entry("demand_response", quick_registry))
+
+
+def test_cold_start_is_degraded(quick_registry) -> None:
+    model = _model(quick_registry)
+    b = batch(readings("kerber_dorfnetz", "-C", n=3))
+    out = model.predict(b)  # no prepare → no profile state
+    assert all(o.info.status == assessment_pb2.DEGRADED and o.customer_segment == "" for o in out)
+    from gridtwin.decision.profile import empty
+
+    b.context["demand_response"] = np.stack([empty() for _ in range(3)])
+    out = model.predict(b)
+    assert all(o.info.status == assessment_pb2.DEGRADED and "cold start" in o.info.detail for o in out)
+
+
+def test_served_segments_from_profiles(quick_registry) -> None:
+    model = _model(quick_registry)
+    ls = pd.read_parquet(dataset_dir("quick", 0) / "ieee_european_lv" / "load_series.parquet")
+    ls = ls[ls["kind"] == "customer"].sort_values(["meter_id", "timestamp"])
+    meters = ls["meter_id"].unique()[:12]
+    aggs = []
+    for mid in meters:
+        g = ls[ls["meter_id"] == mid]
+        bucket = g["timestamp"].astype("int64").to_numpy() // 10**9 // BUCKET_S
+        aggs.append(aggregate_bucket_means(bucket, g["active_power_w"].to_numpy(), g["reactive_power_var"].to_numpy()))
+    rows = readings("kerber_dorfnetz", "-C", n=len(meters))
+    b = batch(rows)
+    b.context["demand_response"] = np.stack(aggs)
+    out = model.predict(b)
+    for o in out:
+        assert o.info.status == assessment_pb2.OK
+        assert o.customer_segment in ("base_load", "peak_shaver", "flexible", "critical")
+        assert o.dr_potential_kw >= 0.0 and o.recommended_program
+    # vectorised == single rows
+
+    for i in range(len(meters)):
+        assert model.predict(sub(b, i))[0] == out[i]
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_prepare_round_trip(quick_registry, redis_url, redis_prefix, monkeypatch, n) -> None:
+    import redis.asyncio as aioredis
+
+    monkeypatch.setenv("GRIDTWIN_REDIS_PREFIX", redis_prefix)
+    model = _model(quick_registry)
+    b = batch(readings("kerber_dorfnetz", "-C", n=n))
+
+    async def run() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        await model.prepare(b, client)
+        await client.aclose()
+
+    asyncio.run(run())
+    assert b.context["demand_response"].shape == (n, len(FIELDS))
+    out = model.predict(b)
+    assert all(o.info.status == assessment_pb2.DEGRADED for o in out)  # one reading: still cold
