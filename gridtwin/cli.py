@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--registry", help="registry folder (default: $GRIDTWIN_REGISTRY or ./registry)")
 
+    from gridtwin.assets import register as register_assets
+
+    register_assets(sub)
     if _has("gridsim.cli"):
         from gridsim.cli import register as register_sim
 

@@ -83,6 +83,7 @@ async def live_feed(address: str) -> None:
 
 def main() -> None:
     url, local_redis = ensure_redis(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    os.environ["REDIS_URL"] = url  # the live feed (in this process) writes to the same Redis
     maybe_train()
     mesh = Mesh(
         ports=Mesh.default_ports(),

@@ -16,6 +16,19 @@ from gridtwin.v1 import assessment_pb2, gateway_pb2_grpc
 SUMMARY_EVERY_S = 5.0
 
 
+def load_simulated_assets() -> None:
+    """Put the simulated feeder's asset register (ratings, transformer age) into Redis, as a
+    utility's asset management would for its own meters."""
+    import redis
+
+    from gridtwin.assets import simulated_assets, write_assets
+    from gridtwin.core.config import settings
+
+    cfg = settings()
+    count = write_assets(redis.Redis.from_url(cfg.redis_url), cfg.redis_prefix, simulated_assets())
+    print(f"[gridtwin] asset register of the simulated feeder loaded ({count} meters)", flush=True)
+
+
 async def stream_feeder(address: str, scenario: str, meters: int, speed: float, seed: int = 1) -> None:
     """Stream the simulated feeder; accelerated feeds replay the recent past so that no
     timestamp runs ahead of the wall clock (ingest rejects readings from the future)."""
@@ -23,6 +36,7 @@ async def stream_feeder(address: str, scenario: str, meters: int, speed: float, 
 
     from gridsim.live import iter_live_readings
 
+    load_simulated_assets()
     now = pd.Timestamp.now(tz="UTC").floor("min")
     start = now - pd.Timedelta(days=7) if speed > 1 else now
 

@@ -1,0 +1,77 @@
+"""2.4 Voltage sag — Random Forests (served as flattened numpy forests).
+
+Every reading gets `sag_probability` (next hour, from conditions). A reading with any phase
+below 0.9 pu is a sag (or interruption) in progress: the cause classifier and the
+depth/duration regressor answer, and the IEEE 1159 category is computed exactly from the
+predicted final depth and duration (`gridtwin.physics.limits.ieee1159_category`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gridtwin.models._maintenance.common import impute
+from gridtwin.models._maintenance.forest import FlatForest
+from gridtwin.models._maintenance.sag import CONDITION_COLUMNS, SAG_COLUMNS, SAG_THRESHOLD_PU, sag_design
+from gridtwin.physics.limits import ieee1159_category
+from gridtwin.registry import RegistryEntry
+from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.v1 import assessment_pb2 as pb
+
+
+class Model(ServedModel):
+    name = "voltage_sag"
+
+    def __init__(self, entry: RegistryEntry) -> None:
+        super().__init__(entry)
+        a = dict(np.load(entry.artifact("forests")))
+        self.cause = FlatForest.from_arrays(a, "cause_")
+        self.reg = FlatForest.from_arrays(a, "reg_")
+        self.dur = FlatForest.from_arrays(a, "dur_")
+        self.hour = FlatForest.from_arrays(a, "hour_")
+        self.fill, self.hour_fill = a["fill"], a["hour_fill"]
+        self.classes = a["classes"].astype(str)
+        self.hour_pos = int(a["hour_pos"][0])
+
+    def predict(self, batch: ModuleBatch) -> list[pb.VoltageSag]:
+        n = len(batch)
+        hx = impute(batch.columns(CONDITION_COLUMNS), self.hour_fill)
+        p_hour = self.hour.predict(hx)[:, self.hour_pos] if self.hour_pos >= 0 else np.zeros(n)
+        src = batch.columns(SAG_COLUMNS)
+        vmin = src[:, SAG_COLUMNS.index("voltage_min_pu")]
+        active = np.isfinite(vmin) & (vmin < SAG_THRESHOLD_PU)
+        cause = np.full(n, "", dtype=object)
+        conf = np.zeros(n)
+        depth = np.zeros(n)
+        dur = np.zeros(n)
+        cat = np.full(n, "", dtype=object)
+        if active.any():
+            x = impute(sag_design(src[active]), self.fill)
+            proba = self.cause.predict(x)
+            k = proba.argmax(1)
+            cause[active] = self.classes[k]
+            conf[active] = proba[np.arange(len(k)), k]
+            # the depth forest predicts how much deeper than this reading the sag goes (≤ 0)
+            depth[active] = np.clip(vmin[active] + np.minimum(self.reg.predict(x)[:, 0], 0.0), 0.0, 1.0)
+            dur[active] = np.exp(self.dur.predict(x)[:, 0])
+            f0 = batch.column("nominal_frequency_hz")[active]
+            f0 = np.where(np.isfinite(f0) & (f0 > 0), f0, 50.0)
+            cat[active] = ieee1159_category(depth[active], dur[active], f0)
+        out = []
+        for i in range(n):
+            if active[i]:
+                sev = pb.CRITICAL if depth[i] < 0.1 else pb.WARNING if depth[i] < 0.7 else pb.ADVISORY
+                detail = f"sag in progress; cause confidence {conf[i]:.2f}"
+                out.append(pb.VoltageSag(
+                    info=self.info(sev, detail), sag_probability=float(p_hour[i]), sag_in_progress=True,
+                    likely_cause=str(cause[i]), expected_sag_depth_pu=float(depth[i]),
+                    expected_duration_s=float(dur[i]), ieee1159_category=str(cat[i]),
+                ))
+            else:
+                sev = pb.ADVISORY if p_hour[i] >= 0.5 else pb.NORMAL
+                out.append(pb.VoltageSag(
+                    info=self.info(sev, "no sag in progress (all phases ≥ 0.9 pu): cause, depth and duration "
+                                        "not applicable"),
+                    sag_probability=float(p_hour[i]), sag_in_progress=False,
+                ))
+        return out

@@ -1,0 +1,201 @@
+"""2.3 Power quality index — feed-forward NN (64-32-16 ReLU) estimating the index from RMS data.
+
+The index (`gridtwin.models._maintenance.pqi`) is an exact formula of EN 50160 quantities.
+Three of its four criteria (voltage, VUF, frequency) are in every reading and are computed
+exactly; the fourth, voltage THD, needs a waveform. The network estimates what the RMS
+reading does not state — log THD — from RMS-only features, and the PQI is assembled with the
+estimate (`is_estimate = true`). Label: the simulator's true THD of the IEC 61000-4-7 window
+taken at the same meter and minute (`harmonic_labels.true_thd_v_pct`), never a formula of the
+inputs. Baseline: the same index with the training median THD (climatology).
+"""
+
+from __future__ import annotations
+
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import mean_absolute_error, r2_score
+from sklearn.model_selection import KFold
+from sklearn.neural_network import MLPRegressor
+from threadpoolctl import threadpool_limits
+
+from gridtwin.features.schema import FEATURE_NAMES
+from gridtwin.models._maintenance.common import impute
+from gridtwin.models._maintenance.mlp import mlp_forward
+from gridtwin.models._maintenance.pqi import pqi_from_ratios, ratios
+from training.context import Metric, TrainContext, TrainResult
+from training.models._maintenance.common import latency_sample, medians, reading_features, save_plot
+from training.split import split_by_time
+
+# RMS-only inputs (no THD columns: they are NaN without a waveform)
+NN_COLUMNS: tuple[str, ...] = (
+    "voltage_a_pu", "voltage_b_pu", "voltage_c_pu", "voltage_spread_pu", "current_mean_a", "current_max_a",
+    "current_unbalance_pct", "current_iuf_est_pct", "current_neutral_est_a", "power_factor_a", "power_factor_b",
+    "power_factor_c", "power_factor_total", "reactive_share_total", "active_power_total_w",
+    "reactive_power_total_var", "vuf_pct", "pvur_pct", "rolling5_voltage_mean_pu_std", "rolling5_current_mean_a_std",
+    "rolling5_active_power_total_w_std", "hour_of_day_sin", "hour_of_day_cos", "nominal_voltage_v",
+)
+HIDDEN = (64, 32, 16)
+
+
+def _frame(ctx: TrainContext, feeder: str):
+    lab = ctx.table("harmonic_labels", feeder)[["meter_id", "timestamp", "true_thd_v_pct"]]
+    feats = reading_features(ctx, feeder, meters=sorted(lab.meter_id.unique()))
+    return lab.merge(feats, on=["meter_id", "timestamp"], how="inner").reset_index(drop=True)
+
+
+def exact_pqi(df, thd: np.ndarray) -> np.ndarray:
+    r = ratios(df.voltage_min_pu.to_numpy(float), df.voltage_max_pu.to_numpy(float), thd,
+               df.vuf_pct.to_numpy(float), df.frequency_deviation_pct.to_numpy(float))
+    return pqi_from_ratios(r)
+
+
+def train(ctx: TrainContext) -> TrainResult:
+    # one BLAS thread: the matrices are small and threads only contend on the shared machine
+    with threadpool_limits(1):
+        return _train(ctx)
+
+
+def _train(ctx: TrainContext) -> TrainResult:
+    t0 = time.perf_counter()
+    df = _frame(ctx, "train")
+    x_raw = df[list(NN_COLUMNS)].to_numpy(float)
+    y = np.log(df.true_thd_v_pct.to_numpy(float))
+    split = split_by_time(df.timestamp, df.meter_id, embargo=0, seed=ctx.seed)
+    fill = medians(x_raw[split.train])
+    x = impute(x_raw, fill)
+    tr = np.flatnonzero(split.train)
+    mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-9
+    xs = (x - mu) / sd
+    y_mu = float(y[tr].mean())
+
+    def make(alpha: float) -> MLPRegressor:
+        return MLPRegressor(hidden_layer_sizes=HIDDEN, alpha=alpha, max_iter=300 if ctx.quick else 200,
+                            early_stopping=True, random_state=ctx.seed, learning_rate_init=1e-3)
+
+    alphas = (1e-3, 1e-1) if ctx.quick else (1e-4, 1e-2, 1e-1, 1.0)
+    cv_idx = tr if len(tr) <= 20000 else np.sort(ctx.rng.choice(tr, 20000, replace=False))
+    kf = KFold(n_splits=5, shuffle=True, random_state=ctx.seed)
+    cv = {}
+    for a in alphas:
+        errs = []
+        for i, j in kf.split(cv_idx):
+            m = make(a).fit(xs[cv_idx[i]], y[cv_idx[i]] - y_mu)
+            errs.append(mean_absolute_error(y[cv_idx[j]], m.predict(xs[cv_idx[j]]) + y_mu))
+        cv[str(a)] = float(np.mean(errs))
+    best = float(min(cv, key=cv.get))
+    nn = make(best).fit(xs[tr], y[tr] - y_mu)
+    weights = [w.astype(float) for w in nn.coefs_]
+    biases = [b.astype(float) for b in nn.intercepts_]
+
+    def estimate_thd(xs_rows: np.ndarray) -> np.ndarray:
+        return np.exp(mlp_forward(xs_rows, weights, biases)[:, 0] + y_mu)
+
+    # ---- held-out evaluation, once ------------------------------------------------------
+    thd_true = df.true_thd_v_pct.to_numpy(float)
+    # rows without an index (supply lost: no VUF at 0 V) are served DEGRADED, not scored
+    scorable = np.isfinite(exact_pqi(df, thd_true))
+    te = np.flatnonzero(split.test & scorable)
+    thd_hat = estimate_thd(xs[te])
+    thd_clim = float(np.exp(np.median(y[tr])))
+    pqi_true = exact_pqi(df.iloc[te], thd_true[te])
+    pqi_hat = exact_pqi(df.iloc[te], thd_hat)
+    pqi_base = exact_pqi(df.iloc[te], np.full(len(te), thd_clim))
+    r2, r2_b = r2_score(pqi_true, pqi_hat), r2_score(pqi_true, pqi_base)
+    mae, mae_b = mean_absolute_error(pqi_true, pqi_hat), mean_absolute_error(pqi_true, pqi_base)
+    thd_mae, thd_mae_b = mean_absolute_error(thd_true[te], thd_hat), mean_absolute_error(thd_true[te], np.full(len(te), thd_clim))
+    # share of the index variance that is in the THD term (what no RMS model can see)
+    pqi_no_thd = exact_pqi(df.iloc[te], np.zeros(len(te)))
+    thd_var_share = float(np.var(pqi_true - pqi_no_thd) / max(np.var(pqi_true), 1e-12))
+
+    # the seed's design, measured beside ours: the same network trained on the index itself
+    pqi_all = exact_pqi(df, thd_true)
+    ok = tr[np.isfinite(pqi_all[tr])]  # outage rows have no index (no VUF at 0 V)
+    direct = make(best).fit(xs[ok], pqi_all[ok] - pqi_all[ok].mean())
+    pqi_direct = direct.predict(xs[te]) + pqi_all[ok].mean()
+    r2_direct, mae_direct = r2_score(pqi_true, pqi_direct), mean_absolute_error(pqi_true, pqi_direct)
+
+    gdf = _frame(ctx, "test")
+    gxs = (impute(gdf[list(NN_COLUMNS)].to_numpy(float), fill) - mu) / sd
+    g_true = exact_pqi(gdf, gdf.true_thd_v_pct.to_numpy(float))
+    g_hat = exact_pqi(gdf, estimate_thd(gxs))
+    g_ok = np.isfinite(g_true) & np.isfinite(g_hat)
+    g_true, g_hat = g_true[g_ok], g_hat[g_ok]
+    g_r2, g_mae = r2_score(g_true, g_hat), mean_absolute_error(g_true, g_hat)
+
+    arrays = {"fill": fill, "mu": mu, "sd": sd, "y_mu": np.array([y_mu]), "n_layers": np.array([len(weights)])}
+    for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        arrays[f"w{k}"], arrays[f"b{k}"] = w, b
+    np.savez(ctx.path("pqi_mlp.npz"), **arrays)
+
+    fig, axs = plt.subplots(1, 2, figsize=(8, 3.3))
+    axs[0].scatter(pqi_true, pqi_hat, s=4, alpha=0.4, label="NN estimate")
+    axs[0].scatter(pqi_true, pqi_base, s=4, alpha=0.3, label="climatological THD")
+    lo = min(pqi_true.min(), pqi_hat.min())
+    axs[0].plot([lo, 100], [lo, 100], "k:")
+    axs[0].set_xlabel("exact PQI (true THD)")
+    axs[0].set_ylabel("estimated PQI")
+    axs[0].legend(fontsize=7)
+    axs[1].hist(pqi_hat - pqi_true, bins=40)
+    axs[1].set_xlabel("PQI error (index points)")
+    f_sc = save_plot(ctx, fig, "scatter")
+
+    report = f"""
+### Index
+PQI = 100 − Σ w·min(r, 1.5)/1.5 over EN 50160 criteria (voltage ±10 %: 35, THD 8 %: 30, VUF 2 %: 20,
+frequency ±1 %: 15); see `gridtwin/models/_maintenance/pqi.py`. Voltage, VUF and frequency are exact
+from the reading; THD is exact when a waveform/harmonics are attached, otherwise estimated by the NN.
+
+### Held-out test (held-out meters, last 15 % of time), RMS-only readings
+| | NN estimate | baseline: training-median THD |
+|---|---|---|
+| PQI R² | {r2:.3f} | {r2_b:.3f} |
+| PQI MAE (points) | {mae:.2f} | {mae_b:.2f} |
+| THD MAE (%) | {thd_mae:.3f} | {thd_mae_b:.3f} |
+
+Seed design (the same NN trained on the index directly from RMS features): R² {r2_direct:.3f},
+MAE {mae_direct:.2f} — it has to re-learn the exact part of the formula and still cannot see THD.
+
+Share of the exact index's variance carried by the THD term: {thd_var_share:.2f}. Rows: train {len(tr)},
+test {len(te)}. Other feeder: R² {g_r2:.3f}, MAE {g_mae:.2f}.
+
+![scatter]({f_sc})
+
+### Cross-validation (5-fold, training part; MAE of log THD by L2 alpha)
+{cv}
+"""
+    notes = (
+        f"Hybrid by design: the NN (sklearn MLPRegressor {HIDDEN} ReLU, Adam, early stopping; served as a numpy "
+        f"forward pass) estimates only the THD, the quantity the RMS reading lacks; the other EN 50160 criteria are "
+        f"computed exactly (training a network to re-learn a formula of its inputs would be dishonest and less "
+        f"accurate; measured: the NN trained on the index directly gets R² {r2_direct:.3f}, MAE {mae_direct:.2f}). "
+        f"In the simulator the harmonic source at a window is drawn independently of the RMS timeline "
+        f"(docs/simulator.md), so RMS features carry little THD information: THD MAE {thd_mae:.3f} vs "
+        f"{thd_mae_b:.3f} for the climatological median. PQI R² {r2:.3f} (goal 0.85: "
+        f"{'met' if r2 >= 0.85 else 'MISSED'}), MAE {mae:.2f} (goal 3.5: {'met' if mae <= 3.5 else 'MISSED'}); "
+        f"the R² mostly reflects the exact components. With a waveform or meter-reported harmonics attached "
+        f"the index is exact (is_estimate=false)."
+    )
+    return TrainResult(
+        algorithm=f"MLPRegressor{HIDDEN} ReLU (THD estimate) + exact EN 50160 index",
+        artifacts={"mlp": ctx.path("pqi_mlp.npz")},
+        features=list(NN_COLUMNS),
+        metrics=[
+            Metric("pqi_r2", float(r2), float(r2_b), "index with training-median THD", ">= 0.85"),
+            Metric("pqi_mae", float(mae), float(mae_b), "index with training-median THD", "<= 3.5", False),
+            Metric("thd_mae_pct", float(thd_mae), float(thd_mae_b), "training-median THD", "", False),
+            Metric("generalisation_pqi_r2", float(g_r2), None, "other feeder", ""),
+            Metric("seed_direct_nn_pqi_r2", float(r2_direct), float(r2_b), "index with training-median THD", ""),
+            Metric("seed_direct_nn_pqi_mae", float(mae_direct), float(mae_b), "index with training-median THD", "",
+                   False),
+        ],
+        hyperparameters={"hidden": list(HIDDEN), "alpha": best, "activation": "relu"},
+        training_data={"table": "harmonic_labels + readings", "rows": int(len(df)),
+                       "seconds": round(time.perf_counter() - t0, 1)},
+        split=split.describe(),
+        cross_validation={"folds": 5, "metric": "MAE log THD", "scores": cv, "best_alpha": best},
+        report_md=report,
+        notes=notes,
+        latency_rows=latency_sample(df[list(FEATURE_NAMES)].to_numpy(float)[te], ctx),
+    )

@@ -1,0 +1,338 @@
+"""2.4 Voltage sag — Random Forests: cause, final depth and duration of a sag in progress, and
+the probability of a sag in the next hour.
+
+Labels from the simulator's RMS events (`sag_events.parquet`, each event injected by its
+physics) and their half-cycle RMS traces (`event_traces.parquet`): the inputs are the serving
+features of the trace readings while the voltage is below 0.9 pu; the labels are the event's
+cause, its final minimum residual voltage at that meter (`depth_pu`) and its duration
+(`duration_s`). The IEEE 1159 category is computed exactly from the predicted depth and
+duration (`gridtwin.physics.limits`). Next-hour probability: any timeline sag (< 0.9 pu) at
+the meter within 60 min of a 1-min reading, scored by Brier score against climatology.
+"""
+
+from __future__ import annotations
+
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.metrics import brier_score_loss, confusion_matrix, roc_auc_score
+from sklearn.model_selection import GroupKFold
+
+from gridtwin.features.compute import features_from_dataframe
+from gridtwin.features.schema import FEATURE_NAMES
+from gridtwin.models._maintenance.common import impute
+from gridtwin.models._maintenance.forest import FlatForest
+from gridtwin.models._maintenance.sag import (
+    CONDITION_COLUMNS,
+    SAG_COLUMNS,
+    SAG_DESIGN_NAMES,
+    SAG_THRESHOLD_PU,
+    sag_design,
+)
+from gridtwin.physics.limits import ieee1159_category
+from training.context import Metric, TrainContext, TrainResult
+from training.models._maintenance.common import (
+    confusion_plot,
+    latency_sample,
+    medians,
+    reading_features,
+    save_plot,
+)
+from training.split import split_by_time
+
+HORIZON = pd.Timedelta(minutes=60)
+
+
+def _trace_rows(ctx: TrainContext, feeder: str, max_events: int | None) -> pd.DataFrame:
+    """Features of in-sag trace readings joined to their event labels."""
+    tr = ctx.table("event_traces", feeder)
+    ev = ctx.table("sag_events", feeder)
+    if max_events is not None:
+        keep = np.sort(ev.event_id.unique())
+        if len(keep) > max_events:
+            keep = np.sort(ctx.rng.choice(keep, size=max_events, replace=False))
+        tr = tr[tr.event_id.isin(keep)]
+    # features only where needed: the in-sag readings and the 10 before them (the history the
+    # rolling features see); the rest of each 4-s trace is pre-/post-event steady state
+    vmin = tr[["voltage_a", "voltage_b", "voltage_c"]].min(axis=1).to_numpy() / tr.nominal_voltage.to_numpy()
+    tr = tr.assign(_in=vmin < SAG_THRESHOLD_PU, _k=tr.groupby(["event_id", "meter_id"]).cumcount())
+    first = tr[tr._in].groupby(["event_id", "meter_id"])._k.min().rename("_first")
+    last = tr[tr._in].groupby(["event_id", "meter_id"])._k.max().rename("_last")
+    tr = tr.join(first, on=["event_id", "meter_id"], how="inner").join(last, on=["event_id", "meter_id"])
+    tr = tr[(tr._k >= tr._first - 10) & (tr._k <= tr._last)].drop(columns=["_in", "_k", "_first", "_last"])
+    meter = tr.meter_id.to_numpy()
+    # one series per (event, meter): history must not run across independent events
+    tr = tr.assign(meter_id=tr.meter_id + "#" + tr.event_id.astype(str), base_meter=meter)
+    feats = features_from_dataframe(tr.drop(columns=["event_id", "base_meter"]).reset_index(drop=True))
+    feats = feats.reset_index(drop=True)
+    key = tr[["meter_id", "timestamp", "event_id", "base_meter"]].reset_index(drop=True)
+    df = feats.merge(key, on=["meter_id", "timestamp"], how="left")
+    df = df[df.voltage_min_pu < SAG_THRESHOLD_PU]
+    # at most 25 evenly spaced in-sag readings per trace: long outages add rows, not information
+    pos = df.groupby("meter_id").cumcount().to_numpy()
+    size = df.groupby("meter_id").meter_id.transform("size").to_numpy()
+    stride = np.maximum(size // 25, 1)
+    df = df[(pos % stride) == 0]
+    lab = ev[["event_id", "meter_id", "cause", "depth_pu", "duration_s", "start", "on_timeline"]].rename(
+        columns={"meter_id": "base_meter"})
+    return df.merge(lab, on=["event_id", "base_meter"], how="inner").reset_index(drop=True)
+
+
+def _hour_labels(ctx: TrainContext, feeder: str, step: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """1-min readings (every `step`-th per meter) with the label: a timeline sag < 0.9 pu at the
+    meter within the next 60 min."""
+    feats = reading_features(ctx, feeder)
+    feats = feats[feats.groupby("meter_id").cumcount().to_numpy() % step == 0].reset_index(drop=True)
+    ev = ctx.table("sag_events", feeder)
+    ev = ev[ev.on_timeline & (ev.depth_pu < SAG_THRESHOLD_PU)]
+    y = np.zeros(len(feats), bool)
+    t = feats.timestamp.astype("int64").to_numpy()
+    meter = feats.meter_id.to_numpy()
+    for m, g in ev.groupby("meter_id"):
+        rows = np.flatnonzero(meter == m)
+        starts = np.sort(g.start.astype("int64").to_numpy())
+        pos = np.searchsorted(starts, t[rows], side="right")
+        ok = pos < len(starts)
+        nxt = starts[np.minimum(pos, len(starts) - 1)]
+        y[rows] = ok & ((nxt - t[rows]) <= HORIZON.value)
+    return feats, y
+
+
+def _cv_forest(make, x, y, groups, w, score, grid, n_splits) -> tuple[dict, dict]:
+    """Grouped K-fold CV (groups = events) over `grid`; returns (scores, best params)."""
+    gkf = GroupKFold(n_splits=n_splits)
+    scores = {}
+    for params in grid:
+        vals = []
+        for a, b in gkf.split(x, y, groups):
+            m = make(**params).fit(x[a], y[a], sample_weight=w[a])
+            vals.append(score(m, x[b], y[b], w[b]))
+        scores[str(params)] = float(np.mean(vals))
+    best = max(grid, key=lambda p: scores[str(p)])
+    return scores, best
+
+
+def train(ctx: TrainContext) -> TrainResult:
+    t0 = time.perf_counter()
+    n_trees = 30 if ctx.quick else 50
+    df = _trace_rows(ctx, "train", None if ctx.quick else 800)
+    x_raw = sag_design(df[list(SAG_COLUMNS)].to_numpy(float))
+    trace_id = df.event_id.astype(str) + "#" + df.base_meter
+    # every (event, meter) trace weighs the same: long outages must not dominate
+    w = 1.0 / trace_id.map(trace_id.value_counts()).to_numpy(float)
+    ev_time = df.groupby("event_id").start.transform("first")
+    split = split_by_time(ev_time, None, embargo=pd.Timedelta(seconds=10), seed=ctx.seed)
+    fill = medians(x_raw[split.train])
+    x = impute(x_raw, fill)
+    y_cause = df.cause.to_numpy()
+    # depth target relative to the reading's own minimum: the forest learns how much deeper
+    # the sag will go (≤ 0), so "depth observed so far" is its starting point, not a rival
+    vmin_now = df.voltage_min_pu.to_numpy(float)
+    y_reg = np.column_stack([df.depth_pu.to_numpy() - vmin_now, np.log(df.duration_s.to_numpy())])
+    tr = np.flatnonzero(split.train)
+
+    def clf(n_estimators: int = n_trees, **p):
+        return RandomForestClassifier(n_estimators=n_estimators, n_jobs=ctx.n_jobs, random_state=ctx.seed, **p)
+
+    def reg(n_estimators: int = n_trees, **p):
+        return RandomForestRegressor(n_estimators=n_estimators, n_jobs=ctx.n_jobs, random_state=ctx.seed, **p)
+
+    def acc_score(m, xb, yb, wb):
+        return float(np.average(m.predict(xb) == yb, weights=wb))
+
+    def mae_score(m, xb, yb, wb):  # depth increment: the same error as on the depth itself
+        return -float(np.average(np.abs(m.predict(xb) - yb), weights=wb))
+
+    grid = ([{"max_depth": 14, "min_samples_leaf": leaf} for leaf in (2, 8)] if ctx.quick
+            else [{"max_depth": d, "min_samples_leaf": 8} for d in (10, 16)])
+    folds = 3 if ctx.quick else 5  # the quick profile's 20-s budget
+    # CV on at most 300 training events with 20-tree forests (the 2-min full budget); the
+    # chosen settings are then fitted on every training event
+    ev_tr = np.unique(df.event_id.to_numpy()[tr])
+    ev_cv = ev_tr if len(ev_tr) <= 300 else ctx.rng.choice(ev_tr, 300, replace=False)
+    cvr = tr[np.isin(df.event_id.to_numpy()[tr], ev_cv)]
+    groups = df.event_id.to_numpy()[cvr]
+    cv_n = {"n_estimators": min(n_trees, 20)}
+    grid_cv = [{**cv_n, **g} for g in grid]
+    cv_c, best_c = _cv_forest(clf, x[cvr], y_cause[cvr], groups, w[cvr], acc_score, grid_cv, folds)
+    # separate forests: a joint one splits on the log-duration variance, which dwarfs the
+    # depth increments (measured: depth MAE 6.9 % vs 1.9 % for "depth so far")
+    # and the depth forest splits on absolute error (leaf medians): a fault's sag may or may not
+    # end in a fuse operation (outage, depth 0) — a coin the reading cannot see — and the mean of
+    # that bimodal outcome is worse in MAE than both modes (measured: MAE 7.0 % vs 1.7 %)
+    # (its cost grows fast with rows: each tree sees at most 8,000)
+    def reg_mae(**p):
+        return reg(criterion="absolute_error", max_samples=min(0.5, 8000 / len(tr)), **p)
+
+    cv_r, best_r = _cv_forest(reg_mae, x[cvr], y_reg[cvr, 0], groups, w[cvr], mae_score, grid_cv, folds)
+    cv_t, best_t = _cv_forest(reg, x[cvr], y_reg[cvr, 1], groups, w[cvr], mae_score, grid_cv, folds)
+    best_c, best_r, best_t = ({k: v for k, v in b.items() if k != "n_estimators"} for b in (best_c, best_r, best_t))
+    m_cause = clf(**best_c).fit(x[tr], y_cause[tr], sample_weight=w[tr])
+    m_reg = reg_mae(**best_r).fit(x[tr], y_reg[tr, 0], sample_weight=w[tr])
+    m_dur = reg(**best_t).fit(x[tr], y_reg[tr, 1], sample_weight=w[tr])
+    f_cause, f_reg, f_dur = (FlatForest.from_sklearn(m) for m in (m_cause, m_reg, m_dur))
+    classes = np.array(m_cause.classes_)
+
+    # ---- next-hour probability from conditions ----------------------------------------
+    hf, hy = _hour_labels(ctx, "train", 2 if ctx.quick else 5)
+    hsplit = split_by_time(hf.timestamp, hf.meter_id, embargo=HORIZON, seed=ctx.seed)
+    hx_raw = hf[list(CONDITION_COLUMNS)].to_numpy(float)
+    hfill = medians(hx_raw[hsplit.train])
+    hx = impute(hx_raw, hfill)
+    htr = np.flatnonzero(hsplit.train)
+    cap = 15000 if ctx.quick else 40000
+    sub = htr if len(htr) <= cap else np.sort(ctx.rng.choice(htr, cap, replace=False))
+    # depth 1 with huge leaves is close to climatology: CV may prefer it when conditions carry
+    # no information about the next hour's sags
+    hgrid = ([{"max_depth": d, "min_samples_leaf": leaf} for d, leaf in ((1, 2000), (3, 500), (6, 500))] if ctx.quick
+             else [{"max_depth": d, "min_samples_leaf": leaf} for d, leaf in ((1, 5000), (3, 1000), (6, 1000))])
+    # grouped by day (contiguous blocks) so folds do not share the same hour of labels
+    hgroups = hf.timestamp.dt.floor("6h").astype("int64").to_numpy()[sub]
+
+    def brier(m, xb, yb, wb):
+        p = m.predict_proba(xb)
+        p1 = p[:, list(m.classes_).index(True)] if True in m.classes_ else np.zeros(len(xb))
+        return -brier_score_loss(yb, p1)
+
+    n_groups = len(np.unique(hgroups))
+    cv_h, best_h = _cv_forest(clf, hx[sub], hy[sub], hgroups, np.ones(len(sub)), brier,
+                              [{**cv_n, **g} for g in hgrid], min(folds, n_groups))
+    best_h = {k: v for k, v in best_h.items() if k != "n_estimators"}
+    m_hour = clf(**best_h).fit(hx[sub], hy[sub])
+    f_hour = FlatForest.from_sklearn(m_hour)
+    hour_pos = list(m_hour.classes_).index(True) if True in m_hour.classes_ else -1
+
+    # ---- held-out evaluation, once -----------------------------------------------------
+    te = np.flatnonzero(split.test)
+    pc = classes[f_cause.predict(x[te]).argmax(1)]
+    acc = float(np.average(pc == y_cause[te], weights=w[te]))
+    major = pd.Series(y_cause[tr]).value_counts().index[0]
+    acc_base = float(np.average(y_cause[te] == major, weights=w[te]))
+    pr = np.column_stack([f_reg.predict(x[te])[:, 0], f_dur.predict(x[te])[:, 0]])
+    depth_pred = np.clip(vmin_now[te] + np.minimum(pr[:, 0], 0.0), 0.0, None)
+    depth_true = df.depth_pu.to_numpy()[te]
+    depth_err = np.abs(depth_pred - depth_true) * 100
+    mae_depth = float(np.average(depth_err, weights=w[te]))
+    so_far = x_raw[te, SAG_COLUMNS.index("voltage_min_pu")]
+    mae_depth_base = float(np.average(np.abs(so_far - depth_true) * 100, weights=w[te]))
+    dur_pred, dur_true = np.exp(pr[:, 1]), np.exp(y_reg[te, 1])
+    mae_dur = float(np.average(np.abs(dur_pred - dur_true), weights=w[te]))
+    mae_dur_base = float(np.average(np.abs(np.exp(np.median(y_reg[tr, 1])) - dur_true), weights=w[te]))
+    f0 = df.nominal_frequency_hz.to_numpy()[te]
+    cat_pred = ieee1159_category(depth_pred, dur_pred, f0)
+    cat_true = ieee1159_category(depth_true, dur_true, f0)
+    cat_acc = float(np.average(cat_pred == cat_true, weights=w[te]))
+    labels = sorted(set(y_cause))
+    cm = confusion_matrix(y_cause[te], pc, labels=labels)
+
+    hte = np.flatnonzero(hsplit.test)
+    p_hour = f_hour.predict(hx[hte])[:, hour_pos] if hour_pos >= 0 else np.zeros(len(hte))
+    clim = float(hy[htr].mean())
+    bs = float(brier_score_loss(hy[hte], p_hour))
+    bs_clim = float(brier_score_loss(hy[hte], np.full(len(hte), clim)))
+    auc_hour = float(roc_auc_score(hy[hte], p_hour)) if 0 < hy[hte].sum() < len(hte) else float("nan")
+
+    # generalisation: the other feeder's events
+    gdf = _trace_rows(ctx, "test", None if ctx.quick else 300)
+    gx = impute(sag_design(gdf[list(SAG_COLUMNS)].to_numpy(float)), fill)
+    gw = 1.0 / (gdf.event_id.astype(str) + "#" + gdf.base_meter).map(
+        (gdf.event_id.astype(str) + "#" + gdf.base_meter).value_counts()).to_numpy(float)
+    gacc = float(np.average(classes[f_cause.predict(gx).argmax(1)] == gdf.cause.to_numpy(), weights=gw))
+    gvmin = gdf.voltage_min_pu.to_numpy(float)
+    gdepth = np.clip(gvmin + np.minimum(f_reg.predict(gx)[:, 0], 0.0), 0.0, None)
+    gmae = float(np.average(np.abs(gdepth - gdf.depth_pu.to_numpy()) * 100, weights=gw))
+
+    # ---- artifacts ------------------------------------------------------------------------
+    np.savez(ctx.path("voltage_sag_forests.npz"), **f_cause.to_arrays("cause_"), **f_reg.to_arrays("reg_"),
+             **f_dur.to_arrays("dur_"),
+             **f_hour.to_arrays("hour_"), fill=fill, hour_fill=hfill, classes=classes.astype(str),
+             hour_pos=np.array([hour_pos]), climatology=np.array([clim]))
+
+    # ---- report ---------------------------------------------------------------------------
+    f_cm = confusion_plot(ctx, cm, labels, "cause, in-sag readings of test events", "confusion")
+    fig, axs = plt.subplots(1, 2, figsize=(8, 3.2))
+    axs[0].scatter(depth_true, depth_pred, s=3, alpha=0.4)
+    axs[0].plot([0, 1], [0, 1], "k:")
+    axs[0].set_xlabel("true final depth (pu)")
+    axs[0].set_ylabel("predicted (pu)")
+    imp = pd.Series(m_cause.feature_importances_, index=SAG_DESIGN_NAMES).sort_values().tail(10)
+    axs[1].barh(imp.index, imp.values)
+    axs[1].tick_params(labelsize=7)
+    axs[1].set_title("cause RF: impurity importance", fontsize=9)
+    f_dep = save_plot(ctx, fig, "depth_importance")
+    fig, ax = plt.subplots(figsize=(4, 3.5))
+    bins = np.linspace(0, max(p_hour.max(), clim) + 1e-9, 8)
+    idx = np.digitize(p_hour, bins)
+    mp = [p_hour[idx == k].mean() for k in np.unique(idx)]
+    mo = [hy[hte][idx == k].mean() for k in np.unique(idx)]
+    ax.plot(mp, mo, "o-")
+    ax.plot([0, max(mp + mo)], [0, max(mp + mo)], "k:")
+    ax.set_xlabel("predicted P(sag within 1 h)")
+    ax.set_ylabel("observed frequency")
+    f_cal = save_plot(ctx, fig, "calibration")
+
+    report = f"""
+### Sag in progress (test: events in the last 15 % of time; each (event, meter) trace weighted equally)
+| | RF | naive baseline |
+|---|---|---|
+| cause accuracy | {acc:.3f} | {acc_base:.3f} (majority class `{major}`) |
+| final depth MAE (% of nominal) | {mae_depth:.2f} | {mae_depth_base:.2f} (depth observed so far) |
+| duration MAE (s) | {mae_dur:.3f} | {mae_dur_base:.3f} (training median) |
+| IEEE 1159 category (from predicted depth, duration) | {cat_acc:.3f} | – |
+
+In-sag readings: train {len(tr)}, test {len(te)} from {df.event_id[te].nunique()} events.
+Other feeder (`{ctx.feeder_dir('test').name}`): cause accuracy {gacc:.3f}, depth MAE {gmae:.2f} %.
+
+![confusion]({f_cm})
+
+![depth and importance]({f_dep})
+
+### Next-hour probability (1-min readings, held-out meters, last 15 %, 60-min embargo)
+Brier {bs:.5f} vs climatology {bs_clim:.5f} (base rate {clim:.4f}); ROC AUC {auc_hour:.3f}.
+
+![calibration]({f_cal})
+
+### Cross-validation ({folds}-fold grouped by event, training part)
+- cause (weighted accuracy): {cv_c}
+- final depth (−MAE of the depth increment, pu): {cv_r}
+- duration (−MAE of log duration): {cv_t}
+- next hour (−Brier, grouped by 6-h block): {cv_h}
+"""
+    notes = (
+        f"Four RFs, served as flattened numpy forests. In progress = any phase < 0.9 pu on the reading "
+        f"(IEEE 1159 magnitude band; the cause, final depth and duration are learned from the simulator's events). "
+        f"Inputs are the serving features of half-cycle RMS trace readings (history within the event trace). "
+        f"Classes include `upstream_reclose` (momentary interruption from the MV recloser), which the simulator "
+        f"produces; the proto comment lists three causes. Category is exact from predicted depth/duration. "
+        f"Cause accuracy {acc:.3f} (goal 0.90: {'met' if acc >= 0.9 else 'MISSED'}), depth MAE {mae_depth:.2f} % "
+        f"(goal ≤ 3: {'met' if mae_depth <= 3 else 'MISSED'}). Next-hour Brier {bs:.5f} vs climatology "
+        f"{bs_clim:.5f} ({'better' if bs < bs_clim else 'NOT better'}): timeline sags are scenario-driven "
+        f"(voltage_sag blocks) and the 1-min reading carries little about them."
+    )
+    rows = df[list(FEATURE_NAMES)].to_numpy(float)[te]
+    return TrainResult(
+        algorithm="RandomForest x4 (cause, final-depth increment, log duration, next-hour sag)",
+        artifacts={"forests": ctx.path("voltage_sag_forests.npz")},
+        features=sorted(set(SAG_COLUMNS) | set(CONDITION_COLUMNS)),
+        metrics=[
+            Metric("cause_accuracy", acc, acc_base, f"majority class ({major})", ">= 0.90"),
+            Metric("depth_mae_pct_nominal", mae_depth, mae_depth_base, "depth observed so far", "<= 3.0", False),
+            Metric("duration_mae_s", mae_dur, mae_dur_base, "training median duration", "", False),
+            Metric("ieee1159_category_accuracy", cat_acc, None, "", ""),
+            Metric("next_hour_brier", bs, bs_clim, "climatology", f"< {bs_clim:.6f}", False),
+            Metric("generalisation_cause_accuracy", gacc, None, "other feeder", ""),
+        ],
+        hyperparameters={"cause": best_c, "depth": best_r, "duration": best_t, "next_hour": best_h, "n_estimators": n_trees},
+        training_data={"tables": "event_traces + sag_events; readings for next hour", "in_sag_rows": int(len(df)),
+                       "events": int(df.event_id.nunique()), "hour_rows": int(len(hf)),
+                       "seconds": round(time.perf_counter() - t0, 1)},
+        split={"in_progress": {**split.describe(), "unit": "events by start time"},
+               "next_hour": {**hsplit.describe(), "embargo_minutes": 60}},
+        cross_validation={"folds": folds, "cause": cv_c, "depth": cv_r, "duration": cv_t, "next_hour": cv_h},
+        report_md=report,
+        notes=notes,
+        latency_rows=latency_sample(rows, ctx),
+    )
