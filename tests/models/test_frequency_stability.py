@@ -1,0 +1,98 @@
+"""1.3 frequency stability: numpy LSTM == torch, sequence builder, registered quality, serving."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gridtwin.features.schema import FEATURE_NAMES
+from gridtwin.models._monitoring.frequency_sequence import build_sequences
+from gridtwin.models._monitoring.lstm import NumpyLSTM
+from gridtwin.models.frequency_stability import Model, stability_score
+from gridtwin.registry import load_entry
+from gridtwin.v1 import assessment_pb2
+from training.models._monitoring.testing import assert_vectorised, module_batch
+
+
+def test_numpy_lstm_matches_torch():
+    torch = pytest.importorskip("torch")
+    from training.models.frequency_stability import _export, _torch_net
+
+    torch.manual_seed(0)
+    net = _torch_net().eval()
+    x = np.random.default_rng(0).normal(size=(7, 10, 8))
+    with torch.no_grad():
+        expected = net(torch.tensor(x, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(NumpyLSTM(_export(net))(x), expected, atol=1e-5)
+
+
+def test_sequence_builder_orders_and_masks():
+    f = np.array([[50.1, 50.0, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan]])
+    dt = np.array([[2.0] + [np.nan] * 9])
+    x = build_sequences(f, dt, np.array([50.0]))
+    assert x[0, -1, 7] == 1 and x[0, -2, 7] == 1 and x[0, :-2, 7].sum() == 0
+    assert x[0, -1, 0] == pytest.approx(1.0)  # (50.1 − 50) × 10
+    assert x[0, -1, 4] == pytest.approx((50.1 - 50.0) / 2.0 * 10)  # ROCOF with the real Δt
+    assert x[0, -2, 5] == pytest.approx(2.0 / 60)
+
+
+def test_stability_score_bounds():
+    s = stability_score(
+        np.array([50.0, 50.1, 50.2, 49.0, 60.0]),
+        np.array([50.0, 50.0, 50.0, 50.0, 60.0]),
+        np.array([0.0, 0.0, 0.0, 0.0, 0.6]),
+    )
+    assert s.tolist()[0] == 100 and s[1] == pytest.approx(50) and s[2] == 0 and s[3] == 0 and s[4] == 0
+
+
+def test_registered_manifest(quick_registry):
+    entry = load_entry("frequency_stability", quick_registry)
+    m = entry.manifest["metrics"]
+    assert m["mae_hz_1s_cadence"]["value"] < m["mae_hz_1s_cadence"]["baseline"]  # beats persistence
+    assert m["mae_hz_1s_cadence"]["value"] < 0.02
+    assert m["mae_hz_1s_cadence"]["goal"] == "< 0.02"
+    assert entry.manifest["latency"]["single_row_ms_p50"] < 1.0
+
+
+@pytest.fixture(scope="module")
+def served(quick_registry):
+    return Model(load_entry("frequency_stability", quick_registry))
+
+
+def _rows(n: int, slope: float, f0: float = 50.0) -> np.ndarray:
+    x = np.full((n, len(FEATURE_NAMES)), np.nan)
+    rng = np.random.default_rng(3)
+    for r in range(n):
+        lags = f0 + (slope * -np.arange(10)) + rng.normal(0, 0.001, 10) + 0.02 * r / n
+        for k in range(10):
+            x[r, FEATURE_NAMES.index(f"frequency_lag_{k}")] = lags[k]
+            x[r, FEATURE_NAMES.index(f"dt_lag_{k}")] = 1.0
+        x[r, FEATURE_NAMES.index("frequency_hz")] = lags[0]
+        x[r, FEATURE_NAMES.index("nominal_frequency_hz")] = f0
+        x[r, FEATURE_NAMES.index("rocof_hz_per_s")] = lags[0] - lags[1]
+    return x
+
+
+def test_served_outputs(served):
+    x = np.vstack([_rows(5, 0.0), _rows(5, -0.02), _rows(3, 0.0, 60.0)])
+    out = assert_vectorised(served, module_batch(x))
+    for o, f in zip(out, x[:, FEATURE_NAMES.index("frequency_hz")], strict=True):
+        assert isinstance(o, assessment_pb2.FrequencyStability) and o.info.status == assessment_pb2.OK
+        assert abs(o.predicted_frequency_hz - f) < 0.5
+        assert 0 <= o.stability_score <= 100 and o.trend in ("rising", "falling", "stable")
+    # A flat history is predicted to stay within 20 mHz (no invented swings); after a steep fall
+    # (trip-like) the prediction differs from the flat case (the network uses the history).
+    f = x[:, FEATURE_NAMES.index("frequency_hz")]
+    change = np.array([o.predicted_frequency_hz for o in out]) - f
+    assert np.abs(change[:5]).max() < 0.02
+    assert abs(change[5:10].mean() - change[:5].mean()) > 1e-3
+
+
+def test_no_history_is_degraded_persistence(served):
+    x = np.full((1, len(FEATURE_NAMES)), np.nan)
+    x[0, FEATURE_NAMES.index("frequency_hz")] = 50.03
+    x[0, FEATURE_NAMES.index("frequency_lag_0")] = 50.03
+    x[0, FEATURE_NAMES.index("nominal_frequency_hz")] = 50.0
+    o = served.predict(module_batch(x))[0]
+    assert o.info.status == assessment_pb2.DEGRADED and o.predicted_frequency_hz == pytest.approx(50.03)
+    assert len(served.predict(module_batch(np.zeros((2, 135))))) == 2

@@ -1,0 +1,1 @@
+"""Training helpers shared by the monitoring module's four models."""
