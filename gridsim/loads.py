@@ -52,10 +52,15 @@ class CustomerLoads:
 @lru_cache(maxsize=8)
 def slp_year(year: int) -> pd.DataFrame:
     """BDEW H0/G0/L0 15-min profiles for ``year`` in kW per 1000 kWh/a (demandlib, offline)."""
+    import warnings
+
     import demandlib.bdew as bdew
 
-    e = bdew.ElecSlp(year, holidays=None)
-    df = e.get_scaled_power_profiles({"h0": 1000.0, "g0": 1000.0, "l0": 1000.0})
+    # demandlib 0.2.2 calls warnings.simplefilter("error") inside ElecSlp and never restores
+    # it, which turns every later warning of the process into an exception: contain it.
+    with warnings.catch_warnings():
+        e = bdew.ElecSlp(year, holidays=None)
+        df = e.get_scaled_power_profiles({"h0": 1000.0, "g0": 1000.0, "l0": 1000.0})
     return df[["h0", "g0", "l0"]].astype(float)
 
 

@@ -71,3 +71,15 @@ def test_taylor_real_data():
     assert y.index[-1] == pd.Timestamp("2000-08-27 23:30", tz="UTC")
     fit, test = taylor_split(y)
     assert len(fit) == 8 * 336 and len(test) == 4 * 336
+
+
+def test_generating_profiles_leaves_the_warning_filters_alone():
+    # demandlib sets a global "error" filter; the simulator must not let it leak.
+    import warnings
+
+    from gridsim.loads import slp_year
+
+    slp_year.cache_clear()
+    before = list(warnings.filters)
+    slp_year(2019)
+    assert warnings.filters == before
