@@ -21,22 +21,19 @@ def _simulate(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     st = GridSettings(args.nominal_voltage, args.nominal_frequency)
-    fd = build_feeder(args.feeder, st, n_customer_meters=max(0, args.meters - 1 - 6),
-                      seed=args.seed)
+    fd = build_feeder(args.feeder, st, n_customer_meters=max(0, args.meters - 1 - 6), seed=args.seed)
     blocks = [args.scenario] * max(1, math.ceil(args.hours / BLOCK_HOURS))
     res = simulate(fd, blocks, pd.Timestamp(args.start, tz="UTC"), args.step, args.seed)
     prof = PROFILES["quick"]
-    tables = build_tables(res, args.seed, prof.__class__(days={}, step_s=args.step,
-                                                        library_events=0))
+    tables = build_tables(res, args.seed, prof.__class__(days={}, step_s=args.step, library_events=0))
     r = tables["readings"]
-    r = r[r.meter_id.isin(fd.meters.meter_id.iloc[:args.meters])]
+    r = r[r.meter_id.isin(fd.meters.meter_id.iloc[: args.meters])]
     r = r[r.timestamp < r.timestamp.min() + pd.Timedelta(hours=args.hours)]
     r = r[READING_COLUMNS]
     out = Path(args.out or f"data/simulate_{args.scenario}_{args.seed}.parquet")
     out.parent.mkdir(parents=True, exist_ok=True)
     r.to_parquet(out, index=False)
-    print(f"wrote {len(r)} readings ({r.meter_id.nunique()} meters) to {out} "
-          f"in {time.time() - t0:.1f} s")
+    print(f"wrote {len(r)} readings ({r.meter_id.nunique()} meters) to {out} in {time.time() - t0:.1f} s")
     return 0
 
 
@@ -58,8 +55,9 @@ def register(subparsers) -> None:
 
     def common(p):
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--nominal-voltage", type=float, default=230.0,
-                       help="phase-to-neutral nominal voltage (V)")
+        p.add_argument(
+            "--nominal-voltage", type=float, default=230.0, help="phase-to-neutral nominal voltage (V)"
+        )
         p.add_argument("--nominal-frequency", type=float, default=50.0, help="Hz")
 
     s = subparsers.add_parser("simulate", help="simulate one scenario to a readings Parquet")

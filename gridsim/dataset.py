@@ -47,17 +47,27 @@ class Profile:
 
 
 PROFILES = {
-    "quick": Profile(days={TRAINING_FEEDER: 3, TEST_FEEDER: 1}, customer_meters=16,
-                     library_events=150, harmonic_windows=3000, fleet_units=60),
-    "full": Profile(days={TRAINING_FEEDER: 21, TEST_FEEDER: 4}, customer_meters=33,
-                    library_events=2500, harmonic_windows=100_000, fleet_units=300),
+    "quick": Profile(
+        days={TRAINING_FEEDER: 3, TEST_FEEDER: 1},
+        customer_meters=16,
+        library_events=150,
+        harmonic_windows=3000,
+        fleet_units=60,
+    ),
+    "full": Profile(
+        days={TRAINING_FEEDER: 21, TEST_FEEDER: 4},
+        customer_meters=33,
+        library_events=2500,
+        harmonic_windows=100_000,
+        fleet_units=300,
+    ),
 }
 
 
 def _scenario_blocks(days: int, rng: np.random.Generator) -> list[str]:
     n = days * 4
     blocks = list(MIX) * (n // len(MIX) + 1)
-    blocks = blocks[:max(n, 1)]
+    blocks = blocks[: max(n, 1)]
     rng.shuffle(blocks)
     return blocks
 
@@ -66,8 +76,10 @@ def _long(res: SimResult, arrs: dict[str, np.ndarray], meter_rows=None) -> pd.Da
     """Long table (meter_id, timestamp, ...) from (n_meters, T) arrays."""
     m = res.feeder.meters if meter_rows is None else res.feeder.meters.iloc[meter_rows]
     t = len(res.times)
-    out = {"meter_id": np.repeat(m.meter_id.to_numpy(), t),
-           "timestamp": np.tile(res.times.to_numpy(), len(m))}
+    out = {
+        "meter_id": np.repeat(m.meter_id.to_numpy(), t),
+        "timestamp": np.tile(res.times.to_numpy(), len(m)),
+    }
     for k, a in arrs.items():
         out[k] = np.asarray(a).reshape(-1)
     return pd.DataFrame(out)
@@ -101,9 +113,13 @@ def build_tables(res: SimResult, seed: int, prof: Profile) -> dict[str, pd.DataF
     arr["nominal_frequency"] = np.full((nm, t_n), f0)
     arr["ambient_temperature"] = np.broadcast_to(res.ambient, (nm, t_n))
     readings = _long(res, arr)[READING_COLUMNS]
-    sf = pd.DataFrame([(meters.meter_id.iat[m], res.times[k0], res.times[min(k1, t_n) - 1],
-                        kind, ph) for m, k0, k1, kind, ph in faults],
-                      columns=["meter_id", "start", "end", "fault_type", "phase"])
+    sf = pd.DataFrame(
+        [
+            (meters.meter_id.iat[m], res.times[k0], res.times[min(k1, t_n) - 1], kind, ph)
+            for m, k0, k1, kind, ph in faults
+        ],
+        columns=["meter_id", "start", "end", "fault_type", "phase"],
+    )
 
     # --- voltage anomaly labels (priority: sensor > interruption > under/over > step > osc) ---
     vpu = res.v / un
@@ -114,12 +130,11 @@ def build_tables(res: SimResult, seed: int, prof: Profile) -> dict[str, pd.DataF
         osc[aff, k0:k1] = True
     typ[osc] = "oscillation"
     for k, _d in res.tap_steps:
-        typ[:, k:k + 5] = "step"
+        typ[:, k : k + 5] = "step"
     sup = res.supplied.all(axis=1)
     typ[(vpu.min(axis=1) < 0.9) & sup] = "undervoltage"
     typ[(vpu.max(axis=1) > 1.1) & sup] = "overvoltage"
-    typ[~res.supplied.any(axis=1) | (~sup & (meters.kind.to_numpy() != "customer")[:, None])] = \
-        "interruption"
+    typ[~res.supplied.any(axis=1) | (~sup & (meters.kind.to_numpy() != "customer")[:, None])] = "interruption"
     typ[~res.supplied.any(axis=1)] = "interruption"
     for m, k0, k1, kind, _ph in faults:
         typ[m, k0:k1] = f"sensor_{kind}"
@@ -153,8 +168,11 @@ def build_tables(res: SimResult, seed: int, prof: Profile) -> dict[str, pd.DataF
     vs = to_seq(res.node_v[0:1])[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         vuf = np.nan_to_num(np.abs(vs[2]) / np.abs(vs[1]) * 100)
-    imb = _long(res, {"cause": cause, "critical_phase": crit,
-                      "true_vuf_pct": np.broadcast_to(vuf, (len(three), t_n))}, three)
+    imb = _long(
+        res,
+        {"cause": cause, "critical_phase": crit, "true_vuf_pct": np.broadcast_to(vuf, (len(three), t_n))},
+        three,
+    )
 
     # --- loading (now and 30-60 min ahead) + transformer hot spot ---
     rated = meters.rated_current_a.to_numpy()[three]
@@ -165,20 +183,32 @@ def build_tables(res: SimResult, seed: int, prof: Profile) -> dict[str, pd.DataF
 
     if t_n > k60:
         win = sliding_window_view(load_pu, k60 - k30 + 1, axis=1).max(axis=-1)
-        fut[:, :t_n - k60] = win[:, k30:k30 + t_n - k60]
-    cls = np.where(np.isnan(fut), "", np.where(fut >= 1.0, "overload",
-                                               np.where(fut >= 0.8, "high", "normal")))
+        fut[:, : t_n - k60] = win[:, k30 : k30 + t_n - k60]
+    cls = np.where(
+        np.isnan(fut), "", np.where(fut >= 1.0, "overload", np.where(fut >= 0.8, "high", "normal"))
+    )
     _, th = hot_spot(res.i[three[0]].max(axis=0) / rated[0], res.ambient, step_s / 60)
     hs = np.full_like(load_pu, np.nan)
     hs[0] = th
-    loading = _long(res, {"loading_pu": load_pu, "future_max_loading_pu_30_60min": fut,
-                          "future_loading_class": cls, "hot_spot_c": hs}, three)
+    loading = _long(
+        res,
+        {
+            "loading_pu": load_pu,
+            "future_max_loading_pu_30_60min": fut,
+            "future_loading_class": cls,
+            "hot_spot_c": hs,
+        },
+        three,
+    )
     loading = loading[loading.future_loading_class != ""].reset_index(drop=True)
 
     # --- losses ---
     lw = res.losses["line_w"]
-    tr_rows = {"line_loss_w": lw.sum(axis=0), "trafo_load_loss_w": res.losses["trafo_load_w"],
-               "trafo_core_loss_w": res.losses["trafo_core_w"]}
+    tr_rows = {
+        "line_loss_w": lw.sum(axis=0),
+        "trafo_load_loss_w": res.losses["trafo_load_w"],
+        "trafo_core_loss_w": res.losses["trafo_core_w"],
+    }
     loss_arr = {k: np.zeros((len(three), t_n)) for k in tr_rows}
     for r, h in enumerate(heads):
         if h == -1:
@@ -191,10 +221,9 @@ def build_tables(res: SimResult, seed: int, prof: Profile) -> dict[str, pd.DataF
     losses = _long(res, loss_arr, three)
 
     # --- instability outcomes ---
-    vout = ((vpu.min(axis=1) < 0.85) | (vpu.max(axis=1) > 1.10))
+    vout = (vpu.min(axis=1) < 0.85) | (vpu.max(axis=1) > 1.10)
     trip = ~res.supplied.all(axis=1) if True else None
-    trip = np.where((meters.kind.to_numpy() == "customer")[:, None],
-                    ~res.supplied.any(axis=1), trip)
+    trip = np.where((meters.kind.to_numpy() == "customer")[:, None], ~res.supplied.any(axis=1), trip)
     fout = np.broadcast_to(np.abs(f_true - f0) > 0.01 * f0, (nm, t_n))
     unstable = vout | trip | fout
     k15 = int(900 / step_s)
@@ -203,30 +232,49 @@ def build_tables(res: SimResult, seed: int, prof: Profile) -> dict[str, pd.DataF
     idx = np.arange(t_n)
     hi = np.minimum(idx + 1 + k15, t_n)
     ahead = (cs[:, hi] - cs[:, idx + 1]) > 0
-    inst = _long(res, {"voltage_out_of_band": vout, "protection_trip": trip,
-                       "frequency_out_of_limits": fout, "unstable": unstable,
-                       "unstable_within_15min": ahead})
+    inst = _long(
+        res,
+        {
+            "voltage_out_of_band": vout,
+            "protection_trip": trip,
+            "frequency_out_of_limits": fout,
+            "unstable": unstable,
+            "unstable_within_15min": ahead,
+        },
+    )
 
     # --- load series (15-min means) for all customers and network meters ---
     k = max(1, 900 // step_s)
     tq = t_n // k
     tq_times = res.times[::k][:tq]
-    pc = res.s_cust[:, :tq * k].reshape(len(fd.customers), tq, k).mean(axis=2)
+    pc = res.s_cust[:, : tq * k].reshape(len(fd.customers), tq, k).mean(axis=2)
     cust = fd.customers
-    ls = [pd.DataFrame({"meter_id": np.repeat(cust.meter_id.to_numpy(), tq),
-                        "timestamp": np.tile(tq_times.to_numpy(), len(cust)),
-                        "active_power_w": pc.real.reshape(-1),
-                        "reactive_power_var": pc.imag.reshape(-1),
-                        "kind": "customer",
-                        "customer_type": np.repeat(cust.customer_type.to_numpy(), tq)})]
-    pn = res.p[three].sum(axis=1)[:, :tq * k].reshape(len(three), tq, k).mean(axis=2)
-    qn = res.q[three].sum(axis=1)[:, :tq * k].reshape(len(three), tq, k).mean(axis=2)
-    ls.append(pd.DataFrame({"meter_id": np.repeat(meters.meter_id.to_numpy()[three], tq),
-                            "timestamp": np.tile(tq_times.to_numpy(), len(three)),
-                            "active_power_w": pn.reshape(-1),
-                            "reactive_power_var": qn.reshape(-1),
-                            "kind": np.repeat(meters.kind.to_numpy()[three], tq),
-                            "customer_type": ""}))
+    ls = [
+        pd.DataFrame(
+            {
+                "meter_id": np.repeat(cust.meter_id.to_numpy(), tq),
+                "timestamp": np.tile(tq_times.to_numpy(), len(cust)),
+                "active_power_w": pc.real.reshape(-1),
+                "reactive_power_var": pc.imag.reshape(-1),
+                "kind": "customer",
+                "customer_type": np.repeat(cust.customer_type.to_numpy(), tq),
+            }
+        )
+    ]
+    pn = res.p[three].sum(axis=1)[:, : tq * k].reshape(len(three), tq, k).mean(axis=2)
+    qn = res.q[three].sum(axis=1)[:, : tq * k].reshape(len(three), tq, k).mean(axis=2)
+    ls.append(
+        pd.DataFrame(
+            {
+                "meter_id": np.repeat(meters.meter_id.to_numpy()[three], tq),
+                "timestamp": np.tile(tq_times.to_numpy(), len(three)),
+                "active_power_w": pn.reshape(-1),
+                "reactive_power_var": qn.reshape(-1),
+                "kind": np.repeat(meters.kind.to_numpy()[three], tq),
+                "customer_type": "",
+            }
+        )
+    )
     load_series = pd.concat(ls, ignore_index=True)
 
     # --- RMS events: timeline + library at sampled operating points ---
@@ -247,11 +295,22 @@ def build_tables(res: SimResult, seed: int, prof: Profile) -> dict[str, pd.DataF
     sag = pd.DataFrame(sag_rows)
     tr = pd.concat(traces, ignore_index=True) if traces else pd.DataFrame()
 
-    tables = {"readings": readings, "voltage_anomaly": va, "sensor_faults": sf,
-              "imbalance": imb, "loading": loading, "losses": losses,
-              "instability": inst, "load_series": load_series, "sag_events": sag,
-              "event_traces": tr, "frequency": res.freq, "frequency_trips": res.freq_trips,
-              "meters": meters, "customers": fd.customers}
+    tables = {
+        "readings": readings,
+        "voltage_anomaly": va,
+        "sensor_faults": sf,
+        "imbalance": imb,
+        "loading": loading,
+        "losses": losses,
+        "instability": inst,
+        "load_series": load_series,
+        "sag_events": sag,
+        "event_traces": tr,
+        "frequency": res.freq,
+        "frequency_trips": res.freq_trips,
+        "meters": meters,
+        "customers": fd.customers,
+    }
     return tables
 
 
@@ -285,29 +344,41 @@ def _event_rows(res, eid, t_ev, e, outage_s, on_tl, rows, traces, f_true, sec) -
             i_pre = np.conj(i_node_pre / np.where(np.abs(e.v_pre) > 0, e.v_pre, 1))
             on = np.ones(fd.n_nodes, bool) if row.head < 0 else fd.node_head == row.head
             peak = int(np.argmax(e.envelope))
-            i_pk = (i_pre[on] * traj[peak, on] / np.where(np.abs(e.v_pre[on]) > 0,
-                                                          e.v_pre[on], 1)).sum(0)
+            i_pk = (i_pre[on] * traj[peak, on] / np.where(np.abs(e.v_pre[on]) > 0, e.v_pre[on], 1)).sum(0)
             if e.node == 0 or on[e.node]:
                 i_pk = i_pk + e.i_event * (e.cause != "upstream_reclose")
             q_pre = (e.v_pre[0] * np.conj(i_pre[on].sum(0))).imag.sum()
             q_pk = (traj[peak, 0] * np.conj(i_pk)).imag.sum()
             q_ratio = float(q_pk / q_pre) if abs(q_pre) > 1 else np.nan
-        rows.append({"event_id": eid, "meter_id": row.meter_id, "start": t_ev,
-                     "cause": e.cause, "location_node": e.node, "faulted_phases": e.phases,
-                     "depth_pu": vmin, "residual_pu_a": float(mm[:, 0].min()),
-                     "residual_pu_b": float(mm[:, 1].min()),
-                     "residual_pu_c": float(mm[:, 2].min()), "max_pu": vmax,
-                     "duration_s": e.duration_s, "time_below_0_9pu_s": t_below,
-                     "ieee1159_category": cat,
-                     "even_harmonic_pct": float(e.even_harmonic_pu[row.node].max() * 100),
-                     "reactive_surge_ratio": q_ratio, "outage_s": outage_s if in_out else 0.0,
-                     "on_timeline": on_tl})
+        rows.append(
+            {
+                "event_id": eid,
+                "meter_id": row.meter_id,
+                "start": t_ev,
+                "cause": e.cause,
+                "location_node": e.node,
+                "faulted_phases": e.phases,
+                "depth_pu": vmin,
+                "residual_pu_a": float(mm[:, 0].min()),
+                "residual_pu_b": float(mm[:, 1].min()),
+                "residual_pu_c": float(mm[:, 2].min()),
+                "max_pu": vmax,
+                "duration_s": e.duration_s,
+                "time_below_0_9pu_s": t_below,
+                "ieee1159_category": cat,
+                "even_harmonic_pct": float(e.even_harmonic_pu[row.node].max() * 100),
+                "reactive_surge_ratio": q_ratio,
+                "outage_s": outage_s if in_out else 0.0,
+                "on_timeline": on_tl,
+            }
+        )
         if mi in trace_meters:
             kk = len(e.envelope)
             ts = t_ev + pd.to_timedelta(np.arange(kk) * e.dt_s, unit="s")
             vt = np.abs(traj[:, row.node])
-            ratio = np.where(np.abs(e.v_pre[row.node]) > 0,
-                             vt / np.maximum(np.abs(e.v_pre[row.node]), 1e-9), 0)
+            ratio = np.where(
+                np.abs(e.v_pre[row.node]) > 0, vt / np.maximum(np.abs(e.v_pre[row.node]), 1e-9), 0
+            )
             if row.kind == "customer":
                 ph = PHASES.index(fd.customers.phase.at[row.customer])
                 s0 = np.zeros(3, complex)
@@ -315,8 +386,7 @@ def _event_rows(res, eid, t_ev, e, outage_s, on_tl, rows, traces, f_true, sec) -
                 s_t = s0[None] * ratio**2  # constant impedance during the event
             else:
                 i_pre = np.conj(i_node_pre / np.where(np.abs(e.v_pre) > 0, e.v_pre, 1))
-                i_t = np.einsum("np,knp->kp", i_pre,
-                                traj / np.where(np.abs(e.v_pre) > 0, e.v_pre, 1)[None])
+                i_t = np.einsum("np,knp->kp", i_pre, traj / np.where(np.abs(e.v_pre) > 0, e.v_pre, 1)[None])
                 if e.cause != "upstream_reclose":
                     i_t = i_t + e.envelope[:, None] * e.i_event[None]
                 s_t = traj[:, 0] * np.conj(i_t)
@@ -328,8 +398,12 @@ def _event_rows(res, eid, t_ev, e, outage_s, on_tl, rows, traces, f_true, sec) -
                 d[f"current_{ph}"] = it[:, j]
                 d[f"active_power_{ph}"] = s_t[:, j].real
                 d[f"reactive_power_{ph}"] = s_t[:, j].imag
-            d.update(frequency=fk, nominal_voltage=un, nominal_frequency=f0,
-                     ambient_temperature=res.ambient[k_step])
+            d.update(
+                frequency=fk,
+                nominal_voltage=un,
+                nominal_frequency=f0,
+                ambient_temperature=res.ambient[k_step],
+            )
             traces.append(pd.DataFrame(d))
 
 
@@ -341,8 +415,15 @@ def _harmonics(res: SimResult, n: int, seed: int):
     nodes = m.node.to_numpy()[idx]
     kk = rng.integers(len(res.times), size=n)
     arrays, lab = generate_windows(
-        n, fd.settings.nominal_frequency, fd.un, rng, fd.z1[nodes, nodes], fd.z0[nodes, nodes],
-        rng.uniform(5, 60, n) * 230.0 / fd.un, samples_per_cycle=128)
+        n,
+        fd.settings.nominal_frequency,
+        fd.un,
+        rng,
+        fd.z1[nodes, nodes],
+        fd.z0[nodes, nodes],
+        rng.uniform(5, 60, n) * 230.0 / fd.un,
+        samples_per_cycle=128,
+    )
     lab.insert(0, "window_id", np.arange(n))
     lab.insert(1, "meter_id", m.meter_id.to_numpy()[idx])
     lab.insert(2, "timestamp", res.times[kk])
@@ -351,31 +432,52 @@ def _harmonics(res: SimResult, n: int, seed: int):
 
 
 def _card(out: Path, profile: str, seed: int, stats: dict, elapsed: float) -> None:
-    card = {"generator": "gridsim", "generator_version": gridsim.__version__,
-            "profile": profile, "seed": seed, "elapsed_s": round(elapsed, 1),
-            "feeders": stats}
+    card = {
+        "generator": "gridsim",
+        "generator_version": gridsim.__version__,
+        "profile": profile,
+        "seed": seed,
+        "elapsed_s": round(elapsed, 1),
+        "feeders": stats,
+    }
     (out / "data_card.json").write_text(json.dumps(card, indent=2, default=str))
-    lines = [f"# gridsim dataset — profile `{profile}`, seed {seed}", "",
-             f"Generator: gridsim {gridsim.__version__}; generation time {elapsed:.1f} s.",
-             "Physics and label definitions: docs/simulator.md.", ""]
+    lines = [
+        f"# gridsim dataset — profile `{profile}`, seed {seed}",
+        "",
+        f"Generator: gridsim {gridsim.__version__}; generation time {elapsed:.1f} s.",
+        "Physics and label definitions: docs/simulator.md.",
+        "",
+    ]
     for fname, st in stats.items():
-        lines += [f"## Feeder `{fname}` ({st['role']})", "",
-                  f"Nominal {st['nominal_voltage']} V / {st['nominal_frequency']} Hz; "
-                  f"{st['days']} days at {st['step_s']} s; start {st['start']}.", "",
-                  "Scenario mix (6-h blocks): " + ", ".join(
-                      f"{k}: {v}" for k, v in st["scenario_blocks"].items()), "",
-                  "| table | rows | label balance |", "|---|---|---|"]
+        lines += [
+            f"## Feeder `{fname}` ({st['role']})",
+            "",
+            f"Nominal {st['nominal_voltage']} V / {st['nominal_frequency']} Hz; "
+            f"{st['days']} days at {st['step_s']} s; start {st['start']}.",
+            "",
+            "Scenario mix (6-h blocks): " + ", ".join(f"{k}: {v}" for k, v in st["scenario_blocks"].items()),
+            "",
+            "| table | rows | label balance |",
+            "|---|---|---|",
+        ]
         for t, r in st["tables"].items():
             lines.append(f"| {t} | {r['rows']} | {r.get('balance', '')} |")
         lines.append("")
     (out / "data_card.md").write_text("\n".join(lines))
 
 
-_BALANCE = {"voltage_anomaly": "anomaly_type", "imbalance": "cause",
-            "loading": "future_loading_class", "sag_events": "cause",
-            "harmonic_labels": "source_type", "transformer_health": "failure_within_horizon",
-            "instability": "unstable", "frequency": "in_trip", "customers": "customer_type",
-            "sensor_faults": "fault_type"}
+_BALANCE = {
+    "voltage_anomaly": "anomaly_type",
+    "imbalance": "cause",
+    "loading": "future_loading_class",
+    "sag_events": "cause",
+    "harmonic_labels": "source_type",
+    "transformer_health": "failure_within_horizon",
+    "instability": "unstable",
+    "frequency": "in_trip",
+    "customers": "customer_type",
+    "sensor_faults": "fault_type",
+}
 
 
 def generate(
@@ -414,8 +516,11 @@ def generate(
 
         n_u = prof.fleet_units if fi == 0 else max(20, prof.fleet_units // 5)
         tables["transformer_health"] = fleet_health(
-            n_u, prof.fleet_days, pd.Timestamp(f"{pd.Timestamp(start).year}-01-01", tz="UTC"),
-            np.random.default_rng(np.random.SeedSequence([fseed, 41])))
+            n_u,
+            prof.fleet_days,
+            pd.Timestamp(f"{pd.Timestamp(start).year}-01-01", tz="UTC"),
+            np.random.default_rng(np.random.SeedSequence([fseed, 41])),
+        )
         bar.update(1)
         bar.set_postfix_str("write")
         d = out / fname
@@ -425,16 +530,21 @@ def generate(
         np.savez(d / "harmonic_windows.npz", **arrays)
         bar.update(1)
         bar.close()
-        st = {"role": "training" if fname == TRAINING_FEEDER else "generalisation test",
-              "days": days, "step_s": prof.step_s, "start": start,
-              "nominal_voltage": fd.un, "nominal_frequency": fd.settings.nominal_frequency,
-              "scenario_blocks": pd.Series(blocks).value_counts().to_dict(), "tables": {}}
+        st = {
+            "role": "training" if fname == TRAINING_FEEDER else "generalisation test",
+            "days": days,
+            "step_s": prof.step_s,
+            "start": start,
+            "nominal_voltage": fd.un,
+            "nominal_frequency": fd.settings.nominal_frequency,
+            "scenario_blocks": pd.Series(blocks).value_counts().to_dict(),
+            "tables": {},
+        }
         for name, df in tables.items():
             r = {"rows": len(df)}
             col = _BALANCE.get(name)
             if col and col in df:
-                r["balance"] = "; ".join(f"{k}: {v}" for k, v in
-                                         df[col].value_counts().items())
+                r["balance"] = "; ".join(f"{k}: {v}" for k, v in df[col].value_counts().items())
             st["tables"][name] = r
         stats[fname] = st
     _card(out, profile, seed, stats, time.time() - t0)

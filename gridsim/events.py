@@ -173,13 +173,23 @@ def make_event(
         size = 0.0
     else:
         raise ValueError(f"unknown cause {cause!r}; choose from {CAUSES}")
-    return RmsEvent(cause=cause, node=node, phases=phases, v_pre=v_pre, v_event=v_pre + dv,
-                    i_event=i, envelope=env, dt_s=dt, duration_s=float(duration),
-                    even_harmonic_pu=even, outage_nodes=outage, size=size)
+    return RmsEvent(
+        cause=cause,
+        node=node,
+        phases=phases,
+        v_pre=v_pre,
+        v_event=v_pre + dv,
+        i_event=i,
+        envelope=env,
+        dt_s=dt,
+        duration_s=float(duration),
+        even_harmonic_pu=even,
+        outage_nodes=outage,
+        size=size,
+    )
 
 
-def classify_ieee1159(v_min_pu: float, v_max_pu: float, t_below_s: float, t_above_s: float,
-                      f0: float) -> str:
+def classify_ieee1159(v_min_pu: float, v_max_pu: float, t_below_s: float, t_above_s: float, f0: float) -> str:
     """IEEE 1159-2009 Table 2 category of an RMS variation.
 
     Args:

@@ -77,7 +77,7 @@ def simulate_frequency(
     # deterministic schedule ramps at the hour: ±0.3 % over 5 min, decaying over 15 min
     t_s = np.arange(n)
     ts = start + pd.to_timedelta(t_s, unit="s")
-    sec_in_hour = (np.asarray(ts.minute) * 60 + np.asarray(ts.second))
+    sec_in_hour = np.asarray(ts.minute) * 60 + np.asarray(ts.second)
     hour = np.asarray(ts.hour)
     sign = np.where((hour >= 6) & (hour < 20), 1.0, -1.0)
     hour_ramp = sign * 0.003 * np.exp(-sec_in_hour / 600.0) * np.clip(sec_in_hour / 60, 0, 1)
@@ -86,7 +86,7 @@ def simulate_frequency(
     for k, (sec, size) in enumerate(sorted(trips or [])):
         if 0 <= sec < n:
             dp_load[sec:] += size
-            trip_id[sec:min(n, sec + 600)] = k
+            trip_id[sec : min(n, sec + 600)] = k
 
     # exact zero-order-hold discretisation at 1 s (state x = [Δf, ΔPm, ΔPagc]); one
     # transition matrix per distinct stiffness so block-wise scenarios stay exact
@@ -100,9 +100,13 @@ def simulate_frequency(
         st = float(stiff[k])
         if st not in cache:
             r_inv = st / p.droop
-            a_c = np.array([[-p.damping / (2 * p.h_s), 1 / (2 * p.h_s), 0.0],
-                            [-r_inv / p.tg_s, -1 / p.tg_s, 1 / p.tg_s],
-                            [-p.ki, 0.0, 0.0]])
+            a_c = np.array(
+                [
+                    [-p.damping / (2 * p.h_s), 1 / (2 * p.h_s), 0.0],
+                    [-r_inv / p.tg_s, -1 / p.tg_s, 1 / p.tg_s],
+                    [-p.ki, 0.0, 0.0],
+                ]
+            )
             b_c = np.array([-1 / (2 * p.h_s), 0.0, 0.0])
             m = np.zeros((4, 4))
             m[:3, :3], m[:3, 3] = a_c, b_c
@@ -110,17 +114,24 @@ def simulate_frequency(
             cache[st] = (em[:3, :3].tolist(), em[:3, 3].tolist())
         ad, bd = cache[st]
         u = dp_load[k]
-        x0, x1, x2 = (ad[0][0] * x0 + ad[0][1] * x1 + ad[0][2] * x2 + bd[0] * u,
-                      ad[1][0] * x0 + ad[1][1] * x1 + ad[1][2] * x2 + bd[1] * u,
-                      ad[2][0] * x0 + ad[2][1] * x1 + ad[2][2] * x2 + bd[2] * u)
+        x0, x1, x2 = (
+            ad[0][0] * x0 + ad[0][1] * x1 + ad[0][2] * x2 + bd[0] * u,
+            ad[1][0] * x0 + ad[1][1] * x1 + ad[1][2] * x2 + bd[1] * u,
+            ad[2][0] * x0 + ad[2][1] * x1 + ad[2][2] * x2 + bd[2] * u,
+        )
         df_pu[k] = x0
     f = f0 * (1 + df_pu)
     rocof = np.diff(f, prepend=f[0]) / 1.0  # Δt = 1 s between samples
-    return pd.DataFrame({
-        "timestamp": ts, "frequency_hz": f, "rocof_hz_per_s": rocof,
-        "trip_event_id": trip_id, "in_trip": trip_id >= 0,
-        "outside_normal_band": np.abs(f - f0) > 0.01 * f0,
-    })
+    return pd.DataFrame(
+        {
+            "timestamp": ts,
+            "frequency_hz": f,
+            "rocof_hz_per_s": rocof,
+            "trip_event_id": trip_id,
+            "in_trip": trip_id >= 0,
+            "outside_normal_band": np.abs(f - f0) > 0.01 * f0,
+        }
+    )
 
 
 def trip_summary(freq: pd.DataFrame, trips: list[tuple[int, float]], f0: float) -> pd.DataFrame:
@@ -131,11 +142,18 @@ def trip_summary(freq: pd.DataFrame, trips: list[tuple[int, float]], f0: float) 
     for k, (sec, size) in enumerate(sorted(trips)):
         if sec >= len(f):
             continue
-        w = f[sec:sec + 120]
+        w = f[sec : sec + 120]
         i_n = int(np.argmin(w))
-        rows.append({"trip_event_id": k, "timestamp": freq.timestamp.iloc[sec],
-                     "lost_power_pu": size, "nadir_hz": float(w[i_n]),
-                     "time_to_nadir_s": float(i_n),
-                     "max_rocof_hz_per_s": float(np.min(np.diff(w))) if len(w) > 1 else 0.0,
-                     "quasi_steady_hz": float(w[min(60, len(w) - 1)]), "f0_hz": f0})
+        rows.append(
+            {
+                "trip_event_id": k,
+                "timestamp": freq.timestamp.iloc[sec],
+                "lost_power_pu": size,
+                "nadir_hz": float(w[i_n]),
+                "time_to_nadir_s": float(i_n),
+                "max_rocof_hz_per_s": float(np.min(np.diff(w))) if len(w) > 1 else 0.0,
+                "quasi_steady_hz": float(w[min(60, len(w) - 1)]),
+                "f0_hz": f0,
+            }
+        )
     return pd.DataFrame(rows)

@@ -47,7 +47,7 @@ def current_spectrum(source: str, rng: np.random.Generator) -> np.ndarray:
         m[5] = m[3] * rng.uniform(0.45, 0.65)
         m[7] = m[3] * rng.uniform(0.25, 0.4)
         m[9] = m[3] * rng.uniform(0.3, 0.45)
-        m[11], m[13], m[15] = (m[3] * rng.uniform(0.05, 0.15, 3))
+        m[11], m[13], m[15] = m[3] * rng.uniform(0.05, 0.15, 3)
     elif source == "pv_inverter":
         m[3], m[5], m[7] = rng.uniform(0.002, 0.007, 3)
         hc = int(rng.integers(39, 44))  # switching frequency / f0 (≈2 kHz at 50 Hz)
@@ -62,7 +62,7 @@ def current_spectrum(source: str, rng: np.random.Generator) -> np.ndarray:
 
 def thd_from_magnitudes(mag: np.ndarray, h_max: int = 40) -> float:
     """THD (%) = √(Σ_{h=2..h_max} U_h²) / U_1 × 100 (IEC 61000-4-7, EN 50160)."""
-    return float(np.sqrt(np.sum(mag[2:h_max + 1] ** 2)) / mag[1] * 100.0)
+    return float(np.sqrt(np.sum(mag[2 : h_max + 1] ** 2)) / mag[1] * 100.0)
 
 
 def harmonic_magnitudes(x: np.ndarray, n_cycles: int, h_max: int = 40) -> np.ndarray:
@@ -77,7 +77,7 @@ def harmonic_magnitudes(x: np.ndarray, n_cycles: int, h_max: int = 40) -> np.nda
     out = np.zeros(x.shape[:-1] + (h_max + 1,))
     for h in range(1, h_max + 1):
         b = h * n_cycles
-        out[..., h] = np.sqrt(p[..., b - 1:b + 2].sum(axis=-1))
+        out[..., h] = np.sqrt(p[..., b - 1 : b + 2].sum(axis=-1))
     return out
 
 
@@ -167,14 +167,19 @@ def generate_windows(
         thd_i = np.sqrt((mag_i[:, 2:41] ** 2).sum(1)) / mag_i[:, 1] * 100
         dom = np.argsort(-mag_i[:, 2:], axis=1)[:, :3] + 2
         for k in range(m):
-            rows.append((src[a + k], thd_v[k], thd_i[k], snr[k],
-                         ",".join(str(int(o)) for o in dom[k])))
-    lab = pd.DataFrame(rows, columns=["source_type", "true_thd_v_pct", "true_thd_i_pct",
-                                      "snr_db", "dominant_orders"])
+            rows.append((src[a + k], thd_v[k], thd_i[k], snr[k], ",".join(str(int(o)) for o in dom[k])))
+    lab = pd.DataFrame(
+        rows, columns=["source_type", "true_thd_v_pct", "true_thd_i_pct", "snr_db", "dominant_orders"]
+    )
     lab["fundamental_hz"] = f0
     lab["sample_rate_hz"] = fs
     lab["samples_per_cycle"] = samples_per_cycle
     lab["n_cycles"] = nc
-    arrays = {"voltage": volt, "current": curr, "voltage_scale": vscale,
-              "current_scale": iscale, "sample_rate_hz": np.full(n, fs, np.float32)}
+    arrays = {
+        "voltage": volt,
+        "current": curr,
+        "voltage_scale": vscale,
+        "current_scale": iscale,
+        "sample_rate_hz": np.full(n, fs, np.float32),
+    }
     return arrays, lab

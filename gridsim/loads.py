@@ -72,8 +72,7 @@ def slp_at(times: pd.DatetimeIndex, utc_offset_h: int) -> pd.DataFrame:
     prof = prof[~prof.index.duplicated()]
     # profile values are 15-min means; interpolate at block centres for smooth fine steps
     x = (prof.index + pd.Timedelta(minutes=7.5)).asi8
-    return pd.DataFrame({c: np.interp(local.asi8, x, prof[c].to_numpy()) for c in prof},
-                        index=times)
+    return pd.DataFrame({c: np.interp(local.asi8, x, prof[c].to_numpy()) for c in prof}, index=times)
 
 
 def smooth(x: np.ndarray, width: int) -> np.ndarray:
@@ -100,9 +99,7 @@ def ambient_temperature(
     return np.asarray(seasonal + diurnal + anom + offset_c, float)
 
 
-def clear_sky_index(
-    regime: np.ndarray, dt_s: float, rng: np.random.Generator
-) -> np.ndarray:
+def clear_sky_index(regime: np.ndarray, dt_s: float, rng: np.random.Generator) -> np.ndarray:
     """Clear-sky index kc at the fine steps for a regime per step (0 clear .. 3 broken)."""
     t = len(regime)
     phi = np.exp(-dt_s / 600.0)
@@ -173,8 +170,13 @@ def simulate_customers(
     # air conditioning above 24 °C, occupied hours 10-23 local
     local_h = (np.asarray(times.hour) + np.asarray(times.minute) / 60 + utc_off) % 24
     occ = ((local_h >= 10) & (local_h <= 23)).astype(float)
-    p_ac = (cust.has_ac.to_numpy()[:, None] * drv("ac_kw_per_k")[None] * 1e3
-            * np.clip(amb - 24.0, 0, None)[None] * occ[None])
+    p_ac = (
+        cust.has_ac.to_numpy()[:, None]
+        * drv("ac_kw_per_k")[None]
+        * 1e3
+        * np.clip(amb - 24.0, 0, None)[None]
+        * occ[None]
+    )
 
     # PV
     import pvlib
@@ -234,8 +236,9 @@ def simulate_customers(
     shaved = np.where(p_net > 1500, np.maximum(1500, p_net - 3000), p_net)
     shaved = np.where(shaved < 0, np.minimum(0, shaved + 3000), shaved)
     p_net = np.where(ps, shaved, p_net)
-    return CustomerLoads(s=p_net + 1j * q_net, p_pv=p_pv, p_ev=p_ev, ambient_c=amb, kc=kc,
-                         pv_bias_phase=bias_phase)
+    return CustomerLoads(
+        s=p_net + 1j * q_net, p_pv=p_pv, p_ev=p_ev, ambient_c=amb, kc=kc, pv_bias_phase=bias_phase
+    )
 
 
 def node_injections(feeder: Feeder, s_cust: np.ndarray) -> np.ndarray:

@@ -158,8 +158,12 @@ def _prepare_net(name: str, settings: GridSettings):
     net.trafo["vn_lv_kv"] = settings.nominal_voltage * np.sqrt(3.0) / 1e3
     net.f_hz = settings.nominal_frequency
     eg = net.ext_grid
-    for col, val in (("s_sc_max_mva", _DEFAULT_S_SC_MVA), ("rx_max", _DEFAULT_RX),
-                     ("r0x0_max", _DEFAULT_RX), ("x0x_max", 1.0)):
+    for col, val in (
+        ("s_sc_max_mva", _DEFAULT_S_SC_MVA),
+        ("rx_max", _DEFAULT_RX),
+        ("r0x0_max", _DEFAULT_RX),
+        ("x0x_max", 1.0),
+    ):
         if col not in eg or eg[col].isna().all():
             eg[col] = val
     eg["vm_pu"] = 1.0
@@ -178,7 +182,7 @@ def _prepare_net(name: str, settings: GridSettings):
 def _tree(net, lv_bus: int) -> tuple[dict[int, int], dict[int, int]]:
     """Parent bus and parent line of every LV bus (BFS from the busbar; radial feeders)."""
     adj: dict[int, list[tuple[int, int]]] = {}
-    for idx, fb, tb in zip(net.line.index, net.line.from_bus, net.line.to_bus):
+    for idx, fb, tb in zip(net.line.index, net.line.from_bus, net.line.to_bus, strict=False):
         if not net.line.in_service.at[idx]:
             continue
         adj.setdefault(int(fb), []).append((int(tb), int(idx)))
@@ -210,18 +214,25 @@ def _customers(name: str, net, rng: np.random.Generator) -> pd.DataFrame:
     n = len(buses)
     ctype = rng.choice(CUSTOMER_TYPES, size=n, p=[0.3, 0.2, 0.35, 0.15])
     slp = np.where(ctype == "critical", rng.choice(["g0", "l0"], size=n, p=[0.7, 0.3]), "h0")
-    annual = np.where(slp == "h0", rng.lognormal(np.log(3500), 0.35, n),
-                      rng.lognormal(np.log(9000), 0.4, n))
+    annual = np.where(slp == "h0", rng.lognormal(np.log(3500), 0.35, n), rng.lognormal(np.log(9000), 0.4, n))
     pv_kwp = np.where(rng.random(n) < 0.35, rng.uniform(3.0, 4.6, n), 0.0)
     has_ev = (ctype == "flexible") & (rng.random(n) < 0.5) | (rng.random(n) < 0.08)
     has_battery = ctype == "peak_shaver"
     has_ac = rng.random(n) < 0.3
-    return pd.DataFrame({
-        "customer": np.arange(n), "bus": buses.astype(int), "phase": phase,
-        "customer_type": ctype, "slp_profile": slp, "annual_kwh": annual.round(0),
-        "pv_kwp": pv_kwp.round(2), "has_ev": has_ev, "has_battery": has_battery,
-        "has_ac": has_ac,
-    })
+    return pd.DataFrame(
+        {
+            "customer": np.arange(n),
+            "bus": buses.astype(int),
+            "phase": phase,
+            "customer_type": ctype,
+            "slp_profile": slp,
+            "annual_kwh": annual.round(0),
+            "pv_kwp": pv_kwp.round(2),
+            "has_ev": has_ev,
+            "has_battery": has_battery,
+            "has_ac": has_ac,
+        }
+    )
 
 
 def build_feeder(
@@ -295,23 +306,33 @@ def build_feeder(
     z0 = z0_trafo + pf.T @ (bz0[:, None] * pf)
 
     lb = net.line.loc[branch_line]
-    head_lines = sorted(int(li) for li, fb, tb in zip(branch_line, lb.from_bus, lb.to_bus)
-                        if lv_bus in (int(fb), int(tb)))
+    head_lines = sorted(
+        int(li)
+        for li, fb, tb in zip(branch_line, lb.from_bus, lb.to_bus, strict=False)
+        if lv_bus in (int(fb), int(tb))
+    )
     branch_head = np.full(len(branch_line), -1)
     node_head = np.full(len(node_bus), -1)
     for h, li in enumerate(head_lines):
         on = path[bidx[li]]
         node_head[on] = h
         branch_head[path[:, on].any(axis=1)] = h
-    heads = pd.DataFrame({
-        "head": np.arange(len(head_lines)), "line": head_lines,
-        "rated_current_a": net.line.loc[head_lines, "max_i_ka"].to_numpy() * 1e3,
-    })
+    heads = pd.DataFrame(
+        {
+            "head": np.arange(len(head_lines)),
+            "line": head_lines,
+            "rated_current_a": net.line.loc[head_lines, "max_i_ka"].to_numpy() * 1e3,
+        }
+    )
 
     rated_i_trafo = sn / (3 * settings.nominal_voltage)
-    trafo = {"sn_va": sn, "r_ohm": z_trafo.real, "x_ohm": z_trafo.imag,
-             "pfe_w": float(tr.pfe_kw) * 1e3 if float(tr.pfe_kw) > 0 else 0.0025 * sn,
-             "rated_current_a": rated_i_trafo}
+    trafo = {
+        "sn_va": sn,
+        "r_ohm": z_trafo.real,
+        "x_ohm": z_trafo.imag,
+        "pfe_w": float(tr.pfe_kw) * 1e3 if float(tr.pfe_kw) > 0 else 0.0025 * sn,
+        "rated_current_a": rated_i_trafo,
+    }
 
     pre = _PREFIX[name]
     cust["meter_id"] = [f"{pre}-C{c:03d}" for c in cust.customer]
@@ -320,24 +341,62 @@ def build_feeder(
     metered[np.sort(rng.choice(len(cust), n_cm, replace=False))] = True
     cust["metered"] = metered
 
-    rows = [{"meter_id": f"{pre}-TR", "kind": "transformer", "node": 0, "head": -1,
-             "customer": -1, "rated_current_a": rated_i_trafo}]
-    rows += [{"meter_id": f"{pre}-F{h + 1}", "kind": "feeder_head", "node": 0, "head": h,
-              "customer": -1, "rated_current_a": r} for h, r in
-             zip(heads["head"], heads.rated_current_a)]
+    rows = [
+        {
+            "meter_id": f"{pre}-TR",
+            "kind": "transformer",
+            "node": 0,
+            "head": -1,
+            "customer": -1,
+            "rated_current_a": rated_i_trafo,
+        }
+    ]
+    rows += [
+        {
+            "meter_id": f"{pre}-F{h + 1}",
+            "kind": "feeder_head",
+            "node": 0,
+            "head": h,
+            "customer": -1,
+            "rated_current_a": r,
+        }
+        for h, r in zip(heads["head"], heads.rated_current_a, strict=False)
+    ]
     # service cable fuse: 63 A at 230 V, scaled power-preserving for other nominals
     fuse = 63.0 * 230.0 / settings.nominal_voltage
-    rows += [{"meter_id": m, "kind": "customer", "node": nd, "head": int(node_head[nd]),
-              "customer": c, "rated_current_a": fuse} for m, nd, c in
-             zip(cust.meter_id[metered], cust.node[metered], cust.customer[metered])]
+    rows += [
+        {
+            "meter_id": m,
+            "kind": "customer",
+            "node": nd,
+            "head": int(node_head[nd]),
+            "customer": c,
+            "rated_current_a": fuse,
+        }
+        for m, nd, c in zip(cust.meter_id[metered], cust.node[metered], cust.customer[metered], strict=False)
+    ]
     meters = pd.DataFrame(rows)
     meters["nominal_voltage"] = settings.nominal_voltage
     meters["nominal_frequency"] = settings.nominal_frequency
 
     return Feeder(
-        name=name, net=net, settings=settings, node_bus=node_bus, z1=z1, z0=z0,
-        z1_grid=complex(z1_grid), z_trafo=complex(z_trafo), path=path,
-        branch_line=branch_line, branch_z1=bz1, branch_z0=bz0, branch_head=branch_head,
-        node_head=node_head, heads=heads, customers=cust, meters=meters, trafo=trafo,
+        name=name,
+        net=net,
+        settings=settings,
+        node_bus=node_bus,
+        z1=z1,
+        z0=z0,
+        z1_grid=complex(z1_grid),
+        z_trafo=complex(z_trafo),
+        path=path,
+        branch_line=branch_line,
+        branch_z1=bz1,
+        branch_z0=bz0,
+        branch_head=branch_head,
+        node_head=node_head,
+        heads=heads,
+        customers=cust,
+        meters=meters,
+        trafo=trafo,
         location=_LOCATION[name],
     )

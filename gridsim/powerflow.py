@@ -78,8 +78,7 @@ def solve(
     n, _, t = s_node.shape
     e = np.broadcast_to(np.asarray(e_pu, float), (t,)) * un + 0j
     if v_init is None:
-        v = np.broadcast_to(to_phase(np.stack([np.zeros(t), e, np.zeros(t)])[None])[0],
-                            (n, 3, t)).copy()
+        v = np.broadcast_to(to_phase(np.stack([np.zeros(t), e, np.zeros(t)])[None])[0], (n, 3, t)).copy()
     else:
         v = v_init.copy()
     n_it = iterations if iterations is not None else max_iter
@@ -157,12 +156,14 @@ def losses(
     r1 = feeder.branch_z1.real
     r0 = feeder.branch_z0.real
     for a in range(0, t, chunk):
-        i_seq = to_seq(i_node[:, :, a:a + chunk])
+        i_seq = to_seq(i_node[:, :, a : a + chunk])
         ib = np.einsum("bn,nst->bst", pf, i_seq)
-        pb = 3 * (r1[:, None] * (np.abs(ib[:, 1]) ** 2 + np.abs(ib[:, 2]) ** 2)
-                  + r0[:, None] * np.abs(ib[:, 0]) ** 2)
+        pb = 3 * (
+            r1[:, None] * (np.abs(ib[:, 1]) ** 2 + np.abs(ib[:, 2]) ** 2)
+            + r0[:, None] * np.abs(ib[:, 0]) ** 2
+        )
         for h in range(n_heads):
-            line[h, a:a + chunk] = pb[feeder.branch_head == h].sum(axis=0)
+            line[h, a : a + chunk] = pb[feeder.branch_head == h].sum(axis=0)
     i_tot = i_node.sum(axis=0)  # (3, T)
     trafo_load = feeder.trafo["r_ohm"] * (np.abs(i_tot) ** 2).sum(axis=0)
     vmean = np.abs(v_busbar).mean(axis=0) / feeder.un

@@ -29,4 +29,4 @@ def taylor_split(y: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
     """Taylor (2003) protocol split: (fit = first 8 weeks, test = last 4 weeks)."""
     y = load_taylor_demand() if y is None else y
     n_fit = FIT_WEEKS * STEPS_PER_WEEK
-    return y.iloc[:n_fit], y.iloc[n_fit:n_fit + TEST_WEEKS * STEPS_PER_WEEK]
+    return y.iloc[:n_fit], y.iloc[n_fit : n_fit + TEST_WEEKS * STEPS_PER_WEEK]

@@ -48,40 +48,95 @@ class Scenario:
     freq_stiffness: float = 1.0  # scales primary-control gain (1/R)
     trip_rate: float = 0.5  # generator trips per day
     trip_size_pu: tuple[float, float] = (0.005, 0.03)  # lost generation, pu of system load
-    harmonic_mix: dict[str, float] = field(default_factory=lambda: {
-        "background": 1.0, "six_pulse_drive": 1.0, "smps_led": 1.0, "pv_inverter": 1.0,
-    })
+    harmonic_mix: dict[str, float] = field(
+        default_factory=lambda: {
+            "background": 1.0,
+            "six_pulse_drive": 1.0,
+            "smps_led": 1.0,
+            "pv_inverter": 1.0,
+        }
+    )
 
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
-    Scenario("normal", "Typical day: BDEW load, mixed weather, few events."),
-    Scenario("peak_load", "Cold-snap winter peak: electric heating raises demand 60 %, "
-             "little PV.", load_scale=1.6, ambient_offset_c=-12.0, pv_scale=0.4,
-             cloud_regimes=(0.1, 0.3, 0.6, 0.0), motor_start_rate=4.0),
-    Scenario("voltage_sag", "Industrial activity and MV disturbances: many motor starts, "
-             "faults and transformer energising.", fault_rate=2.0, motor_start_rate=15.0,
-             energising_rate=4.0, reclose_rate=0.5),
-    Scenario("overcurrent", "Heavy loading: high demand plus EV clusters push feeder heads "
-             "past their ratings.", load_scale=1.8, ev_extra_adoption=0.8,
-             ev_evening_sync=0.9, concentrated_load_rate=4.0),
-    Scenario("frequency_drift", "Weak primary control and large random imbalance: frequency "
-             "wanders and trips are frequent.", freq_noise_mhz=25.0, freq_stiffness=0.35,
-             trip_rate=4.0, trip_size_pu=(0.01, 0.05)),
-    Scenario("renewable_intermittency", "Fast broken clouds over high PV: rapid power and "
-             "voltage swings.", pv_scale=1.6, pv_extra_adoption=0.3,
-             cloud_regimes=(0.0, 0.1, 0.0, 0.9)),
-    Scenario("fault", "Cable faults, blown fuses (sustained interruptions), open phases.",
-             fault_rate=6.0, fuse_blow_prob=0.6, open_phase_rate=1.0, reclose_rate=1.0),
-    Scenario("custom", "Normal drivers; override any field with scenarios.custom(**kw)."),
-    Scenario("heat_wave", "Heat wave: +10 °C ambient, air-conditioning load, transformer "
-             "runs hot.", ambient_offset_c=10.0, ac_kw_per_k=0.6, load_scale=1.15,
-             cloud_regimes=(0.8, 0.2, 0.0, 0.0)),
-    Scenario("high_pv", "Sunny day with doubled PV, concentrated on one phase: reverse "
-             "flow, midday overvoltage, unbalance.", pv_scale=2.0, pv_extra_adoption=0.45,
-             pv_phase_bias=0.7, cloud_regimes=(0.9, 0.1, 0.0, 0.0), load_scale=0.85),
-    Scenario("ev_evening_peak", "Uncontrolled EV charging at 17:30-19:00 on top of the "
-             "evening peak.", ev_extra_adoption=0.6, ev_evening_sync=0.95),
-]}
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario("normal", "Typical day: BDEW load, mixed weather, few events."),
+        Scenario(
+            "peak_load",
+            "Cold-snap winter peak: electric heating raises demand 60 %, little PV.",
+            load_scale=1.6,
+            ambient_offset_c=-12.0,
+            pv_scale=0.4,
+            cloud_regimes=(0.1, 0.3, 0.6, 0.0),
+            motor_start_rate=4.0,
+        ),
+        Scenario(
+            "voltage_sag",
+            "Industrial activity and MV disturbances: many motor starts, faults and transformer energising.",
+            fault_rate=2.0,
+            motor_start_rate=15.0,
+            energising_rate=4.0,
+            reclose_rate=0.5,
+        ),
+        Scenario(
+            "overcurrent",
+            "Heavy loading: high demand plus EV clusters push feeder heads past their ratings.",
+            load_scale=1.8,
+            ev_extra_adoption=0.8,
+            ev_evening_sync=0.9,
+            concentrated_load_rate=4.0,
+        ),
+        Scenario(
+            "frequency_drift",
+            "Weak primary control and large random imbalance: frequency wanders and trips are frequent.",
+            freq_noise_mhz=25.0,
+            freq_stiffness=0.35,
+            trip_rate=4.0,
+            trip_size_pu=(0.01, 0.05),
+        ),
+        Scenario(
+            "renewable_intermittency",
+            "Fast broken clouds over high PV: rapid power and voltage swings.",
+            pv_scale=1.6,
+            pv_extra_adoption=0.3,
+            cloud_regimes=(0.0, 0.1, 0.0, 0.9),
+        ),
+        Scenario(
+            "fault",
+            "Cable faults, blown fuses (sustained interruptions), open phases.",
+            fault_rate=6.0,
+            fuse_blow_prob=0.6,
+            open_phase_rate=1.0,
+            reclose_rate=1.0,
+        ),
+        Scenario("custom", "Normal drivers; override any field with scenarios.custom(**kw)."),
+        Scenario(
+            "heat_wave",
+            "Heat wave: +10 °C ambient, air-conditioning load, transformer runs hot.",
+            ambient_offset_c=10.0,
+            ac_kw_per_k=0.6,
+            load_scale=1.15,
+            cloud_regimes=(0.8, 0.2, 0.0, 0.0),
+        ),
+        Scenario(
+            "high_pv",
+            "Sunny day with doubled PV, concentrated on one phase: reverse "
+            "flow, midday overvoltage, unbalance.",
+            pv_scale=2.0,
+            pv_extra_adoption=0.45,
+            pv_phase_bias=0.7,
+            cloud_regimes=(0.9, 0.1, 0.0, 0.0),
+            load_scale=0.85,
+        ),
+        Scenario(
+            "ev_evening_peak",
+            "Uncontrolled EV charging at 17:30-19:00 on top of the evening peak.",
+            ev_extra_adoption=0.6,
+            ev_evening_sync=0.95,
+        ),
+    ]
+}
 
 
 def get(name: str) -> Scenario:

@@ -19,8 +19,9 @@ def apply_noise(v, i, p, q, rng: np.random.Generator):
     return v * gv, i * gi, p * gv * gi, q * gv * gi
 
 
-def apply_faults(v, i, p, q, rate_per_meter_day: np.ndarray, step_s: float,
-                 rng: np.random.Generator) -> list[tuple[int, int, int, str, str]]:
+def apply_faults(
+    v, i, p, q, rate_per_meter_day: np.ndarray, step_s: float, rng: np.random.Generator
+) -> list[tuple[int, int, int, str, str]]:
     """Inject sensor faults in place; returns (meter, i0, i1, fault_type, phase) records.
 
     ``rate_per_meter_day`` is (T,) (scenario-dependent).
@@ -36,7 +37,7 @@ def apply_faults(v, i, p, q, rate_per_meter_day: np.ndarray, step_s: float,
             if kind == "stuck":
                 k1 = min(t, k + int(rng.uniform(600, 6 * 3600) / step_s))
                 for a in (v, i, p, q):
-                    a[m, :, k:k1] = a[m, :, k:k + 1]
+                    a[m, :, k:k1] = a[m, :, k : k + 1]
                 rec.append((m, k, k1, kind, "abc"))
             elif kind == "dropout":
                 k1 = min(t, k + int(rng.uniform(300, 7200) / step_s))

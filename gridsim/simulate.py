@@ -20,8 +20,10 @@ from gridsim.scenarios import BLOCK_HOURS, Scenario, get
 
 READING_COLUMNS = (
     ["meter_id", "timestamp"]
-    + [f"voltage_{p}" for p in PHASES] + [f"current_{p}" for p in PHASES]
-    + [f"active_power_{p}" for p in PHASES] + [f"reactive_power_{p}" for p in PHASES]
+    + [f"voltage_{p}" for p in PHASES]
+    + [f"current_{p}" for p in PHASES]
+    + [f"active_power_{p}" for p in PHASES]
+    + [f"reactive_power_{p}" for p in PHASES]
     + ["frequency", "nominal_voltage", "nominal_frequency", "ambient_temperature"]
 )
 
@@ -56,8 +58,9 @@ class SimResult:
     pv_frac: np.ndarray | None = None  # (T,) PV output / installed
 
 
-def _poisson_times(rate_per_day: np.ndarray, block: np.ndarray, dt_s: float,
-                   rng: np.random.Generator) -> list[int]:
+def _poisson_times(
+    rate_per_day: np.ndarray, block: np.ndarray, dt_s: float, rng: np.random.Generator
+) -> list[int]:
     """Step indices of events with a per-block Poisson rate (events/day)."""
     out: list[int] = []
     for b in np.unique(block):
@@ -67,8 +70,9 @@ def _poisson_times(rate_per_day: np.ndarray, block: np.ndarray, dt_s: float,
     return sorted(out)
 
 
-def meter_quantities(feeder: Feeder, v: np.ndarray, s_node: np.ndarray,
-                     s_cust: np.ndarray, supplied_node: np.ndarray) -> tuple:
+def meter_quantities(
+    feeder: Feeder, v: np.ndarray, s_node: np.ndarray, s_cust: np.ndarray, supplied_node: np.ndarray
+) -> tuple:
     """True per-phase |V|, |I|, P, Q at every meter (meters table order)."""
     i_node = node_currents(s_node, v)
     m = feeder.meters
@@ -121,13 +125,12 @@ def simulate(
     from scipy.signal import lfilter
 
     phi = np.exp(-step_s / 3600.0)
-    e = feeder.settings.source_pu + 0.005 * lfilter(
-        [np.sqrt(1 - phi**2)], [1, -phi], rng.normal(0, 1, t_n))
+    e = feeder.settings.source_pu + 0.005 * lfilter([np.sqrt(1 - phi**2)], [1, -phi], rng.normal(0, 1, t_n))
     taps = []
     for k in _poisson_times(rate("tap_step_rate"), block, step_s, rng):
         d = 0.0125 * rng.choice([-1, 1])
         dur = int(rng.uniform(1, 6) * 3600 / step_s)
-        e[k:k + dur] += d
+        e[k : k + dur] += d
         taps.append((k, d))
         if k + dur < t_n:
             taps.append((k + dur, -d))
@@ -137,7 +140,7 @@ def simulate(
         node = int(rng.integers(1, feeder.n_nodes))
         ph = int(rng.integers(3))
         dur = int(rng.uniform(1, 6) * 3600 / step_s)
-        s_node[node, ph, k:k + dur] += rng.uniform(8e3, 20e3) * (1 + 0.2j)
+        s_node[node, ph, k : k + dur] += rng.uniform(8e3, 20e3) * (1 + 0.2j)
         conc.append((k, min(t_n, k + dur), node, PHASES[ph]))
     tt = np.arange(t_n) * step_s
     for k in _poisson_times(rate("oscillation_rate"), block, step_s, rng):
@@ -159,31 +162,34 @@ def simulate(
         h = int(rng.integers(len(feeder.heads)))
         ph = int(rng.integers(3))
         dur = int(rng.uniform(10, 180) * 60 / step_s)
-        supplied[feeder.node_head == h, ph, k:k + dur] = False
+        supplied[feeder.node_head == h, ph, k : k + dur] = False
         opens.append((k, min(t_n, k + dur), h, PHASES[ph]))
 
     # first power flow (pre-event operating points for RMS events)
     v = solve_timeseries(feeder, s_node * supplied, e, steps_per_pf=max(1, 900 // step_s))
     rms = []
     if rms_events:
-        for cause, attr in (("fault", "fault_rate"), ("motor_start", "motor_start_rate"),
-                            ("transformer_energising", "energising_rate"),
-                            ("upstream_reclose", "reclose_rate")):
+        for cause, attr in (
+            ("fault", "fault_rate"),
+            ("motor_start", "motor_start_rate"),
+            ("transformer_energising", "energising_rate"),
+            ("upstream_reclose", "reclose_rate"),
+        ):
             for k in _poisson_times(rate(attr), block, step_s, rng):
                 if np.abs(v[:, :, k]).min() < 1e-6 or not supplied[:, :, k].all():
                     continue  # feeder partly de-energised: no event on top of an outage
-                event = ev.make_event(feeder, cause, v[:, :, k], rng,
-                                      fuse_blow_prob=scen[block[k]].fuse_blow_prob)
+                event = ev.make_event(
+                    feeder, cause, v[:, :, k], rng, fuse_blow_prob=scen[block[k]].fuse_blow_prob
+                )
                 t_ev = times[k] + pd.Timedelta(seconds=float(rng.uniform(0, step_s)))
                 outage_s = 0.0
                 if event.outage_nodes is not None:
                     outage_s = float(rng.uniform(5, 120) * 60)
                     k1 = k + 1 + int(outage_s / step_s)
-                    supplied[event.outage_nodes, :, k + 1:k1] = False
+                    supplied[event.outage_nodes, :, k + 1 : k1] = False
                 rms.append((t_ev, event, outage_s))
         if any(r[2] > 0 for r in rms):
-            v = solve_timeseries(feeder, s_node * supplied, e,
-                                 steps_per_pf=max(1, 900 // step_s))
+            v = solve_timeseries(feeder, s_node * supplied, e, steps_per_pf=max(1, 900 // step_s))
     v = v * supplied
     s_eff = s_node * supplied
     V, Im, P, Q, i_node = meter_quantities(feeder, v, s_eff, loads.s, supplied)
@@ -207,15 +213,39 @@ def simulate(
             sec = int(b * BLOCK_HOURS * 3600 + rng.uniform(0, BLOCK_HOURS * 3600))
             trips.append((sec, float(rng.uniform(*s.trip_size_pu))))
     freq = simulate_frequency(
-        n_sec, f0, rng, noise_mhz=rate("freq_noise_mhz")[sec_block],
-        stiffness=rate("freq_stiffness")[sec_block], trips=trips, start=times[0])
+        n_sec,
+        f0,
+        rng,
+        noise_mhz=rate("freq_noise_mhz")[sec_block],
+        stiffness=rate("freq_stiffness")[sec_block],
+        trips=trips,
+        start=times[0],
+    )
     pv_frac = loads.p_pv.sum(0) / max(1.0, (loads.p_pv.max(axis=1)).sum())
     bias = np.array([s.pv_phase_bias for s in scen])[block]
     return SimResult(
-        feeder=feeder, times=times, scen_names=[s.name for s in scen], block=block,
-        v=V, i=Im, p=P, q=Q, freq=freq, freq_trips=trip_summary(freq, trips, f0),
-        ambient=loads.ambient_c, supplied=sup_m, losses=loss, s_cust=loads.s,
-        node_v=v, node_s=s_eff, tap_steps=taps, oscillations=osc, concentrated=conc,
-        open_phases=opens, rms_events=rms, pv_bias=bias, pv_bias_phase=loads.pv_bias_phase,
+        feeder=feeder,
+        times=times,
+        scen_names=[s.name for s in scen],
+        block=block,
+        v=V,
+        i=Im,
+        p=P,
+        q=Q,
+        freq=freq,
+        freq_trips=trip_summary(freq, trips, f0),
+        ambient=loads.ambient_c,
+        supplied=sup_m,
+        losses=loss,
+        s_cust=loads.s,
+        node_v=v,
+        node_s=s_eff,
+        tap_steps=taps,
+        oscillations=osc,
+        concentrated=conc,
+        open_phases=opens,
+        rms_events=rms,
+        pv_bias=bias,
+        pv_bias_phase=loads.pv_bias_phase,
         pv_frac=pv_frac,
     )

@@ -45,7 +45,10 @@ def ageing_rate(theta_h: np.ndarray) -> np.ndarray:
 
 
 def hot_spot(
-    k: np.ndarray, theta_a: np.ndarray, dt_min: float, p: ThermalParams = ThermalParams(),
+    k: np.ndarray,
+    theta_a: np.ndarray,
+    dt_min: float,
+    p: ThermalParams = ThermalParams(),
     state: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-oil and hot-spot temperature (°C) for load factor ``k`` and ambient ``theta_a``.
@@ -76,9 +79,15 @@ def hot_spot(
 
 
 def fleet_health(
-    n_units: int, days: int, start: pd.Timestamp, rng: np.random.Generator,
-    horizon_days: int = 30, step_min: float = 30.0, heat_wave_share: float = 0.15,
-    eta_years: float = 55.0, beta: float = 3.5,
+    n_units: int,
+    days: int,
+    start: pd.Timestamp,
+    rng: np.random.Generator,
+    horizon_days: int = 30,
+    step_min: float = 30.0,
+    heat_wave_share: float = 0.15,
+    eta_years: float = 55.0,
+    beta: float = 3.5,
 ) -> pd.DataFrame:
     """Simulate a fleet of distribution transformers; one row per transformer-day.
 
@@ -100,16 +109,14 @@ def fleet_health(
     prof = slp_year(start.year)
     idx = np.searchsorted(prof.index.asi8, times.tz_convert(None).asi8).clip(0, len(prof) - 1)
     mix = rng.uniform(0.0, 0.5, n_units)
-    shape = ((1 - mix)[None] * prof.h0.to_numpy()[idx, None]
-             + mix[None] * prof.g0.to_numpy()[idx, None])
+    shape = (1 - mix)[None] * prof.h0.to_numpy()[idx, None] + mix[None] * prof.g0.to_numpy()[idx, None]
     shape = shape / shape.max(axis=0, keepdims=True)
     peak_k = rng.uniform(0.5, 1.5, n_units)
     noise = np.exp(rng.normal(0, 0.08, (t_n, n_units)))
     doy = np.asarray(times.dayofyear)
     hour = np.asarray(times.hour) + np.asarray(times.minute) / 60
     seasonal = 10 - 8.5 * np.cos(2 * np.pi * (doy - 20) / 365.25)
-    ambient = (seasonal + 5 * np.sin(2 * np.pi * (hour - 9) / 24))[:, None] + rng.normal(
-        0, 1.0, (1, n_units))
+    ambient = (seasonal + 5 * np.sin(2 * np.pi * (hour - 9) / 24))[:, None] + rng.normal(0, 1.0, (1, n_units))
     day = np.arange(t_n) // spd
     hw_days = rng.random(days) < heat_wave_share / 5  # heat waves ~5 days long
     hw = np.convolve(hw_days.astype(float), np.ones(5), mode="full")[:days] > 0
@@ -144,17 +151,29 @@ def fleet_health(
         e_fail = e_fail - dh
         failure = e_fail <= 0
         maint = (~failure) & (rng.random(n_units) < 1 / 365)
-        rows.append(pd.DataFrame({
-            "transformer_id": ids, "date": times[d * spd].normalize(),
-            "age_years": a_eq / 8766.0, "mean_load_factor": kd.mean(0),
-            "max_load_factor": kd.max(0), "mean_ambient_c": ambient[sl].mean(0),
-            "max_top_oil_c": (thd - 23 * kd**1.6).max(0), "max_hot_spot_c": thd.max(0),
-            "ageing_hours": ageing, "loss_of_life_hours": cum_h, "through_faults": faults,
-            "overvoltage_events": overv, "overload_hours": ol_h,
-            "days_since_maintenance": since_maint / 24, "maintenance": maint,
-            "failure": failure,
-            "overload": (thd.max(0) > 120.0) | (kd.max(0) > 1.5),
-        }))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "transformer_id": ids,
+                    "date": times[d * spd].normalize(),
+                    "age_years": a_eq / 8766.0,
+                    "mean_load_factor": kd.mean(0),
+                    "max_load_factor": kd.max(0),
+                    "mean_ambient_c": ambient[sl].mean(0),
+                    "max_top_oil_c": (thd - 23 * kd**1.6).max(0),
+                    "max_hot_spot_c": thd.max(0),
+                    "ageing_hours": ageing,
+                    "loss_of_life_hours": cum_h,
+                    "through_faults": faults,
+                    "overvoltage_events": overv,
+                    "overload_hours": ol_h,
+                    "days_since_maintenance": since_maint / 24,
+                    "maintenance": maint,
+                    "failure": failure,
+                    "overload": (thd.max(0) > 120.0) | (kd.max(0) > 1.5),
+                }
+            )
+        )
         # maintenance resets stress damage and moisture; failure -> replaced by a new unit
         damage = np.where(maint | failure, 0.0, damage)
         moisture = np.where(maint | failure, 1.0, np.minimum(moisture + 1 / 365, 3.0))

@@ -63,9 +63,16 @@ def worst_vuf(v2: np.ndarray, v1: np.ndarray) -> np.ndarray:
     return (np.abs(v2) / np.maximum(np.abs(v1), 1e-9)).max(axis=-1) * 100.0
 
 
-def plan_moves(z1: np.ndarray, cust_node: np.ndarray, cust_phase: np.ndarray, s_va: np.ndarray, un: float,
-               e_pu: float = 1.0, scope: np.ndarray | None = None, nodes: np.ndarray | None = None,
-               ) -> tuple[Plan, float, list[Plan]]:
+def plan_moves(
+    z1: np.ndarray,
+    cust_node: np.ndarray,
+    cust_phase: np.ndarray,
+    s_va: np.ndarray,
+    un: float,
+    e_pu: float = 1.0,
+    scope: np.ndarray | None = None,
+    nodes: np.ndarray | None = None,
+) -> tuple[Plan, float, list[Plan]]:
     """Best plan by TOPSIS, the worst-node VUF before (%) and all candidate plans.
 
     z1: (n_nodes, n_nodes) positive-sequence common-path impedance (Ω); customers by node,
@@ -93,7 +100,11 @@ def plan_moves(z1: np.ndarray, cust_node: np.ndarray, cust_phase: np.ndarray, s_
             vufs = worst_vuf(v2[None] + d_v2, v1[None])
             taken = np.isin(cand_c, cand_c[used]) if used else np.zeros(len(cand_c), bool)
             vufs[taken] = np.inf
-            order = np.argpartition(vufs, min(BEAM, len(vufs) - 1))[:BEAM] if len(vufs) > BEAM else np.arange(len(vufs))
+            order = (
+                np.argpartition(vufs, min(BEAM, len(vufs) - 1))[:BEAM]
+                if len(vufs) > BEAM
+                else np.arange(len(vufs))
+            )
             for k in order.tolist():
                 vk = float(vufs[k])
                 if vk == np.inf:
@@ -128,8 +139,12 @@ def plan_moves(z1: np.ndarray, cust_node: np.ndarray, cust_phase: np.ndarray, s_
             ps[ph[c]] -= abs_s[c]
             ps[q] += abs_s[c]
             moved_kw += kw[c]
-        crit[j] = (before - p.vuf_after, max(ps) / total, len(p.moves),
-                   len(p.moves) * CREW_EUR_PER_MOVE + moved_kw * OUTAGE_H * VOLL_EUR_PER_KWH)
+        crit[j] = (
+            before - p.vuf_after,
+            max(ps) / total,
+            len(p.moves),
+            len(p.moves) * CREW_EUR_PER_MOVE + moved_kw * OUTAGE_H * VOLL_EUR_PER_KWH,
+        )
     scores = topsis(crit, WEIGHTS, BENEFIT) if len(plans) > 1 else np.ones(1)
     for p, s in zip(plans, scores, strict=True):
         p.score = float(s)

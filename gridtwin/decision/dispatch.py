@@ -87,10 +87,22 @@ def clear_sky_ghi(t_s: np.ndarray, lat: float, lon: float) -> np.ndarray:
     t_s = np.asarray(t_s, float)
     day = (t_s / 86400.0) % 365.25
     g = 2 * np.pi * (day - 1) / 365.0
-    decl = (0.006918 - 0.399912 * np.cos(g) + 0.070257 * np.sin(g) - 0.006758 * np.cos(2 * g)
-            + 0.000907 * np.sin(2 * g) - 0.002697 * np.cos(3 * g) + 0.00148 * np.sin(3 * g))
-    eot_min = 229.18 * (0.000075 + 0.001868 * np.cos(g) - 0.032077 * np.sin(g)
-                        - 0.014615 * np.cos(2 * g) - 0.040849 * np.sin(2 * g))
+    decl = (
+        0.006918
+        - 0.399912 * np.cos(g)
+        + 0.070257 * np.sin(g)
+        - 0.006758 * np.cos(2 * g)
+        + 0.000907 * np.sin(2 * g)
+        - 0.002697 * np.cos(3 * g)
+        + 0.00148 * np.sin(3 * g)
+    )
+    eot_min = 229.18 * (
+        0.000075
+        + 0.001868 * np.cos(g)
+        - 0.032077 * np.sin(g)
+        - 0.014615 * np.cos(2 * g)
+        - 0.040849 * np.sin(2 * g)
+    )
     utc_h = (t_s % 86400.0) / 3600.0
     solar_h = utc_h + lon / 15.0 + eot_min / 60.0
     hour_angle = np.radians(15.0 * (solar_h - 12.0))
@@ -111,8 +123,12 @@ def forecasts(params: DispatchParams, t_s: np.ndarray, demand_kw: np.ndarray) ->
     typical = np.asarray(params.typical_kw)[hours]
     deviation = np.asarray(demand_kw, float) - typical[:, 0]
     d = typical + deviation[:, None] * params.demand_decay ** np.arange(H)[None]
-    a = params.pv_kwp * params.pv_performance_ratio * clear_sky_ghi(steps + 1800.0, params.latitude,
-                                                                     params.longitude) / 1000.0
+    a = (
+        params.pv_kwp
+        * params.pv_performance_ratio
+        * clear_sky_ghi(steps + 1800.0, params.latitude, params.longitude)
+        / 1000.0
+    )
     return d, a, params.tariff(hours)
 
 
@@ -173,8 +189,14 @@ class DispatchLP:
         c[:, SPILL] = p.spill_penalty
         return np.concatenate([c.reshape(-1) * p.dt_h, np.zeros(H)])
 
-    def solve(self, demand: np.ndarray, pv_avail: np.ndarray, price: np.ndarray, soc0: float,
-              fix_first: tuple[float, float] | None = None) -> DispatchResult:
+    def solve(
+        self,
+        demand: np.ndarray,
+        pv_avail: np.ndarray,
+        price: np.ndarray,
+        soc0: float,
+        fix_first: tuple[float, float] | None = None,
+    ) -> DispatchResult:
         """Solve for one state. `fix_first` = (battery_kw, genset_kw) pins hour 0 (evaluation)."""
         from scipy.optimize import linprog
 
@@ -192,8 +214,9 @@ class DispatchLP:
         e_lb = np.full(H, p.soc_min * e_cap)
         e_ub = np.full(H, p.soc_max * e_cap)
         e_lb[-1] = max(e0, e_lb[-1])  # no net energy taken from the battery over the horizon
-        bounds = np.column_stack([np.concatenate([lb.reshape(-1), e_lb]),
-                                  np.concatenate([ub.reshape(-1), e_ub])])
+        bounds = np.column_stack(
+            [np.concatenate([lb.reshape(-1), e_lb]), np.concatenate([ub.reshape(-1), e_ub])]
+        )
         b_eq = np.concatenate([demand, np.zeros(H)])
         b_eq[H] = e0  # E_1 − η ch + dis/η = E_0
         res = linprog(self.cost_vector(price), A_eq=self.a_eq, b_eq=b_eq, bounds=bounds, method="highs")
@@ -209,8 +232,14 @@ class DispatchLP:
         )
 
 
-def settle_first_hour(params: DispatchParams, demand: np.ndarray, pv_avail: np.ndarray, battery_kw: np.ndarray,
-                      genset_kw: np.ndarray, soc0: np.ndarray) -> dict[str, np.ndarray]:
+def settle_first_hour(
+    params: DispatchParams,
+    demand: np.ndarray,
+    pv_avail: np.ndarray,
+    battery_kw: np.ndarray,
+    genset_kw: np.ndarray,
+    soc0: np.ndarray,
+) -> dict[str, np.ndarray]:
     """Feasible first-hour setpoints from proposed battery/genset power (vectorised).
 
     Clips the battery to its power and SoC limits over Δt and the genset to [0, P_gen], then
@@ -233,7 +262,9 @@ def settle_first_hour(params: DispatchParams, demand: np.ndarray, pv_avail: np.n
     return {"grid_import_kw": grid, "battery_kw": b, "genset_kw": g, "pv_curtailment_kw": curtail}
 
 
-def baseline_cost(params: DispatchParams, demand: np.ndarray, pv_avail: np.ndarray, price: np.ndarray) -> np.ndarray:
+def baseline_cost(
+    params: DispatchParams, demand: np.ndarray, pv_avail: np.ndarray, price: np.ndarray
+) -> np.ndarray:
     """Horizon cost (€) without optimisation: battery idle, genset off, PV used, curtailed only
     when export exceeds the limit (vectorised over rows of `demand`)."""
     p = params

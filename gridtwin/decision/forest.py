@@ -34,8 +34,14 @@ def pack_forest(forest: Any) -> dict[str, np.ndarray]:
         v = t.value[:, 0, :]
         prob[i, :k] = v[:, 1] / np.maximum(v.sum(axis=1), 1e-12)
     depth = max(int(est.get_depth()) for est in forest.estimators_)
-    return {"left": left, "right": right, "feature": feat, "threshold": thr, "prob": prob,
-            "depth": np.array(depth)}
+    return {
+        "left": left,
+        "right": right,
+        "feature": feat,
+        "threshold": thr,
+        "prob": prob,
+        "depth": np.array(depth),
+    }
 
 
 class ForestPredictor:
@@ -107,8 +113,16 @@ def pack_xgb(booster: Any) -> dict[str, np.ndarray]:
                 depth = max(depth, d)
             else:
                 stack += [(int(left[t, k]), d + 1), (int(right[t, k]), d + 1)]
-    return {"left": left, "right": right, "feature": feat, "threshold": thr, "missing_left": miss_left,
-            "value": value, "base_margin": np.array(np.log(base / (1.0 - base))), "depth": np.array(depth)}
+    return {
+        "left": left,
+        "right": right,
+        "feature": feat,
+        "threshold": thr,
+        "missing_left": miss_left,
+        "value": value,
+        "base_margin": np.array(np.log(base / (1.0 - base))),
+        "depth": np.array(depth),
+    }
 
 
 class XgbPredictor:
@@ -132,7 +146,9 @@ class XgbPredictor:
         cols = np.arange(n)[None, :]
         for _ in range(self.depth):
             v = x[cols, self.feature[self.rows, node]]
-            go_left = np.where(np.isnan(v), self.missing_left[self.rows, node], v < self.threshold[self.rows, node])
+            go_left = np.where(
+                np.isnan(v), self.missing_left[self.rows, node], v < self.threshold[self.rows, node]
+            )
             node = np.where(go_left, self.left[self.rows, node], self.right[self.rows, node])
         margin = self.base + self.value[self.rows, node].sum(axis=0)
         return 1.0 / (1.0 + np.exp(-margin))

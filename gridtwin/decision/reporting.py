@@ -32,7 +32,9 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def save_confusion(path: Path, y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str], title: str) -> None:
+def save_confusion(
+    path: Path, y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str], title: str
+) -> None:
     """Confusion matrix (rows = truth, columns = prediction) with counts."""
     plt = _plt()
     idx = {lab: i for i, lab in enumerate(labels)}
@@ -55,8 +57,16 @@ def save_confusion(path: Path, y_true: Sequence[str], y_pred: Sequence[str], lab
     plt.close(fig)
 
 
-def save_scatter(path: Path, x: np.ndarray, y: np.ndarray, groups: Sequence[str], xlabel: str, ylabel: str,
-                 title: str, markers: Sequence[str] | None = None) -> None:
+def save_scatter(
+    path: Path,
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: Sequence[str],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    markers: Sequence[str] | None = None,
+) -> None:
     """Scatter coloured by group (e.g. true customer type), optional marker per point."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -102,8 +112,14 @@ def save_hist(path: Path, series: dict[str, np.ndarray], title: str, xlabel: str
     plt.close(fig)
 
 
-def save_xy(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, xlabel: str, ylabel: str,
-            diagonal: bool = False) -> None:
+def save_xy(
+    path: Path,
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    diagonal: bool = False,
+) -> None:
     """Line plot of named curves (ROC, PR, reliability …)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 4.5))

@@ -37,12 +37,14 @@ def name_clusters(centroids_z: np.ndarray, feature_names: Sequence[str]) -> list
         return centroids_z[:, col[name]] if name in col else np.zeros(len(centroids_z))
 
     night = z("log_mean_dark_kw") if "log_mean_dark_kw" in col else z("mean_dark_kw")
-    score = np.column_stack([
-        -z("variability_dark"),  # base_load
-        -night,  # peak_shaver
-        night - z("tan_phi_dark") + z("variability_dark"),  # flexible
-        2.0 * z("tan_phi_dark"),  # critical
-    ])
+    score = np.column_stack(
+        [
+            -z("variability_dark"),  # base_load
+            -night,  # peak_shaver
+            night - z("tan_phi_dark") + z("variability_dark"),  # flexible
+            2.0 * z("tan_phi_dark"),  # critical
+        ]
+    )
     rows, cols = linear_sum_assignment(-score)
     names = [""] * len(centroids_z)
     for r, c in zip(rows, cols, strict=True):

@@ -15,18 +15,47 @@ import numpy as np
 from gridtwin.v1 import assessment_pb2
 
 RAW_FEATURES = (
-    "voltage_a_pu", "voltage_b_pu", "voltage_c_pu", "voltage_min_pu", "voltage_max_pu", "voltage_spread_pu",
-    "current_max_a", "current_mean_a", "current_neutral_est_a", "current_iuf_est_pct",
-    "frequency_deviation_hz", "rocof_abs_hz_per_s",
-    "active_power_total_w", "reactive_power_total_var", "power_factor_total",
-    "vuf_pct", "pvur_pct", "current_unbalance_pct", "power_unbalance_pct",
-    "rolling5_voltage_mean_pu_mean", "rolling5_voltage_mean_pu_std", "rolling5_voltage_mean_pu_min",
-    "rolling5_voltage_mean_pu_max", "rolling5_voltage_mean_pu_trend_per_s",
-    "rolling5_current_mean_a_mean", "rolling5_current_mean_a_std", "rolling5_current_mean_a_trend_per_s",
-    "rolling5_frequency_hz_std", "rolling5_active_power_total_w_std", "rolling5_active_power_total_w_trend_per_s",
-    "dv_dt_pu_per_s", "di_dt_a_per_s", "dp_dt_w_per_s", "history_count",
-    "ambient_temperature_c", "hour_of_day_sin", "hour_of_day_cos",
-    "en50160_voltage_within_10pct", "ieee1159_sag_band", "ieee1159_swell_band", "ieee1159_interruption_band",
+    "voltage_a_pu",
+    "voltage_b_pu",
+    "voltage_c_pu",
+    "voltage_min_pu",
+    "voltage_max_pu",
+    "voltage_spread_pu",
+    "current_max_a",
+    "current_mean_a",
+    "current_neutral_est_a",
+    "current_iuf_est_pct",
+    "frequency_deviation_hz",
+    "rocof_abs_hz_per_s",
+    "active_power_total_w",
+    "reactive_power_total_var",
+    "power_factor_total",
+    "vuf_pct",
+    "pvur_pct",
+    "current_unbalance_pct",
+    "power_unbalance_pct",
+    "rolling5_voltage_mean_pu_mean",
+    "rolling5_voltage_mean_pu_std",
+    "rolling5_voltage_mean_pu_min",
+    "rolling5_voltage_mean_pu_max",
+    "rolling5_voltage_mean_pu_trend_per_s",
+    "rolling5_current_mean_a_mean",
+    "rolling5_current_mean_a_std",
+    "rolling5_current_mean_a_trend_per_s",
+    "rolling5_frequency_hz_std",
+    "rolling5_active_power_total_w_std",
+    "rolling5_active_power_total_w_trend_per_s",
+    "dv_dt_pu_per_s",
+    "di_dt_a_per_s",
+    "dp_dt_w_per_s",
+    "history_count",
+    "ambient_temperature_c",
+    "hour_of_day_sin",
+    "hour_of_day_cos",
+    "en50160_voltage_within_10pct",
+    "ieee1159_sag_band",
+    "ieee1159_swell_band",
+    "ieee1159_interruption_band",
 )
 # (Assessment field, output field) of the upstream models' numeric outputs.
 UPSTREAM = (
@@ -64,8 +93,9 @@ def upstream_registry(ctx: object) -> str | None:
     return getattr(ctx, "registry", None) or os.environ.get("GRIDTWIN_REGISTRY") or None
 
 
-def run_upstream(registry: str, frame, feature_names: Sequence[str], schema_version: str,
-                 chunk: int = 4096) -> tuple[np.ndarray, list[str], dict[str, str]]:
+def run_upstream(
+    registry: str, frame, feature_names: Sequence[str], schema_version: str, chunk: int = 4096
+) -> tuple[np.ndarray, list[str], dict[str, str]]:
     """Run the registered, served upstream models on training rows (training path).
 
     `frame` holds meter_id, timestamp and the schema features. Models that need per-meter
@@ -105,9 +135,13 @@ def run_upstream(registry: str, frame, feature_names: Sequence[str], schema_vers
         try:  # an upstream model that cannot load or answer is left out, like in serving
             model = factory(entry)
             for a in range(0, len(frame), chunk):
-                b = ModuleBatch(readings=readings[a: a + chunk], features=x[a: a + chunk],
-                                feature_names=feature_names, schema_version=schema_version,
-                                upstream=[assessment_pb2.Assessment() for _ in range(min(chunk, len(frame) - a))])
+                b = ModuleBatch(
+                    readings=readings[a : a + chunk],
+                    features=x[a : a + chunk],
+                    feature_names=feature_names,
+                    schema_version=schema_version,
+                    upstream=[assessment_pb2.Assessment() for _ in range(min(chunk, len(frame) - a))],
+                )
                 for i, msg in enumerate(model.predict(b)):
                     if msg.info.status == assessment_pb2.OK:
                         for j in cols:

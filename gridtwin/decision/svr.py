@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 
 
-def export_svr(svr: Any, x_mean: np.ndarray, x_scale: np.ndarray, y_mean: float, y_scale: float) -> dict[str, Any]:
+def export_svr(
+    svr: Any, x_mean: np.ndarray, x_scale: np.ndarray, y_mean: float, y_scale: float
+) -> dict[str, Any]:
     """Arrays of a fitted RBF `SVR` (trained on standardised x and y) for `SvrPredictor`."""
     return {
         "sv": np.asarray(svr.support_vectors_, float),

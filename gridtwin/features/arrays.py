@@ -86,9 +86,7 @@ class HistoryArrays:
     @classmethod
     def empty(cls, n: int) -> HistoryArrays:
         """History of n rows with no previous readings."""
-        return cls(
-            np.full((n, HISTORY_DEPTH, N_HISTORY_FIELDS), np.nan), np.zeros(n, dtype=np.int64)
-        )
+        return cls(np.full((n, HISTORY_DEPTH, N_HISTORY_FIELDS), np.nan), np.zeros(n, dtype=np.int64))
 
     def field(self, name: str) -> F64:
         """(n, HISTORY_DEPTH) view of one history field."""

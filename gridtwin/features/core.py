@@ -192,9 +192,7 @@ def compute_features(current: ReadingArrays, history: HistoryArrays) -> F64:
     col["power_unbalance_pct"] = _safe_div(pdev, pabs, 0.0) * 100.0
     col["reactive_share_total"] = _safe_div(qt, np.hypot(pt, qt), 0.0)
     need = (pt > 0) & (qt > 0) & (pf_total < TARGET_PF)
-    col["compensation_to_pf095_var"] = np.where(
-        need, compensation_var(pt, np.abs(pf_total), TARGET_PF), 0.0
-    )
+    col["compensation_to_pf095_var"] = np.where(need, compensation_var(pt, np.abs(pf_total), TARGET_PF), 0.0)
     col["voltage_spread_pu"] = col["voltage_max_pu"] - col["voltage_min_pu"]
     col["voltage_ll_mean_v"] = (uab + ubc + uca) / 3.0
     col["nominal_voltage_v"] = vn
@@ -208,9 +206,9 @@ def compute_features(current: ReadingArrays, history: HistoryArrays) -> F64:
     col["day_of_week_cos"] = np.cos(2 * np.pi * dow / 7.0)
     vn2 = vn[:, None]
     col["en50160_voltage_within_10pct"] = en50160.voltage_within_10pct(v, vn2).all(axis=1)
-    col["en50160_voltage_within_plus10_minus15pct"] = en50160.voltage_within_plus10_minus15pct(
-        v, vn2
-    ).all(axis=1)
+    col["en50160_voltage_within_plus10_minus15pct"] = en50160.voltage_within_plus10_minus15pct(v, vn2).all(
+        axis=1
+    )
     col["en50160_frequency_within_1pct"] = en50160.frequency_within_normal_band(f, fn)
     col["en50160_frequency_within_47_52hz"] = en50160.frequency_within_always_band(f, fn)
     col["en50160_vuf_within_2pct"] = vuf <= en50160.EN50160_VUF_LIMIT_PCT

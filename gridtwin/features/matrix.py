@@ -21,7 +21,5 @@ def from_message(message: reading_pb2.FeatureMatrix) -> np.ndarray:
     """The (rows, cols) float64 array (read-only view of the message's buffer)."""
     values = np.frombuffer(message.values_f64le, dtype=DTYPE)
     if values.size != message.rows * message.cols:
-        raise ValueError(
-            f"features: {values.size} values for a {message.rows}x{message.cols} matrix"
-        )
+        raise ValueError(f"features: {values.size} values for a {message.rows}x{message.cols} matrix")
     return values.reshape(message.rows, message.cols)

@@ -107,9 +107,7 @@ def arrays_from_protos(
         nf = np.broadcast_to(np.asarray(nominal_f, dtype=float), (n,)).copy()
     if nominal_inferred is not None:
         inferred = np.broadcast_to(np.asarray(nominal_inferred, dtype=bool), (n,))
-    has_extra = [
-        i for i, r in enumerate(readings) if r.HasField("waveform") or r.HasField("harmonics")
-    ]
+    has_extra = [i for i, r in enumerate(readings) if r.HasField("waveform") or r.HasField("harmonics")]
     thd = np.full((n, 3), np.nan)
     for i in has_extra:
         f1 = f[i] if f[i] > 0 else nf[i]

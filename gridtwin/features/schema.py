@@ -73,9 +73,7 @@ QUALITY: tuple[str, ...] = (
     "thd_voltage_max_pct",
     "thd_available",
 )
-ROLLING: tuple[str, ...] = tuple(
-    f"rolling5_{q}_{s}" for q in ROLLING_QUANTITIES for s in ROLLING_STATS
-)
+ROLLING: tuple[str, ...] = tuple(f"rolling5_{q}_{s}" for q in ROLLING_QUANTITIES for s in ROLLING_STATS)
 LAGS: tuple[str, ...] = (
     *(f"frequency_lag_{k}" for k in range(N_LAGS)),
     *(f"dt_lag_{k}" for k in range(N_LAGS)),

@@ -62,9 +62,7 @@ class FeatureState:
         ttl_s: key TTL in seconds, refreshed on every update (default 7 days).
     """
 
-    def __init__(
-        self, client: aioredis.Redis, prefix: str = "gridtwin:", ttl_s: int = DEFAULT_TTL_S
-    ):
+    def __init__(self, client: aioredis.Redis, prefix: str = "gridtwin:", ttl_s: int = DEFAULT_TTL_S):
         self.client = client
         self.prefix = prefix
         self.ttl_s = int(ttl_s)
@@ -78,9 +76,7 @@ class FeatureState:
         """``{prefix}meter:{meter_id}:profile``."""
         return f"{self.prefix}meter:{meter_id}:profile"
 
-    async def update(
-        self, readings: Sequence[reading_pb2.Reading]
-    ) -> tuple[ReadingArrays, HistoryArrays]:
+    async def update(self, readings: Sequence[reading_pb2.Reading]) -> tuple[ReadingArrays, HistoryArrays]:
         """Atomically append the readings (in order) and return each one's prior window.
 
         One EVALSHA per batch. Readings of one meter are appended in the given order; the
@@ -179,9 +175,7 @@ class FeatureState:
             )
         return out
 
-    async def set_profile(
-        self, meter_id: str, nominal_voltage_v: float, nominal_frequency_hz: float
-    ) -> None:
+    async def set_profile(self, meter_id: str, nominal_voltage_v: float, nominal_frequency_hz: float) -> None:
         """Store a meter's nominal values explicitly (e.g. from an asset register)."""
         key = self.profile_key(meter_id)
         await self.client.hset(

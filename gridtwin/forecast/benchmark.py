@@ -57,13 +57,19 @@ def run(cfg: Config | None = None, out: str | Path | None = None) -> dict[str, A
             "coverage_on_test": round(res.coverage, 4),
             "coverage_per_horizon": [round(float(v), 4) for v in res.coverage_per_horizon],
         },
-        "weights": {m: [round(float(w), 4) for w in model.weights[:, i]] for i, m in enumerate(model.cfg.members)},
+        "weights": {
+            m: [round(float(w), 4) for w in model.weights[:, i]] for i, m in enumerate(model.cfg.members)
+        },
         "validation_mean_mape_pct": {
             m: round(float(np.nanmean(v)), 4) for m, v in model.validation["mape_per_horizon"].items()
         },
         "goals": {"mean_mape_pct": "<= 1.5", "h1_mape_pct": "<= 0.5"},
         "config": {k: v for k, v in model.cfg.__dict__.items() if k != "horizons"},
-        "timings_s": {**{k: round(v, 2) for k, v in model.timings.items()}, "fit": round(fit_s, 2), "total": round(total_s, 2)},
+        "timings_s": {
+            **{k: round(v, 2) for k, v in model.timings.items()},
+            "fit": round(fit_s, 2),
+            "total": round(total_s, 2),
+        },
     }
     result["goals_met"] = {
         "mean_mape_pct": result["mean_mape_pct"]["ensemble"] <= 1.5,

@@ -70,9 +70,14 @@ def cmd_train(args) -> int:
     hold = int(round(n * 0.15))
     need = 7 * cfg.day + cfg.day + cfg.max_h
     if n - 2 * hold < need + cfg.max_h:
-        print(f"forecast train: {n} steps of {s.step} are too few (need about {need + 2 * hold + cfg.max_h})", file=sys.stderr)
+        print(
+            f"forecast train: {n} steps of {s.step} are too few (need about {need + 2 * hold + cfg.max_h})",
+            file=sys.stderr,
+        )
         return 2
-    print(f"[forecast] {n} steps at {s.step} ({s.filled.sum()} filled), fit {n - hold}, test {hold}", flush=True)
+    print(
+        f"[forecast] {n} steps at {s.step} ({s.filled.sum()} filled), fit {n - hold}, test {hold}", flush=True
+    )
     started = time.perf_counter()
     model = ForecastModel(cfg).fit([s.slice(0, n - hold)], val_steps=hold)
     res = rolling_origin(model, s, n - hold)
@@ -112,7 +117,9 @@ def cmd_predict(args) -> int:
         return 2
     cfg = model.cfg
     if abs(s.step.total_seconds() / 60 - cfg.step_minutes) > 1e-9:
-        print(f"forecast predict: history step {s.step} != model step {cfg.step_minutes} min", file=sys.stderr)
+        print(
+            f"forecast predict: history step {s.step} != model step {cfg.step_minutes} min", file=sys.stderr
+        )
         return 2
     try:
         steps = [_horizon_steps(h, cfg.step_minutes) for h in args.horizon]
@@ -125,7 +132,10 @@ def cmd_predict(args) -> int:
         return 2
     short = len(s) < model.min_history
     if len(s) < model.min_history_short:
-        print(f"forecast predict: {len(s)} steps of history, need at least {model.min_history_short}", file=sys.stderr)
+        print(
+            f"forecast predict: {len(s)} steps of history, need at least {model.min_history_short}",
+            file=sys.stderr,
+        )
         return 2
     track = make_track(s, cfg.max_h)
     fc = model.predict(track, np.array([len(s) - 1]), short=short)
@@ -142,7 +152,11 @@ def cmd_predict(args) -> int:
                 "upper": float(fc.upper[0, j] * track.scale),
             }
         )
-    result = {"model": "short one-day lag model" if short else "ensemble", "confidence_level": cfg.level, "forecast": rows}
+    result = {
+        "model": "short one-day lag model" if short else "ensemble",
+        "confidence_level": cfg.level,
+        "forecast": rows,
+    }
     print(f"forecast from {s.index[-1]} ({result['model']}, {cfg.level:.0%} interval):")
     for r in rows:
         print(f"  +{r['horizon_minutes']:7.0f} min  {r['load']:12.2f}  [{r['lower']:.2f}, {r['upper']:.2f}]")
@@ -160,8 +174,12 @@ def cmd_benchmark(args) -> int:
     for m in r["mean_mape_pct"]:
         label = "naive (weekly seasonal)" if m == "naive" else m
         print(f"{label:10s} {r['mean_mape_pct'][m]:14.3f}% {r['h1_mape_pct'][m]:8.3f}%")
-    print(f"interval coverage on test: {r['interval']['coverage_on_test']:.3f} (nominal {r['interval']['level']})")
-    print(f"goals: mean <= 1.5 % {'met' if r['goals_met']['mean_mape_pct'] else 'NOT met'}; "
-          f"h1 <= 0.5 % {'met' if r['goals_met']['h1_mape_pct'] else 'NOT met'}; {r['timings_s']['total']:.0f} s")
+    print(
+        f"interval coverage on test: {r['interval']['coverage_on_test']:.3f} (nominal {r['interval']['level']})"
+    )
+    print(
+        f"goals: mean <= 1.5 % {'met' if r['goals_met']['mean_mape_pct'] else 'NOT met'}; "
+        f"h1 <= 0.5 % {'met' if r['goals_met']['h1_mape_pct'] else 'NOT met'}; {r['timings_s']['total']:.0f} s"
+    )
     print(f"written to {args.out}")
     return 0

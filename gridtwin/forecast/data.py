@@ -42,7 +42,9 @@ class LoadSeries:
         if self.filled is None:
             self.filled = np.zeros(len(self.values), dtype=bool)
         self.start = pd.Timestamp(self.start)
-        self.start = self.start.tz_localize("UTC") if self.start.tzinfo is None else self.start.tz_convert("UTC")
+        self.start = (
+            self.start.tz_localize("UTC") if self.start.tzinfo is None else self.start.tz_convert("UTC")
+        )
         self.step = pd.Timedelta(self.step)
 
     def __len__(self) -> int:
@@ -73,7 +75,10 @@ class LoadSeries:
         sl = slice(a, b)
         first = 0 if a is None else (a if a >= 0 else len(self) + a)
         return replace(
-            self, values=self.values[sl].copy(), filled=self.filled[sl].copy(), start=self.start + first * self.step
+            self,
+            values=self.values[sl].copy(),
+            filled=self.filled[sl].copy(),
+            start=self.start + first * self.step,
         )
 
     def resample(self, step: pd.Timedelta | str) -> LoadSeries:
@@ -85,7 +90,7 @@ class LoadSeries:
         if k == 1:
             return self
         # align the first bucket to the new grid (midnight UTC based)
-        offset = int(((-(self.start.value) % step.value)) // self.step.value)
+        offset = int((-(self.start.value) % step.value) // self.step.value)
         v, f = self.values[offset:], self.filled[offset:]
         n = len(v) // k
         return replace(
@@ -104,7 +109,9 @@ def steps_per_day(step: pd.Timedelta) -> int:
     return int(round(d))
 
 
-def calendar(times: pd.DatetimeIndex, step: pd.Timedelta, tz: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def calendar(
+    times: pd.DatetimeIndex, step: pd.Timedelta, tz: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Slot of the day (0..steps_per_day-1) and day of week (Monday = 0), in local time."""
     local = times.tz_convert(tz) if tz else times
     minutes = local.hour * 60 + local.minute + local.second / 60.0
@@ -199,7 +206,8 @@ def load_csv(
     if timestamp_col is None:
         lowered = {c.lower(): c for c in frame.columns}
         timestamp_col = next(
-            (lowered[k] for k in ("timestamp", "time", "datetime", "ds", "date") if k in lowered), frame.columns[0]
+            (lowered[k] for k in ("timestamp", "time", "datetime", "ds", "date") if k in lowered),
+            frame.columns[0],
         )
     if timestamp_col not in frame.columns:
         raise ValueError(f"{path}: no timestamp column {timestamp_col!r} (columns: {list(frame.columns)})")
@@ -222,7 +230,9 @@ def load_taylor() -> LoadSeries:
 
     y = np.asarray(_load(as_series=False), dtype=float)
     start = pd.Timestamp(TAYLOR_START).tz_localize(TAYLOR_TZ).tz_convert("UTC")
-    return LoadSeries(values=y, start=start, step=pd.Timedelta(minutes=30), name="england_wales_mw", tz=TAYLOR_TZ)
+    return LoadSeries(
+        values=y, start=start, step=pd.Timedelta(minutes=30), name="england_wales_mw", tz=TAYLOR_TZ
+    )
 
 
 def taylor_split(series: LoadSeries | None = None) -> tuple[LoadSeries, LoadSeries]:

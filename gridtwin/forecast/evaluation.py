@@ -91,7 +91,9 @@ def rolling_origin(model, series: LoadSeries, test_start: int, test_end: int | N
     actual = np.where(tau < end, track.z[np.minimum(tau, len(track.z) - 1)], np.nan)
     forecasts = {**fc.members, "ensemble": fc.point}
     mapes = {m: mape_per_horizon(actual, v) for m, v in forecasts.items()}
-    cov_h = np.array([coverage(actual[:, j], fc.lower[:, j], fc.upper[:, j]) for j in range(len(cfg.horizons))])
+    cov_h = np.array(
+        [coverage(actual[:, j], fc.lower[:, j], fc.upper[:, j]) for j in range(len(cfg.horizons))]
+    )
     return RollingResult(
         horizons=list(cfg.horizons),
         mape=mapes,

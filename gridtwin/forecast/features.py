@@ -126,9 +126,7 @@ def sequence_inputs(
     t = np.asarray(origins, dtype=np.int64)
     k = t[:, None] + np.arange(-seq_len + 1, 1)[None, :]
     ang = 2 * np.pi * slot[k] / day
-    return np.stack(
-        [z[k] - z[k - season], z[k] - z[k - day], z[k] - 1.0, np.sin(ang), np.cos(ang)], axis=-1
-    )
+    return np.stack([z[k] - z[k - season], z[k] - z[k - day], z[k] - 1.0, np.sin(ang), np.cos(ang)], axis=-1)
 
 
 def head_inputs(z: np.ndarray, origins: np.ndarray, horizons, day: int, season: int) -> np.ndarray:

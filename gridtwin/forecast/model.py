@@ -124,7 +124,9 @@ class SeasonalNaive:
         return max(F.lag_steps(h, self.season) - h for h in self.cfg.horizons)
 
     def predict(self, track: Track, origins: np.ndarray) -> np.ndarray:
-        return np.column_stack([F.seasonal_naive(track.z, origins, h, self.season) for h in self.cfg.horizons])
+        return np.column_stack(
+            [F.seasonal_naive(track.z, origins, h, self.season) for h in self.cfg.horizons]
+        )
 
 
 def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
@@ -164,7 +166,9 @@ class LagModel:
                 xs.append(x)
                 ys.append(tr.z[org + h] - base)
             if not xs:
-                raise ValueError(f"not enough history to fit the lag model (needs > {self.min_origin() + h} steps)")
+                raise ValueError(
+                    f"not enough history to fit the lag model (needs > {self.min_origin() + h} steps)"
+                )
             coef, icpt = ridge(np.vstack(xs), np.concatenate(ys), cfg.alpha)
             coefs.append(coef)
             icpts.append(icpt)
@@ -453,7 +457,9 @@ class ForecastModel:
                 out[name] = ProphetMember(c).fit(tracks, ends, step, tz)
             else:
                 raise ValueError(f"unknown member {name!r}")
-            self.timings[f"fit_{name}_s"] = self.timings.get(f"fit_{name}_s", 0.0) + time.perf_counter() - started
+            self.timings[f"fit_{name}_s"] = (
+                self.timings.get(f"fit_{name}_s", 0.0) + time.perf_counter() - started
+            )
         started = time.perf_counter()
         out["short"] = LagModel(c, season=c.day).fit(tracks, ends)
         self.timings["fit_short_s"] = self.timings.get("fit_short_s", 0.0) + time.perf_counter() - started
@@ -498,13 +504,17 @@ class ForecastModel:
         stack = np.stack([p[m] for m in c.members], axis=-1)  # (n, H, M)
         self.weights = np.array([fit_weights(stack[:, j], y[:, j]) for j in range(len(c.horizons))])
         ens = np.einsum("nhm,hm->nh", stack, self.weights)
-        self.bounds = np.array([conformal_bounds(y[:, j] - ens[:, j], c.level) for j in range(len(c.horizons))])
+        self.bounds = np.array(
+            [conformal_bounds(y[:, j] - ens[:, j], c.level) for j in range(len(c.horizons))]
+        )
         self.short_bounds = np.array(
             [conformal_bounds(y[:, j] - p["short"][:, j], c.level) for j in range(len(c.horizons))]
         )
         self.validation = {
             "origins": int(len(y)),
-            "mape_per_horizon": {m: mape_per_horizon(y, v).tolist() for m, v in {**p, "ensemble": ens}.items()},
+            "mape_per_horizon": {
+                m: mape_per_horizon(y, v).tolist() for m, v in {**p, "ensemble": ens}.items()
+            },
             "weights": self.weights.tolist(),
         }
         if refit:
@@ -536,7 +546,11 @@ class ForecastModel:
         if short:
             point = self.short.predict(track, origins)
             return Forecast(
-                self.cfg.horizons, {"short": point}, point, point + self.short_bounds[:, 0], point + self.short_bounds[:, 1]
+                self.cfg.horizons,
+                {"short": point},
+                point,
+                point + self.short_bounds[:, 0],
+                point + self.short_bounds[:, 1],
             )
         preds = {m: self.member(m).predict(track, origins) for m in self.cfg.members}
         preds["naive"] = SeasonalNaive(self.cfg).predict(track, origins)
@@ -548,7 +562,11 @@ class ForecastModel:
     def save(self, folder: str | Path) -> dict[str, Path]:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        arrays: dict[str, np.ndarray] = {"weights": self.weights, "bounds": self.bounds, "short_bounds": self.short_bounds}
+        arrays: dict[str, np.ndarray] = {
+            "weights": self.weights,
+            "bounds": self.bounds,
+            "short_bounds": self.short_bounds,
+        }
         for name in self.cfg.members:
             arrays.update(self.member(name).arrays(f"{name}__"))
         arrays.update(self.short.arrays("short__"))
@@ -556,11 +574,15 @@ class ForecastModel:
         np.savez(npz, **arrays)
         meta = folder / "load_forecast.json"
         cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.cfg.__dict__.items()}
-        meta.write_text(json.dumps({"config": cfg, "validation": self.validation, "timings": self.timings}, indent=1))
+        meta.write_text(
+            json.dumps({"config": cfg, "validation": self.validation, "timings": self.timings}, indent=1)
+        )
         return {"weights": npz, "meta": meta}
 
     @classmethod
-    def load(cls, folder: str | Path | None = None, npz: Path | None = None, meta: Path | None = None) -> ForecastModel:
+    def load(
+        cls, folder: str | Path | None = None, npz: Path | None = None, meta: Path | None = None
+    ) -> ForecastModel:
         if folder is not None:
             npz, meta = Path(folder) / "load_forecast.npz", Path(folder) / "load_forecast.json"
         info = json.loads(Path(meta).read_text())
@@ -569,7 +591,9 @@ class ForecastModel:
         cfg = Config(**c)
         with np.load(npz) as z:
             arrays = {k: z[k] for k in z.files}
-        model = cls(cfg, weights=arrays["weights"], bounds=arrays["bounds"], short_bounds=arrays["short_bounds"])
+        model = cls(
+            cfg, weights=arrays["weights"], bounds=arrays["bounds"], short_bounds=arrays["short_bounds"]
+        )
         model.validation, model.timings = info.get("validation", {}), info.get("timings", {})
         if "lag" in cfg.members:
             model.lag = LagModel(cfg).load(arrays, "lag__")

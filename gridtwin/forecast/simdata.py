@@ -34,7 +34,9 @@ def simulate_meters(
 
     fd = build_feeder(feeder, seed=seed)
     times = pd.date_range(pd.Timestamp(start, tz="UTC"), periods=days * 288, freq="300s")
-    loads = simulate_customers(fd, times, [get(scenario)], np.zeros(len(times), int), np.random.default_rng(seed))
+    loads = simulate_customers(
+        fd, times, [get(scenario)], np.zeros(len(times), int), np.random.default_rng(seed)
+    )
     p = loads.s.real.reshape(loads.s.shape[0], -1, 3).mean(axis=2)  # (customers, 15-min steps)
     start_ts = times[0]
     ids = fd.customers.meter_id.astype(str).to_numpy() if "meter_id" in fd.customers else None

@@ -70,7 +70,9 @@ class Model(ServedModel):
             seen.add(r.meter_id)
             args += [t, float(np.nan_to_num(p[i])), float(np.nan_to_num(q[i])), cached]
         replies = await self._script(keys=keys, args=args)
-        batch.context[self.name] = np.stack([self.cache.resolve(m, rep) for m, rep in zip(meters, replies, strict=True)])
+        batch.context[self.name] = np.stack(
+            [self.cache.resolve(m, rep) for m, rep in zip(meters, replies, strict=True)]
+        )
 
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.DemandResponse]:
         n = len(batch)
@@ -89,21 +91,34 @@ class Model(ServedModel):
             if not ready[i]:
                 seen = int(np.minimum(dark_counts[i], MIN_DARK_BUCKETS).sum())
                 need = MIN_DARK_BUCKETS * len(DARK_HOURS)
-                out.append(self._degraded(
-                    f"cold start: {seen}/{need} dark-window 15-min buckets (21:00-03:00 UTC) observed; "
-                    "segment needs one full night of readings"))
+                out.append(
+                    self._degraded(
+                        f"cold start: {seen}/{need} dark-window 15-min buckets (21:00-03:00 UTC) observed; "
+                        "segment needs one full night of readings"
+                    )
+                )
                 continue
             seg = self.segments[cluster[i]]
-            out.append(assessment_pb2.DemandResponse(
-                info=self.info(assessment_pb2.NORMAL, "dr_potential_kw = peak 15-min demand above the "
-                               "dark-window mean"),
-                customer_segment=seg,
-                dr_potential_kw=float(potential[i]),
-                recommended_program=self.programs[seg],
-            ))
+            out.append(
+                assessment_pb2.DemandResponse(
+                    info=self.info(
+                        assessment_pb2.NORMAL,
+                        "dr_potential_kw = peak 15-min demand above the dark-window mean",
+                    ),
+                    customer_segment=seg,
+                    dr_potential_kw=float(potential[i]),
+                    recommended_program=self.programs[seg],
+                )
+            )
         return out
 
     def _degraded(self, detail: str) -> assessment_pb2.DemandResponse:
-        return assessment_pb2.DemandResponse(info=assessment_pb2.ModelInfo(
-            status=assessment_pb2.DEGRADED, model_name=self.name, model_version=self.version,
-            severity=assessment_pb2.NORMAL, detail=detail))
+        return assessment_pb2.DemandResponse(
+            info=assessment_pb2.ModelInfo(
+                status=assessment_pb2.DEGRADED,
+                model_name=self.name,
+                model_version=self.version,
+                severity=assessment_pb2.NORMAL,
+                detail=detail,
+            )
+        )

@@ -58,8 +58,12 @@ class Model(ServedModel):
         self.horizon_h = float(meta["horizon_days"]) * 24.0
 
     # ---- per-meter state ---------------------------------------------------------------
-    def _inputs(self, batch: ModuleBatch, assets: dict[str, dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
-        rated = np.array([assets.get(m, {}).get("rated_current_a", self.ratings.get(m, np.nan)) for m in batch.meter_ids])
+    def _inputs(
+        self, batch: ModuleBatch, assets: dict[str, dict[str, float]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        rated = np.array(
+            [assets.get(m, {}).get("rated_current_a", self.ratings.get(m, np.nan)) for m in batch.meter_ids]
+        )
         k = batch.column("current_max_a") / rated
         return rated, k
 
@@ -70,12 +74,24 @@ class Model(ServedModel):
         ok = np.isfinite(k) & np.isfinite(batch.column("ambient_temperature_c"))
         if redis is not None and ok.any():
             idx = np.flatnonzero(ok)
-            ts = np.array([batch.readings[i].timestamp.seconds + batch.readings[i].timestamp.nanos / 1e9 for i in idx])
+            ts = np.array(
+                [batch.readings[i].timestamp.seconds + batch.readings[i].timestamp.nanos / 1e9 for i in idx]
+            )
             over_k = k[idx] > 1.0
-            tf = ((batch.column("ieee1159_sag_band")[idx] > 0) | (batch.column("ieee1159_interruption_band")[idx] > 0)) & over_k
+            tf = (
+                (batch.column("ieee1159_sag_band")[idx] > 0)
+                | (batch.column("ieee1159_interruption_band")[idx] > 0)
+            ) & over_k
             ov = batch.column("ieee1159_swell_band")[idx] > 0
-            rows = await update_states(redis, [batch.meter_ids[i] for i in idx], ts, k[idx],
-                                       batch.column("ambient_temperature_c")[idx], tf, ov)
+            rows = await update_states(
+                redis,
+                [batch.meter_ids[i] for i in idx],
+                ts,
+                k[idx],
+                batch.column("ambient_temperature_c")[idx],
+                tf,
+                ov,
+            )
             state = np.full((len(batch), len(FIELDS)), np.nan)
             state[idx] = rows
             ctx["state"] = state
@@ -111,7 +127,14 @@ class Model(ServedModel):
             s = state[i] if state is not None else None
             if s is not None and np.isfinite(s).all():
                 cnt = max(s[F["n"]], 1.0)
-                x[i, 2:8] = [s[F["sk"]] / cnt, s[F["mk"]], s[F["sa"]] / cnt, s[F["mh"]], s[F["age"]], s[F["ol"]]]
+                x[i, 2:8] = [
+                    s[F["sk"]] / cnt,
+                    s[F["mk"]],
+                    s[F["sa"]] / cnt,
+                    s[F["mh"]],
+                    s[F["age"]],
+                    s[F["ol"]],
+                ]
                 x[i, 8:12] = [s[F["e_tf"]], s[F["e_ov"]], s[F["e_ol"]], s[F["e_age"]]]
                 hs[i] = s[F["hs"]]
                 if s[F["hist_days"]] < 1.0:
@@ -141,16 +164,22 @@ class Model(ServedModel):
         pos = {r: j for j, r in enumerate(rows)}
         for i in range(n):
             if not served[i]:
-                info = self.info(pb.SEVERITY_UNSPECIFIED, "not a rated transformer meter (no rated current) or no "
-                                 "ambient temperature: failure model not applicable")
+                info = self.info(
+                    pb.SEVERITY_UNSPECIFIED,
+                    "not a rated transformer meter (no rated current) or no "
+                    "ambient temperature: failure model not applicable",
+                )
                 info.status = pb.UNAVAILABLE
                 out.append(pb.EquipmentFailure(info=info))
                 continue
             j = pos[i]
             level, sev = risk_level(float(p[j]))
             top = np.argsort(-contrib[j])[:3]
-            factors = [pb.FeatureAttribution(feature=EQF_FEATURES[t], contribution=float(contrib[j, t]))
-                       for t in top if contrib[j, t] > 0]
+            factors = [
+                pb.FeatureAttribution(feature=EQF_FEATURES[t], contribution=float(contrib[j, t]))
+                for t in top
+                if contrib[j, t] > 0
+            ]
             if p[j] < EXPLAIN_FROM:
                 notes_i = [*notes[i], "low risk: contributing factors not computed"]
             else:
@@ -158,9 +187,15 @@ class Model(ServedModel):
             info = self.info(sev, "; ".join(notes_i) or "asset record and reading history used")
             if notes[i]:
                 info.status = pb.DEGRADED
-            out.append(pb.EquipmentFailure(
-                info=info, failure_probability=float(p[j]), horizon_hours=self.horizon_h,
-                time_to_failure_hours=float(ttf_h[j]), risk_level=level, contributing_factors=factors,
-                hot_spot_temperature_c=float(hs[i]),
-            ))
+            out.append(
+                pb.EquipmentFailure(
+                    info=info,
+                    failure_probability=float(p[j]),
+                    horizon_hours=self.horizon_h,
+                    time_to_failure_hours=float(ttf_h[j]),
+                    risk_level=level,
+                    contributing_factors=factors,
+                    hot_spot_temperature_c=float(hs[i]),
+                )
+            )
         return out

@@ -58,8 +58,11 @@ class Model(ServedModel):
         x = batch.columns(self.features)
         missing_up = 0
         if self.upstream_used:
-            up = upstream_matrix(batch.upstream, self.upstream_used) if batch.upstream else \
-                np.full((len(batch), len(self.upstream_used)), np.nan)
+            up = (
+                upstream_matrix(batch.upstream, self.upstream_used)
+                if batch.upstream
+                else np.full((len(batch), len(self.upstream_used)), np.nan)
+            )
             missing_up = np.isnan(up).sum(axis=1)
             x = np.hstack([x, up])
         p, contrib = self.probability(np.ascontiguousarray(x, dtype=np.float64))
@@ -68,15 +71,25 @@ class Model(ServedModel):
         for i in range(len(batch)):
             pi = float(p[i])
             cls = "unstable" if pi >= UNSTABLE_P else "marginal" if pi >= MARGINAL_P else "stable"
-            sev = {"unstable": assessment_pb2.CRITICAL, "marginal": assessment_pb2.WARNING}.get(cls, assessment_pb2.NORMAL)
+            sev = {"unstable": assessment_pb2.CRITICAL, "marginal": assessment_pb2.WARNING}.get(
+                cls, assessment_pb2.NORMAL
+            )
             detail = "P(unstable within 15 min), calibrated"
             if np.isnan(x[i]).any():
                 detail += f"; {int(np.isnan(x[i]).sum())} missing input(s) imputed with training medians"
             if self.upstream_used and missing_up[i]:
                 detail += f"; {int(missing_up[i])} upstream output(s) unavailable"
-            factors = [assessment_pb2.FeatureAttribution(feature=self.names[j], contribution=float(contrib[i, j]))
-                       for j in top[i] if contrib[i, j] > 0]
-            out.append(assessment_pb2.GridStability(
-                info=self.info(sev, detail), stability_score=100.0 * (1.0 - pi), stability_class=cls,
-                risk_factors=factors))
+            factors = [
+                assessment_pb2.FeatureAttribution(feature=self.names[j], contribution=float(contrib[i, j]))
+                for j in top[i]
+                if contrib[i, j] > 0
+            ]
+            out.append(
+                assessment_pb2.GridStability(
+                    info=self.info(sev, detail),
+                    stability_score=100.0 * (1.0 - pi),
+                    stability_class=cls,
+                    risk_factors=factors,
+                )
+            )
         return out

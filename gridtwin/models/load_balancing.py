@@ -40,7 +40,7 @@ class Model(ServedModel):
             return np.ones(len(self.node), bool)
         if meter_id.startswith(f"{self.prefix}-F"):
             try:
-                k = int(meter_id[len(self.prefix) + 2:]) - 1
+                k = int(meter_id[len(self.prefix) + 2 :]) - 1
             except ValueError:
                 return None
             return self.head == k if 0 <= k < self.n_heads else None
@@ -56,8 +56,12 @@ class Model(ServedModel):
         for i, r in enumerate(batch.readings):
             scope = self.scope_of(r.meter_id)
             if scope is None or not scope.any():
-                out.append(self._degraded("no phase map for this meter: load balancing answers for the "
-                                          f"transformer and feeder-head meters of {self.prefix}"))
+                out.append(
+                    self._degraded(
+                        "no phase map for this meter: load balancing answers for the "
+                        f"transformer and feeder-head meters of {self.prefix}"
+                    )
+                )
                 continue
             if not np.isfinite(p[i]).all():
                 out.append(self._degraded("phase active powers missing in the reading"))
@@ -71,20 +75,41 @@ class Model(ServedModel):
                 if on.any() and abs(total) > 1.0 and 0.0 <= p[i, ph] / total <= 10.0:
                     s[on] *= p[i, ph] / total
             s[~scope] = 0.0
-            plan, before, _ = plan_moves(self.z1, self.node, self.phase, s, self.un, self.e_pu, scope=scope,
-                                         nodes=self.nodes_of(scope))
-            moves = [assessment_pb2.LoadMove(load_id=str(self.customer_id[c]), from_phase=PHASES[self.phase[c]],
-                                             to_phase=PHASES[q], load_kw=float(s[c].real / 1e3))
-                     for c, q in plan.moves]
+            plan, before, _ = plan_moves(
+                self.z1, self.node, self.phase, s, self.un, self.e_pu, scope=scope, nodes=self.nodes_of(scope)
+            )
+            moves = [
+                assessment_pb2.LoadMove(
+                    load_id=str(self.customer_id[c]),
+                    from_phase=PHASES[self.phase[c]],
+                    to_phase=PHASES[q],
+                    load_kw=float(s[c].real / 1e3),
+                )
+                for c, q in plan.moves
+            ]
             sev = assessment_pb2.ADVISORY if before > 2.0 else assessment_pb2.NORMAL
-            out.append(assessment_pb2.LoadBalancing(
-                info=self.info(sev, "customer loads estimated from hour-of-day profiles scaled to the measured "
-                               "phase totals; VUF = worst customer node, linearised sequence model"),
-                moves=moves, vuf_before_pct=float(before), expected_vuf_pct=float(plan.vuf_after),
-                score=float(plan.score)))
+            out.append(
+                assessment_pb2.LoadBalancing(
+                    info=self.info(
+                        sev,
+                        "customer loads estimated from hour-of-day profiles scaled to the measured "
+                        "phase totals; VUF = worst customer node, linearised sequence model",
+                    ),
+                    moves=moves,
+                    vuf_before_pct=float(before),
+                    expected_vuf_pct=float(plan.vuf_after),
+                    score=float(plan.score),
+                )
+            )
         return out
 
     def _degraded(self, detail: str) -> assessment_pb2.LoadBalancing:
-        return assessment_pb2.LoadBalancing(info=assessment_pb2.ModelInfo(
-            status=assessment_pb2.DEGRADED, model_name=self.name, model_version=self.version,
-            severity=assessment_pb2.NORMAL, detail=detail))
+        return assessment_pb2.LoadBalancing(
+            info=assessment_pb2.ModelInfo(
+                status=assessment_pb2.DEGRADED,
+                model_name=self.name,
+                model_version=self.version,
+                severity=assessment_pb2.NORMAL,
+                detail=detail,
+            )
+        )

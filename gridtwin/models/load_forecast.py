@@ -45,7 +45,9 @@ class Model(ServedModel):
         self.h_idx = [self.fm.cfg.horizons.index(int(round(m * 60 / self.step_s))) for m in HORIZON_MINUTES]
         self.mape_pct = float(served.get("mape_mean_pct", float("nan")))
         self.short_mape_pct = float(
-            np.nanmean(np.asarray(self.fm.validation.get("mape_per_horizon", {}).get("short", [np.nan]), float))
+            np.nanmean(
+                np.asarray(self.fm.validation.get("mape_per_horizon", {}).get("short", [np.nan]), float)
+            )
         )
         self.keep = self.fm.min_history + 4 * self.day  # intervals kept per meter
         self.prefix = f"{settings().redis_prefix}lf:"
@@ -94,7 +96,11 @@ class Model(ServedModel):
                 out[m] = fc
                 acc, key = self._keys(m)
                 pipe.set(key, json.dumps(fc), ex=IDLE_TTL_S)
-                old = [f for f in h if int((f.decode() if isinstance(f, bytes) else f).split(":")[0]) < origin - self.keep]
+                old = [
+                    f
+                    for f in h
+                    if int((f.decode() if isinstance(f, bytes) else f).split(":")[0]) < origin - self.keep
+                ]
                 if old:
                     pipe.hdel(acc, *old)
             await pipe.execute()

@@ -40,8 +40,10 @@ class Model(ServedModel):
         with np.load(entry.artifact("model")) as z:
             raw = json.loads(str(z["params_json"]))
             self.lp_ms = float(z["lp_solve_ms"])
-            self.svr = {t: SvrPredictor({k.split("__", 1)[1]: z[k] for k in z.files if k.startswith(f"{t}__")})
-                        for t in TARGETS}
+            self.svr = {
+                t: SvrPredictor({k.split("__", 1)[1]: z[k] for k in z.files if k.startswith(f"{t}__")})
+                for t in TARGETS
+            }
         raw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
         self.params = DispatchParams(**raw)
         self.lp = DispatchLP(self.params)
@@ -76,8 +78,15 @@ class Model(ServedModel):
         demand = np.where(valid, demand, 0.0)
         d, a, pr = forecasts(self.params, t_s, demand)
         base = baseline_cost(self.params, d, a, pr)
-        x = np.column_stack([demand, soc, a[:, 0], np.sin(2 * np.pi * (t_s % 86400) / 86400),
-                             np.cos(2 * np.pi * (t_s % 86400) / 86400)])
+        x = np.column_stack(
+            [
+                demand,
+                soc,
+                a[:, 0],
+                np.sin(2 * np.pi * (t_s % 86400) / 86400),
+                np.cos(2 * np.pi * (t_s % 86400) / 86400),
+            ]
+        )
         solver = np.array(["svr_surrogate"] * n, dtype=object)
         setp = {k: np.zeros(n) for k in ("grid_import_kw", "battery_kw", "genset_kw", "pv_curtailment_kw")}
         cost = np.zeros(n)
@@ -96,30 +105,49 @@ class Model(ServedModel):
         sur = solver == "svr_surrogate"
         if sur.any():
             xs = x[sur]
-            settled = settle_first_hour(self.params, d[sur, 0], a[sur, 0], self.svr["battery_kw"](xs),
-                                        self.svr["genset_kw"](xs), soc[sur])
+            settled = settle_first_hour(
+                self.params,
+                d[sur, 0],
+                a[sur, 0],
+                self.svr["battery_kw"](xs),
+                self.svr["genset_kw"](xs),
+                soc[sur],
+            )
             for k in setp:
                 setp[k][sur] = settled[k]
             cost[sur] = self.svr["cost"](xs)
         out = []
         for i in range(n):
             if not valid[i]:
-                out.append(assessment_pb2.OptimalDispatch(info=assessment_pb2.ModelInfo(
-                    status=assessment_pb2.DEGRADED, model_name=self.name, model_version=self.version,
-                    severity=assessment_pb2.NORMAL, detail="no active power in the reading: no dispatch")))
+                out.append(
+                    assessment_pb2.OptimalDispatch(
+                        info=assessment_pb2.ModelInfo(
+                            status=assessment_pb2.DEGRADED,
+                            model_name=self.name,
+                            model_version=self.version,
+                            severity=assessment_pb2.NORMAL,
+                            detail="no active power in the reading: no dispatch",
+                        )
+                    )
+                )
                 continue
             notes = [f"{solver[i]}; costs in EUR over a 24-h look-ahead"]
             if stored[i] is None:
                 notes.append("battery SoC not reported: assumed 50 %")
             if solver[i] == "svr_surrogate":
                 notes.append(f"LP ({self.lp_ms:.2f} ms) exceeded the {self.budget_ms:g} ms budget")
-            out.append(assessment_pb2.OptimalDispatch(
-                info=self.info(assessment_pb2.NORMAL, "; ".join(notes)),
-                dispatch_recommendation=assessment_pb2.DispatchSetpoint(
-                    grid_import_kw=float(setp["grid_import_kw"][i]), battery_kw=float(setp["battery_kw"][i]),
-                    genset_kw=float(setp["genset_kw"][i]), pv_curtailment_kw=float(setp["pv_curtailment_kw"][i])),
-                expected_cost=float(cost[i]),
-                cost_savings=float(base[i] - cost[i]),
-                solver=str(solver[i]),
-            ))
+            out.append(
+                assessment_pb2.OptimalDispatch(
+                    info=self.info(assessment_pb2.NORMAL, "; ".join(notes)),
+                    dispatch_recommendation=assessment_pb2.DispatchSetpoint(
+                        grid_import_kw=float(setp["grid_import_kw"][i]),
+                        battery_kw=float(setp["battery_kw"][i]),
+                        genset_kw=float(setp["genset_kw"][i]),
+                        pv_curtailment_kw=float(setp["pv_curtailment_kw"][i]),
+                    ),
+                    expected_cost=float(cost[i]),
+                    cost_savings=float(base[i] - cost[i]),
+                    solver=str(solver[i]),
+                )
+            )
         return out

@@ -55,7 +55,9 @@ class Model(ServedModel):
         out = np.empty(len(batch))
         for i, m in enumerate(batch.meter_ids):
             rec = assets.get(m)
-            out[i] = rec["rated_current_a"] if rec and "rated_current_a" in rec else self.ratings.get(m, np.nan)
+            out[i] = (
+                rec["rated_current_a"] if rec and "rated_current_a" in rec else self.ratings.get(m, np.nan)
+            )
         return out
 
     def predict(self, batch: ModuleBatch) -> list[pb.OverloadRisk]:
@@ -70,14 +72,18 @@ class Model(ServedModel):
             x = (impute(design_matrix(src, rated[known]), self.fill) - self.mu) / self.sd
             dec = self.svc.decision_ovo(x)
             votes = self.classes[_vote(dec, len(self.classes))]
-            cls[known], prob[known] = calibrated_classes(dec, votes, self.cal_classes, self.cal_w, self.cal_b,
-                                                         self.prior_overload)
+            cls[known], prob[known] = calibrated_classes(
+                dec, votes, self.cal_classes, self.cal_w, self.cal_b, self.prior_overload
+            )
             loading[known] = src[:, 0] / rated[known] * 100.0
         out = []
         for i in range(n):
             if not known[i]:
-                info = self.info(pb.SEVERITY_UNSPECIFIED, "no rated current for this meter (asset hash or registry): "
-                                 "loading and overload class cannot be computed")
+                info = self.info(
+                    pb.SEVERITY_UNSPECIFIED,
+                    "no rated current for this meter (asset hash or registry): "
+                    "loading and overload class cannot be computed",
+                )
                 info.status = pb.DEGRADED
                 out.append(pb.OverloadRisk(info=info, time_to_overload_minutes=-1.0))
                 continue
@@ -90,12 +96,21 @@ class Model(ServedModel):
             elif c == "overload":
                 ttf, sev, detail = -1.0, pb.WARNING, "overload predicted within 30–60 min; time unknown (-1)"
             else:
-                ttf, sev, detail = -1.0, SEVERITY[c], "no overload expected within 60 min (time_to_overload = -1)"
-            out.append(pb.OverloadRisk(
-                info=self.info(sev, detail), predicted_loading_class=c, overload_probability=float(prob[i]),
-                time_to_overload_minutes=ttf, recommended_action=ACTIONS["overload" if lp >= 100.0 else c],
-                loading_pct=lp,
-            ))
+                ttf, sev, detail = (
+                    -1.0,
+                    SEVERITY[c],
+                    "no overload expected within 60 min (time_to_overload = -1)",
+                )
+            out.append(
+                pb.OverloadRisk(
+                    info=self.info(sev, detail),
+                    predicted_loading_class=c,
+                    overload_probability=float(prob[i]),
+                    time_to_overload_minutes=ttf,
+                    recommended_action=ACTIONS["overload" if lp >= 100.0 else c],
+                    loading_pct=lp,
+                )
+            )
         return out
 
 

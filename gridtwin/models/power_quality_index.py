@@ -44,8 +44,13 @@ class Model(ServedModel):
             # out-of-range inputs (e.g. an all-zero warm-up row) must not overflow: THD is
             # physically within 0.01–100 % and the index saturates long before 100 %
             thd[~exact] = np.exp(np.clip(log_thd, LOG_THD_MIN, LOG_THD_MAX))
-        r = ratios(batch.column("voltage_min_pu"), batch.column("voltage_max_pu"), thd,
-                   batch.column("vuf_pct"), batch.column("frequency_deviation_pct"))
+        r = ratios(
+            batch.column("voltage_min_pu"),
+            batch.column("voltage_max_pu"),
+            thd,
+            batch.column("vuf_pct"),
+            batch.column("frequency_deviation_pct"),
+        )
         ok = np.isfinite(r).all(1)
         pqi = np.clip(pqi_from_ratios(np.where(np.isfinite(r), r, 0.0)), 0.0, 100.0)
         cls = pq_class(pqi)
@@ -53,15 +58,25 @@ class Model(ServedModel):
         out = []
         for i in range(n):
             if not ok[i]:
-                info = self.info(pb.SEVERITY_UNSPECIFIED, "voltage, VUF or frequency missing: index not computed")
+                info = self.info(
+                    pb.SEVERITY_UNSPECIFIED, "voltage, VUF or frequency missing: index not computed"
+                )
                 info.status = pb.DEGRADED
                 out.append(pb.PowerQualityIndex(info=info, is_estimate=True))
                 continue
             names = [CRITERIA[k] if k != 1 or exact[i] else "thd_estimated" for k in np.flatnonzero(viol[i])]
-            detail = ("exact: THD from waveform/harmonics" if exact[i]
-                      else f"estimate: THD {thd[i]:.2f} % estimated from RMS features (no waveform)")
-            out.append(pb.PowerQualityIndex(
-                info=self.info(SEVERITY[str(cls[i])], detail), pqi=float(pqi[i]), pq_class=str(cls[i]),
-                is_estimate=not bool(exact[i]), violations=names,
-            ))
+            detail = (
+                "exact: THD from waveform/harmonics"
+                if exact[i]
+                else f"estimate: THD {thd[i]:.2f} % estimated from RMS features (no waveform)"
+            )
+            out.append(
+                pb.PowerQualityIndex(
+                    info=self.info(SEVERITY[str(cls[i])], detail),
+                    pqi=float(pqi[i]),
+                    pq_class=str(cls[i]),
+                    is_estimate=not bool(exact[i]),
+                    violations=names,
+                )
+            )
         return out

@@ -62,16 +62,28 @@ class Model(ServedModel):
             if active[i]:
                 sev = pb.CRITICAL if depth[i] < 0.1 else pb.WARNING if depth[i] < 0.7 else pb.ADVISORY
                 detail = f"sag in progress; cause confidence {conf[i]:.2f}"
-                out.append(pb.VoltageSag(
-                    info=self.info(sev, detail), sag_probability=float(p_hour[i]), sag_in_progress=True,
-                    likely_cause=str(cause[i]), expected_sag_depth_pu=float(depth[i]),
-                    expected_duration_s=float(dur[i]), ieee1159_category=str(cat[i]),
-                ))
+                out.append(
+                    pb.VoltageSag(
+                        info=self.info(sev, detail),
+                        sag_probability=float(p_hour[i]),
+                        sag_in_progress=True,
+                        likely_cause=str(cause[i]),
+                        expected_sag_depth_pu=float(depth[i]),
+                        expected_duration_s=float(dur[i]),
+                        ieee1159_category=str(cat[i]),
+                    )
+                )
             else:
                 sev = pb.ADVISORY if p_hour[i] >= 0.5 else pb.NORMAL
-                out.append(pb.VoltageSag(
-                    info=self.info(sev, "no sag in progress (all phases ≥ 0.9 pu): cause, depth and duration "
-                                        "not applicable"),
-                    sag_probability=float(p_hour[i]), sag_in_progress=False,
-                ))
+                out.append(
+                    pb.VoltageSag(
+                        info=self.info(
+                            sev,
+                            "no sag in progress (all phases ≥ 0.9 pu): cause, depth and duration "
+                            "not applicable",
+                        ),
+                        sag_probability=float(p_hour[i]),
+                        sag_in_progress=False,
+                    )
+                )
         return out

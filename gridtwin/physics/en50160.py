@@ -27,9 +27,7 @@ def voltage_within_10pct(voltage_v: ArrayLike, nominal_v: ArrayLike) -> NDArray[
     return (r >= 0.9 - _EPS) & (r <= 1.1 + _EPS)
 
 
-def voltage_within_plus10_minus15pct(
-    voltage_v: ArrayLike, nominal_v: ArrayLike
-) -> NDArray[np.bool_]:
+def voltage_within_plus10_minus15pct(voltage_v: ArrayLike, nominal_v: ArrayLike) -> NDArray[np.bool_]:
     """EN 50160: supply voltage within Un +10 % / −15 % (the "always" band); inclusive."""
     r = _ratio(voltage_v, nominal_v)
     return (r >= 0.85 - _EPS) & (r <= 1.1 + _EPS)

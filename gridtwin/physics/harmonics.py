@@ -67,9 +67,7 @@ def harmonic_subgroups_rms(
     return sg[0] if one_d else sg
 
 
-def thd_pct_from_magnitudes(
-    magnitudes: ArrayLike, max_order: int = THD_MAX_ORDER
-) -> NDArray[np.float64]:
+def thd_pct_from_magnitudes(magnitudes: ArrayLike, max_order: int = THD_MAX_ORDER) -> NDArray[np.float64]:
     """THD = √(Σ_{h=2..H} U_h²) / U_1 × 100 % (EN 50160, IEC 61000-4-7), H = 40 by default.
 
     ``magnitudes`` is (..., K) RMS magnitudes with element h-1 = order h (element 0 = the

@@ -15,9 +15,7 @@ def apparent_power_va(p_w: ArrayLike, q_var: ArrayLike) -> NDArray[np.float64]:
     return np.hypot(np.asarray(p_w, dtype=float), np.asarray(q_var, dtype=float))
 
 
-def power_factor_signed(
-    p_w: ArrayLike, q_var: ArrayLike, undefined: float = np.nan
-) -> NDArray[np.float64]:
+def power_factor_signed(p_w: ArrayLike, q_var: ArrayLike, undefined: float = np.nan) -> NDArray[np.float64]:
     """Signed displacement power factor: |P| / S with the sign of Q.
 
     PF = P/S in magnitude; the displacement PF sign follows Q (positive = lagging Q ≥ 0,

@@ -61,9 +61,7 @@ def vuf_from_phasors_pct(ua: ArrayLike, ub: ArrayLike, uc: ArrayLike) -> NDArray
         return np.where(m1 > 0, np.abs(u2) / np.where(m1 > 0, m1, 1.0) * 100.0, np.nan)
 
 
-def vuf_from_line_magnitudes_pct(
-    u12_v: ArrayLike, u23_v: ArrayLike, u31_v: ArrayLike
-) -> NDArray[np.float64]:
+def vuf_from_line_magnitudes_pct(u12_v: ArrayLike, u23_v: ArrayLike, u31_v: ArrayLike) -> NDArray[np.float64]:
     """VUF (IEC 61000-4-30) from line-to-line magnitudes alone.
 
     β = (U12⁴+U23⁴+U31⁴)/(U12²+U23²+U31²)², VUF = √((1−√(3−6β)) / (1+√(3−6β))) × 100 %.

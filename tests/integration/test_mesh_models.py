@@ -48,8 +48,13 @@ def _attach_waveform(reading: reading_pb2.Reading, fifth_pct: float) -> None:
     for k, phase in enumerate("abc"):
         rms = getattr(reading.voltage, phase)
         shift = -2 * np.pi * k / 3
-        samples = np.sqrt(2) * rms * (
-            np.sin(2 * np.pi * f1 * t + shift) + fifth_pct / 100 * np.sin(5 * (2 * np.pi * f1 * t + shift))
+        samples = (
+            np.sqrt(2)
+            * rms
+            * (
+                np.sin(2 * np.pi * f1 * t + shift)
+                + fifth_pct / 100 * np.sin(5 * (2 * np.pi * f1 * t + shift))
+            )
         )
         getattr(waveform, f"voltage_{phase}").extend(samples.tolist())
 
@@ -75,6 +80,8 @@ def test_every_registered_model_answers_ok_through_the_mesh(trained_mesh, quick_
     last = assessments[-1]
     for name in MODEL_MODULE:
         info = getattr(last, name).info
-        assert info.status == assessment_pb2.OK, f"{name}: {assessment_pb2.ModelStatus.Name(info.status)} {info.detail}"
+        assert info.status == assessment_pb2.OK, (
+            f"{name}: {assessment_pb2.ModelStatus.Name(info.status)} {info.detail}"
+        )
         assert info.model_version == versions[name] == list_entries(quick_registry)[name].version
     assert all(m.status == assessment_pb2.OK for m in last.modules)

@@ -30,8 +30,11 @@ def batch_from_frame(frame: pd.DataFrame) -> ModuleBatch:
 
 def single(batch: ModuleBatch, i: int) -> ModuleBatch:
     return ModuleBatch(
-        readings=[batch.readings[i]], features=batch.features[i : i + 1], feature_names=batch.feature_names,
-        schema_version=batch.schema_version, upstream=[batch.upstream[i]],
+        readings=[batch.readings[i]],
+        features=batch.features[i : i + 1],
+        feature_names=batch.feature_names,
+        schema_version=batch.schema_version,
+        upstream=[batch.upstream[i]],
         context={k: _slice(v, i) for k, v in batch.context.items()},
     )
 
@@ -45,7 +48,9 @@ def _slice(v, i):
 def zero_batch(n: int = 2) -> ModuleBatch:
     return ModuleBatch(
         readings=[reading_pb2.Reading(meter_id=f"warmup-{i}") for i in range(n)],
-        features=np.zeros((n, len(FEATURE_NAMES))), feature_names=FEATURE_NAMES, schema_version=SCHEMA_VERSION,
+        features=np.zeros((n, len(FEATURE_NAMES))),
+        feature_names=FEATURE_NAMES,
+        schema_version=SCHEMA_VERSION,
         upstream=[assessment_pb2.Assessment() for _ in range(n)],
     )
 

@@ -19,7 +19,9 @@ from training.pipeline import dataset_dir
 
 
 # ---- realistic batches: simulator readings through the serving feature code ----
-def readings(feeder: str = "kerber_dorfnetz", pattern: str = "-TR", every: int = 37, n: int = 12) -> pd.DataFrame:
+def readings(
+    feeder: str = "kerber_dorfnetz", pattern: str = "-TR", every: int = 37, n: int = 12
+) -> pd.DataFrame:
     r = pd.read_parquet(dataset_dir("quick", 0) / feeder / "readings.parquet")
     r = r[r["meter_id"].str.contains(pattern)]
     feats = features_from_dataframe(r)
@@ -33,15 +35,26 @@ def batch(frame: pd.DataFrame) -> ModuleBatch:
         ts.FromNanoseconds(int(pd.Timestamp(t).value))
         protos.append(reading_pb2.Reading(meter_id=str(m), timestamp=ts))
     x = frame[list(FEATURE_NAMES)].to_numpy(float)
-    return ModuleBatch(readings=protos, features=x, feature_names=FEATURE_NAMES, schema_version=SCHEMA_VERSION,
-                       upstream=[assessment_pb2.Assessment() for _ in protos])
+    return ModuleBatch(
+        readings=protos,
+        features=x,
+        feature_names=FEATURE_NAMES,
+        schema_version=SCHEMA_VERSION,
+        upstream=[assessment_pb2.Assessment() for _ in protos],
+    )
 
 
 def sub(b: ModuleBatch, i: int) -> ModuleBatch:
-    return ModuleBatch(readings=[b.readings[i]], features=b.features[i: i + 1], feature_names=b.feature_names,
-                       schema_version=b.schema_version, upstream=[b.upstream[i]],
-                       context={k: (v[i: i + 1] if isinstance(v, np.ndarray) else v[i: i + 1])
-                                for k, v in b.context.items()})
+    return ModuleBatch(
+        readings=[b.readings[i]],
+        features=b.features[i : i + 1],
+        feature_names=b.feature_names,
+        schema_version=b.schema_version,
+        upstream=[b.upstream[i]],
+        context={
+            k: (v[i : i + 1] if isinstance(v, np.ndarray) else v[i : i + 1]) for k, v in b.context.items()
+        },
+    )
 
 
 def test_manifest_quality(quick_registry) -> None:
@@ -86,8 +99,11 @@ def test_redis_script_equals_python(redis_url, redis_prefix) -> None:
         script = client.register_script(LUA_UPDATE)
         for j in range(len(t)):  # one reading per call, as in serving
             key = f"{redis_prefix}dr:m1"
-            reply = (await script(keys=[key], args=[float(t[j]), float(p[j]), float(0.2 * p[j]),
-                                                    cache.cached_prev("m1")]))[0]
+            reply = (
+                await script(
+                    keys=[key], args=[float(t[j]), float(p[j]), float(0.2 * p[j]), cache.cached_prev("m1")]
+                )
+            )[0]
             full_replies += b"|" in reply
             got = cache.resolve("m1", reply)
             ref.update(t[j], p[j], 0.2 * p[j])
@@ -127,7 +143,9 @@ def test_served_segments_from_profiles(quick_registry) -> None:
     for mid in meters:
         g = ls[ls["meter_id"] == mid]
         bucket = g["timestamp"].astype("int64").to_numpy() // 10**9 // BUCKET_S
-        aggs.append(aggregate_bucket_means(bucket, g["active_power_w"].to_numpy(), g["reactive_power_var"].to_numpy()))
+        aggs.append(
+            aggregate_bucket_means(bucket, g["active_power_w"].to_numpy(), g["reactive_power_var"].to_numpy())
+        )
     rows = readings("kerber_dorfnetz", "-C", n=len(meters))
     b = batch(rows)
     b.context["demand_response"] = np.stack(aggs)

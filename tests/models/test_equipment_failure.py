@@ -86,7 +86,9 @@ def test_redis_state_and_asset_record(model, redis_url, monkeypatch) -> None:
     async def run():
         r = aioredis.Redis.from_url(redis_url)
         try:
-            await r.hset(f"{prefix}meter:dorf-TR:asset", mapping={"age_years": 30.0, "last_maintenance_unix": 1.6e9})
+            await r.hset(
+                f"{prefix}meter:dorf-TR:asset", mapping={"age_years": 30.0, "last_maintenance_unix": 1.6e9}
+            )
             # readings one at a time, as a stream would deliver them
             outs = []
             for i in range(len(batch)):
@@ -117,12 +119,27 @@ def test_shap_factors_when_risk_is_elevated(model) -> None:
     from gridtwin.models._maintenance.asset_state import FIELDS
 
     state = np.zeros((1, len(FIELDS)))
-    vals = {"hs": 130.0, "n": 96, "sk": 96 * 1.2, "mk": 1.6, "sa": 96 * 30.0, "mh": 135.0, "age": 60.0, "ol": 8.0,
-            "e_tf": 3.0, "e_ov": 5.0, "e_ol": 100.0, "e_age": 900.0, "hist_days": 40.0}
+    vals = {
+        "hs": 130.0,
+        "n": 96,
+        "sk": 96 * 1.2,
+        "mk": 1.6,
+        "sa": 96 * 30.0,
+        "mh": 135.0,
+        "age": 60.0,
+        "ol": 8.0,
+        "e_tf": 3.0,
+        "e_ov": 5.0,
+        "e_ol": 100.0,
+        "e_age": 900.0,
+        "hist_days": 40.0,
+    }
     for k, v in vals.items():
         state[0, FIELDS.index(k)] = v
-    b.context[model.name] = {"assets": {b.meter_ids[0]: {"age_years": 60.0, "last_maintenance_unix": 1.0e9}},
-                             "state": state}
+    b.context[model.name] = {
+        "assets": {b.meter_ids[0]: {"age_years": 60.0, "last_maintenance_unix": 1.0e9}},
+        "state": state,
+    }
     o = model.predict(b)[0]
     assert o.info.status == pb.OK
     assert o.failure_probability >= 0.05

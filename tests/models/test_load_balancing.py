@@ -15,7 +15,9 @@ from training.pipeline import dataset_dir
 
 
 # ---- realistic batches: simulator readings through the serving feature code ----
-def readings(feeder: str = "kerber_dorfnetz", pattern: str = "-TR", every: int = 37, n: int = 12) -> pd.DataFrame:
+def readings(
+    feeder: str = "kerber_dorfnetz", pattern: str = "-TR", every: int = 37, n: int = 12
+) -> pd.DataFrame:
     r = pd.read_parquet(dataset_dir("quick", 0) / feeder / "readings.parquet")
     r = r[r["meter_id"].str.contains(pattern)]
     feats = features_from_dataframe(r)
@@ -29,15 +31,26 @@ def batch(frame: pd.DataFrame) -> ModuleBatch:
         ts.FromNanoseconds(int(pd.Timestamp(t).value))
         protos.append(reading_pb2.Reading(meter_id=str(m), timestamp=ts))
     x = frame[list(FEATURE_NAMES)].to_numpy(float)
-    return ModuleBatch(readings=protos, features=x, feature_names=FEATURE_NAMES, schema_version=SCHEMA_VERSION,
-                       upstream=[assessment_pb2.Assessment() for _ in protos])
+    return ModuleBatch(
+        readings=protos,
+        features=x,
+        feature_names=FEATURE_NAMES,
+        schema_version=SCHEMA_VERSION,
+        upstream=[assessment_pb2.Assessment() for _ in protos],
+    )
 
 
 def sub(b: ModuleBatch, i: int) -> ModuleBatch:
-    return ModuleBatch(readings=[b.readings[i]], features=b.features[i: i + 1], feature_names=b.feature_names,
-                       schema_version=b.schema_version, upstream=[b.upstream[i]],
-                       context={k: (v[i: i + 1] if isinstance(v, np.ndarray) else v[i: i + 1])
-                                for k, v in b.context.items()})
+    return ModuleBatch(
+        readings=[b.readings[i]],
+        features=b.features[i : i + 1],
+        feature_names=b.feature_names,
+        schema_version=b.schema_version,
+        upstream=[b.upstream[i]],
+        context={
+            k: (v[i : i + 1] if isinstance(v, np.ndarray) else v[i : i + 1]) for k, v in b.context.items()
+        },
+    )
 
 
 def test_manifest_beats_naive(quick_registry) -> None:

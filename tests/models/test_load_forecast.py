@@ -31,8 +31,14 @@ def registered(tmp_path_factory):
     from training.models.load_forecast import train
 
     base = tmp_path_factory.mktemp("lf")
-    ctx = TrainContext(name="load_forecast", profile="quick", seed=0, dataset_dir=base / "data",
-                       work_dir=base / "work", report_dir=base / "report")
+    ctx = TrainContext(
+        name="load_forecast",
+        profile="quick",
+        seed=0,
+        dataset_dir=base / "data",
+        work_dir=base / "work",
+        report_dir=base / "report",
+    )
     started = time.perf_counter()
     result = train(ctx)
     seconds = time.perf_counter() - started
@@ -58,14 +64,24 @@ def _batch(meter: str, start_s: int, loads: np.ndarray, step_s: int = 300) -> Mo
         r.timestamp.seconds = start_s + i * step_s
         readings.append(r)
         feats[i, COL] = loads[i]
-    return ModuleBatch(readings=readings, features=feats, feature_names=FEATURE_NAMES,
-                       schema_version=SCHEMA_VERSION, upstream=[assessment_pb2.Assessment() for _ in range(n)])
+    return ModuleBatch(
+        readings=readings,
+        features=feats,
+        feature_names=FEATURE_NAMES,
+        schema_version=SCHEMA_VERSION,
+        upstream=[assessment_pb2.Assessment() for _ in range(n)],
+    )
 
 
 def _load_profile(n: int, step_s: int) -> np.ndarray:
     t = np.arange(n) * step_s
     rng = np.random.default_rng(0)
-    return 20_000 + 8_000 * np.sin(2 * np.pi * t / 86400) + 2_000 * ((t // 86400) % 7 >= 5) + rng.normal(0, 300, n)
+    return (
+        20_000
+        + 8_000 * np.sin(2 * np.pi * t / 86400)
+        + 2_000 * ((t // 86400) % 7 >= 5)
+        + rng.normal(0, 300, n)
+    )
 
 
 def test_quick_training_beats_naive(registered):
@@ -134,6 +150,12 @@ def test_served_model_answers_from_redis_state(registered, redis_url, monkeypatc
 
 def test_serving_code_imports_no_torch_prophet_sklearn_or_pandas():
     code = "import sys, gridtwin.models.load_forecast; print(any(m in sys.modules for m in ('torch', 'prophet', 'sklearn', 'pandas')))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
     assert out.stdout.strip() == "False"

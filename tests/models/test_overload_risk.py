@@ -40,7 +40,13 @@ def test_numpy_svm_binary_matches_sklearn() -> None:
 
 def test_loading_class_edges() -> None:
     assert loading_class(np.array([0.0, 0.79, 0.8, 0.99, 1.0, 1.7])).tolist() == [
-        "normal", "normal", "high", "high", "overload", "overload"]
+        "normal",
+        "normal",
+        "high",
+        "high",
+        "overload",
+        "overload",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +66,11 @@ def test_manifest_quality(quick_registry) -> None:
 
 def test_served_outputs(model) -> None:
     df = pd.read_parquet(dataset_dir("quick", 0) / "kerber_dorfnetz" / "readings.parquet")
-    df = df[df.meter_id.isin(["dorf-TR", "dorf-F1", "dorf-C001" if "dorf-C001" in set(df.meter_id) else "dorf-F2"])]
+    df = df[
+        df.meter_id.isin(
+            ["dorf-TR", "dorf-F1", "dorf-C001" if "dorf-C001" in set(df.meter_id) else "dorf-F2"]
+        )
+    ]
     df = df.groupby("meter_id").head(40)
     batch = batch_from_frame(df)
     out = model.predict(batch)

@@ -50,7 +50,11 @@ def test_manifest_quality(quick_registry) -> None:
 
 
 def test_served_outputs(model) -> None:
-    df = pd.read_parquet(dataset_dir("quick", 0) / "kerber_dorfnetz" / "readings.parquet").groupby("meter_id").head(5)
+    df = (
+        pd.read_parquet(dataset_dir("quick", 0) / "kerber_dorfnetz" / "readings.parquet")
+        .groupby("meter_id")
+        .head(5)
+    )
     batch = batch_from_frame(df)
     out = model.predict(batch)
     for o in out:
@@ -69,8 +73,13 @@ def test_exact_when_thd_attached(model) -> None:
     batch.features[:, col.index("thd_voltage_max_pct")] = 4.0
     batch.features[:, col.index("thd_available")] = 1.0
     out = model.predict(batch)
-    r = ratios(batch.column("voltage_min_pu"), batch.column("voltage_max_pu"), np.full(3, 4.0),
-               batch.column("vuf_pct"), batch.column("frequency_deviation_pct"))
+    r = ratios(
+        batch.column("voltage_min_pu"),
+        batch.column("voltage_max_pu"),
+        np.full(3, 4.0),
+        batch.column("vuf_pct"),
+        batch.column("frequency_deviation_pct"),
+    )
     np.testing.assert_allclose([o.pqi for o in out], pqi_from_ratios(r))
     assert not any(o.is_estimate for o in out)
 

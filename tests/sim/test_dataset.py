@@ -39,12 +39,21 @@ def test_readings_schema_and_physics(run0):
 
 def test_label_tables_present(run0):
     t = run0[1]
-    for name in ("voltage_anomaly", "imbalance", "loading", "losses", "instability",
-                 "load_series", "sag_events", "event_traces", "frequency", "customers"):
+    for name in (
+        "voltage_anomaly",
+        "imbalance",
+        "loading",
+        "losses",
+        "instability",
+        "load_series",
+        "sag_events",
+        "event_traces",
+        "frequency",
+        "customers",
+    ):
         assert len(t[name]) > 0, name
     sag = t["sag_events"]
-    assert set(sag.cause) <= {"fault", "motor_start", "transformer_energising",
-                              "upstream_reclose"}
+    assert set(sag.cause) <= {"fault", "motor_start", "transformer_energising", "upstream_reclose"}
     tr = t["event_traces"]
     assert set(READING_COLUMNS) <= set(tr.columns)
 

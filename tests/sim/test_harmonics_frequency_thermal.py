@@ -11,8 +11,11 @@ from gridsim.thermal import ageing_rate, hot_spot
 def test_thd_hand_vector():
     n_c, spc = 10, 128
     t = np.arange(n_c * spc) / (spc * 50.0)
-    x = np.sqrt(2) * (230 * np.sin(2 * np.pi * 50 * t) + 11.5 * np.sin(2 * np.pi * 250 * t)
-                      + 6.9 * np.sin(2 * np.pi * 350 * t))
+    x = np.sqrt(2) * (
+        230 * np.sin(2 * np.pi * 50 * t)
+        + 11.5 * np.sin(2 * np.pi * 250 * t)
+        + 6.9 * np.sin(2 * np.pi * 350 * t)
+    )
     m = harmonic_magnitudes(x, n_c)
     assert m[1] == pytest.approx(230, rel=1e-9) and m[5] == pytest.approx(11.5, rel=1e-9)
     assert thd_from_waveform(x, n_c) == pytest.approx(np.hypot(5, 3), rel=1e-6)
@@ -23,8 +26,9 @@ def test_waveform_thd_and_dominant_orders_match_labels(f0):
     rng = np.random.default_rng(0)
     n = 400
     un = 230.0 if f0 == 50 else 120.0
-    arr, lab = generate_windows(n, f0, un, rng, np.full(n, 0.08 + 0.02j),
-                                np.full(n, 0.3 + 0.08j), np.full(n, 40.0), snr_db=(70, 80))
+    arr, lab = generate_windows(
+        n, f0, un, rng, np.full(n, 0.08 + 0.02j), np.full(n, 0.3 + 0.08j), np.full(n, 40.0), snr_db=(70, 80)
+    )
     nc = n_cycles_for(f0)
     assert nc == (10 if f0 == 50 else 12)
     v = arr["voltage"].astype(float) * arr["voltage_scale"][:, None]
@@ -33,7 +37,7 @@ def test_waveform_thd_and_dominant_orders_match_labels(f0):
     assert np.abs(thd_from_waveform(i, nc) - lab.true_thd_i_pct).max() < 0.05
     mi = harmonic_magnitudes(i, nc, 50)
     top = np.argsort(-mi[:, 2:], axis=1)[:, :2] + 2
-    for src, tp in zip(lab.source_type, top):
+    for src, tp in zip(lab.source_type, top, strict=False):
         if src == "six_pulse_drive":
             assert set(tp) == {5, 7}
         elif src == "smps_led":
@@ -46,8 +50,16 @@ def test_waveform_thd_and_dominant_orders_match_labels(f0):
 def test_thd_noise_floor_at_low_snr():
     rng = np.random.default_rng(1)
     n = 100
-    arr, lab = generate_windows(n, 50.0, 230.0, rng, np.full(n, 0.08 + 0.02j),
-                                np.full(n, 0.3 + 0.08j), np.full(n, 40.0), snr_db=(30, 30))
+    arr, lab = generate_windows(
+        n,
+        50.0,
+        230.0,
+        rng,
+        np.full(n, 0.08 + 0.02j),
+        np.full(n, 0.3 + 0.08j),
+        np.full(n, 40.0),
+        snr_db=(30, 30),
+    )
     v = arr["voltage"].astype(float) * arr["voltage_scale"][:, None]
     err = thd_from_waveform(v, 10) - lab.true_thd_v_pct
     assert np.abs(err).max() < 2.0  # bounded measurement-noise bias at 30 dB

@@ -76,7 +76,7 @@ def test_voltage_falls_under_load_and_rises_with_pv(feeder):
 def test_fine_step_superposition_close_to_full_solution(feeder):
     rng = np.random.default_rng(0)
     t = 60
-    s_c = (rng.uniform(0, 6e3, (len(feeder.customers), t)) * (1 + 0.3j))
+    s_c = rng.uniform(0, 6e3, (len(feeder.customers), t)) * (1 + 0.3j)
     s = node_injections(feeder, s_c)
     e = np.full(t, 1.02)
     v_fast = solve_timeseries(feeder, s, e, steps_per_pf=15)

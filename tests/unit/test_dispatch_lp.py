@@ -59,8 +59,9 @@ def test_battery_arbitrage_beats_baseline_and_respects_limits() -> None:
     assert res.cost < base  # charge off-peak, discharge at the peak
     assert -p.battery_kw - 1e-9 <= res.battery_kw <= p.battery_kw + 1e-9
     # power balance of the first hour
-    assert res.grid_import_kw + res.battery_kw + res.genset_kw + (a[0, 0] - res.pv_curtailment_kw) == \
-        pytest.approx(d[0, 0], abs=1e-6)
+    assert res.grid_import_kw + res.battery_kw + res.genset_kw + (
+        a[0, 0] - res.pv_curtailment_kw
+    ) == pytest.approx(d[0, 0], abs=1e-6)
 
 
 def test_fixing_first_hour_never_beats_optimum() -> None:
@@ -76,7 +77,9 @@ def test_settle_first_hour_balances_power() -> None:
     p = DispatchParams()
     d = np.array([50.0, -100.0, 10.0])
     a = np.array([0.0, 50.0, 70.0])
-    s = settle_first_hour(p, d, a, np.array([500.0, -500.0, 0.0]), np.array([-5.0, 0.0, 80.0]), np.full(3, 0.5))
+    s = settle_first_hour(
+        p, d, a, np.array([500.0, -500.0, 0.0]), np.array([-5.0, 0.0, 80.0]), np.full(3, 0.5)
+    )
     assert np.all(np.abs(s["battery_kw"]) <= p.battery_kw + 1e-9)
     assert np.all((s["genset_kw"] >= 0) & (s["genset_kw"] <= p.genset_kw))
     assert np.all((s["pv_curtailment_kw"] >= 0) & (s["pv_curtailment_kw"] <= a + 1e-9))

@@ -59,7 +59,9 @@ def test_csv_dst_local_times_to_utc(tmp_path):
 
     spring = pd.date_range("2023-03-25 00:00", "2023-03-27 00:00", freq="1h", tz="UTC", inclusive="left")
     local = spring.tz_convert("Europe/London").tz_localize(None)  # no 01:00 local on the 26th
-    s = load_csv(_write(tmp_path, local.astype(str), np.ones(len(spring)), name="spring.csv"), tz="Europe/London")
+    s = load_csv(
+        _write(tmp_path, local.astype(str), np.ones(len(spring)), name="spring.csv"), tz="Europe/London"
+    )
     assert len(s) == len(spring) and s.index.equals(spring) and not s.filled.any()
 
 
@@ -112,4 +114,7 @@ def test_features_do_not_look_ahead():
     z2 = z.copy()
     z2[901:] = 0
     assert np.array_equal(s1, F.sequence_inputs(z2, slot, origin, 48, day, season))
-    assert np.array_equal(F.head_inputs(z, origin, range(1, 49), day, season), F.head_inputs(z2, origin, range(1, 49), day, season))
+    assert np.array_equal(
+        F.head_inputs(z, origin, range(1, 49), day, season),
+        F.head_inputs(z2, origin, range(1, 49), day, season),
+    )

@@ -12,8 +12,7 @@ def _wave(f1: float, fs: float, comps: dict[float, float], seconds: float = 0.2)
     """Sum of sines; comps maps frequency (Hz) to RMS magnitude (V)."""
     t = np.arange(int(round(seconds * fs))) / fs
     return sum(
-        math.sqrt(2) * u * np.sin(2 * np.pi * f * t + 0.3 * k)
-        for k, (f, u) in enumerate(comps.items())
+        math.sqrt(2) * u * np.sin(2 * np.pi * f * t + 0.3 * k) for k, (f, u) in enumerate(comps.items())
     )
 
 
@@ -46,9 +45,7 @@ def test_subgroup_groups_neighbour_bins() -> None:
     sg = hm.harmonic_subgroups_rms(x, 10_000, 50)
     assert sg[4] == pytest.approx(math.sqrt(116), rel=1e-9)
     assert sg[5] == pytest.approx(0.0, abs=1e-9)
-    assert hm.thd_pct_from_waveform(x, 10_000, 50) == pytest.approx(
-        math.sqrt(116) / 230 * 100, rel=1e-9
-    )
+    assert hm.thd_pct_from_waveform(x, 10_000, 50) == pytest.approx(math.sqrt(116) / 230 * 100, rel=1e-9)
 
 
 def test_thd_vectorised_rows() -> None:

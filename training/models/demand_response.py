@@ -48,7 +48,9 @@ def customer_profiles(ls: pd.DataFrame, end: pd.Timestamp | None = None) -> pd.D
     ids, types, aggs = [], [], []
     for meter, g in ls.groupby("meter_id", sort=True):
         bucket = (g["timestamp"].astype("int64").to_numpy() // 10**9) // BUCKET_S
-        aggs.append(aggregate_bucket_means(bucket, g["active_power_w"].to_numpy(), g["reactive_power_var"].to_numpy()))
+        aggs.append(
+            aggregate_bucket_means(bucket, g["active_power_w"].to_numpy(), g["reactive_power_var"].to_numpy())
+        )
         ids.append(meter)
         types.append(g["customer_type"].iloc[0])
     feats, _ = profile_features(np.array(aggs))
@@ -109,36 +111,56 @@ def train(ctx: TrainContext) -> TrainResult:
     train_ari = adjusted_rand_score(train_df["customer_type"], km.labels_)
 
     artifact = ctx.path("demand_response.json")
-    artifact.write_text(json.dumps({
-        "features": list(best_cols),
-        "feature_index": [FEATURE_NAMES.index(c) for c in best_cols],
-        "scaler_mean": scaler.mean_.tolist(),
-        "scaler_scale": scaler.scale_.tolist(),
-        "centroids_z": km.cluster_centers_.tolist(),
-        "segments": names,
-        "programs": PROGRAMS,
-    }, indent=2))
+    artifact.write_text(
+        json.dumps(
+            {
+                "features": list(best_cols),
+                "feature_index": [FEATURE_NAMES.index(c) for c in best_cols],
+                "scaler_mean": scaler.mean_.tolist(),
+                "scaler_scale": scaler.scale_.tolist(),
+                "centroids_z": km.cluster_centers_.tolist(),
+                "segments": names,
+                "programs": PROGRAMS,
+            },
+            indent=2,
+        )
+    )
 
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
-    save_confusion(ctx.report_dir / f"{NAME}_confusion.png", test_df["customer_type"].tolist(), seg_te.tolist(),
-                   SEGMENTS, "True type vs named cluster (other feeder)")
-    save_scatter(ctx.report_dir / f"{NAME}_clusters.png", test_df["tan_phi_dark"].to_numpy(),
-                 test_df["variability_dark"].to_numpy(), test_df["customer_type"].tolist(),
-                 "dark-window tan φ", "dark-window variability", "Held-out customers (colour = true type, "
-                 "label = named cluster)", markers=seg_te.tolist())
+    save_confusion(
+        ctx.report_dir / f"{NAME}_confusion.png",
+        test_df["customer_type"].tolist(),
+        seg_te.tolist(),
+        SEGMENTS,
+        "True type vs named cluster (other feeder)",
+    )
+    save_scatter(
+        ctx.report_dir / f"{NAME}_clusters.png",
+        test_df["tan_phi_dark"].to_numpy(),
+        test_df["variability_dark"].to_numpy(),
+        test_df["customer_type"].tolist(),
+        "dark-window tan φ",
+        "dark-window variability",
+        "Held-out customers (colour = true type, label = named cluster)",
+        markers=seg_te.tolist(),
+    )
     centroids = scaler.inverse_transform(km.cluster_centers_)
-    report = "\n\n".join([
-        "## Feature-set selection (5-fold CV on training-feeder customers)",
-        md_table(["features", "CV ARI", "CV silhouette"], [(", ".join(c), a, s) for c, a, s in cv_rows]),
-        f"Selected: `{', '.join(best_cols)}` (max CV ARI + silhouette).",
-        "## Named centroids (original units)",
-        md_table(["segment", *best_cols], [(n, *map(float, c)) for n, c in zip(names, centroids, strict=True)]),
-        "## Held-out customers (other feeder)",
-        f"ARI {ari:.3f} (baseline {b_ari:.3f}), silhouette {sil:.3f} (baseline {b_sil:.3f}), "
-        f"named-segment accuracy {named_acc:.3f}, training-customer ARI {train_ari:.3f}.",
-        f"![confusion]({NAME}_confusion.png)",
-        f"![clusters]({NAME}_clusters.png)",
-    ])
+    report = "\n\n".join(
+        [
+            "## Feature-set selection (5-fold CV on training-feeder customers)",
+            md_table(["features", "CV ARI", "CV silhouette"], [(", ".join(c), a, s) for c, a, s in cv_rows]),
+            f"Selected: `{', '.join(best_cols)}` (max CV ARI + silhouette).",
+            "## Named centroids (original units)",
+            md_table(
+                ["segment", *best_cols], [(n, *map(float, c)) for n, c in zip(names, centroids, strict=True)]
+            ),
+            "## Held-out customers (other feeder)",
+            f"ARI {ari:.3f} (baseline {b_ari:.3f}), silhouette {sil:.3f} (baseline {b_sil:.3f}), "
+            f"named-segment accuracy {named_acc:.3f}, training-customer ARI {train_ari:.3f}.",
+            f"![confusion]({NAME}_confusion.png)",
+            f"![clusters]({NAME}_clusters.png)",
+        ]
+    )
     notes = (
         "Features are dark-window (21:00–03:00 UTC) properties of 15-min demand buckets so that rooftop PV "
         "does not dominate the profile; the Redis aggregate (`gridtwin/decision/profile.py`) builds the same "
@@ -151,8 +173,10 @@ def train(ctx: TrainContext) -> TrainResult:
         notes += f"Goal missed: ARI {ari:.3f} < 0.8 on the other feeder. "
     if sil < 0.6:
         notes += f"Goal missed: silhouette {sil:.3f} < 0.6 on the other feeder. "
-    notes += ("Peak-shaver and flexible customers without an EV overlap in these features (both are H0 "
-              "households with high appliance variability); that confusion is most of the ARI gap.")
+    notes += (
+        "Peak-shaver and flexible customers without an EV overlap in these features (both are H0 "
+        "households with high appliance variability); that confusion is most of the ARI gap."
+    )
 
     # Latency rows: realistic reading rows (the model itself uses the Redis profile, not these).
     rows = _latency_rows(ctx)
@@ -163,16 +187,29 @@ def train(ctx: TrainContext) -> TrainResult:
         metrics=[
             Metric("silhouette", float(sil), float(b_sil), "K-Means on mean demand only", ">= 0.6"),
             Metric("adjusted_rand_index", float(ari), float(b_ari), "K-Means on mean demand only", ">= 0.8"),
-            Metric("named_segment_accuracy", named_acc, float(np.mean(test_df["customer_type"] == "base_load")),
-                   "always the most common type"),
+            Metric(
+                "named_segment_accuracy",
+                named_acc,
+                float(np.mean(test_df["customer_type"] == "base_load")),
+                "always the most common type",
+            ),
         ],
         hyperparameters={"n_clusters": 4, "n_init": 20, "features": list(best_cols), "bucket_s": BUCKET_S},
-        training_data={"train_customers": len(train_df), "test_customers": len(test_df),
-                       "table": "load_series (15-min means) + customers"},
-        split={"method": "time (first 70 % of the training feeder's period) + meter hold-out (other feeder)",
-               "rows": {"train": len(train_df), "test": len(test_df)}},
-        cross_validation={"folds": 5, "by": "customer", "selected_by": "ARI + silhouette",
-                          "results": [{"features": list(c), "ari": a, "silhouette": s} for c, a, s in cv_rows]},
+        training_data={
+            "train_customers": len(train_df),
+            "test_customers": len(test_df),
+            "table": "load_series (15-min means) + customers",
+        },
+        split={
+            "method": "time (first 70 % of the training feeder's period) + meter hold-out (other feeder)",
+            "rows": {"train": len(train_df), "test": len(test_df)},
+        },
+        cross_validation={
+            "folds": 5,
+            "by": "customer",
+            "selected_by": "ARI + silhouette",
+            "results": [{"features": list(c), "ari": a, "silhouette": s} for c, a, s in cv_rows],
+        },
         report_md=report,
         notes=notes,
         latency_rows=rows,

@@ -35,8 +35,12 @@ def fleet_frame(th: pd.DataFrame) -> pd.DataFrame:
     unit = th.groupby("transformer_id").failure.transform(lambda f: f.shift(fill_value=False).cumsum())
     th["unit"] = th.transformer_id + "/" + unit.astype(str)
     g = th.groupby("unit", sort=False)
-    for src, dst in (("through_faults", "through_faults_30d"), ("overvoltage_events", "overvoltage_events_30d"),
-                     ("overload_hours", "overload_hours_30d"), ("ageing_hours", "ageing_hours_30d")):
+    for src, dst in (
+        ("through_faults", "through_faults_30d"),
+        ("overvoltage_events", "overvoltage_events_30d"),
+        ("overload_hours", "overload_hours_30d"),
+        ("ageing_hours", "ageing_hours_30d"),
+    ):
         th[dst] = g[src].transform(lambda s: s.rolling(30, min_periods=1).sum())
     return th
 
@@ -61,11 +65,20 @@ def hazard_oracle(th: pd.DataFrame) -> np.ndarray:
     return ((a_fut / eta_h) ** beta - (a_now / eta_h) ** beta).to_numpy()
 
 
-def concordance(time_d: np.ndarray, event: np.ndarray, pred_time: np.ndarray, rng: np.random.Generator,
-                max_rows: int = 3000) -> float:
+def concordance(
+    time_d: np.ndarray,
+    event: np.ndarray,
+    pred_time: np.ndarray,
+    rng: np.random.Generator,
+    max_rows: int = 3000,
+) -> float:
     """Harrell's C: among comparable pairs (i failed before j's time), the share where the
     predicted time of i is shorter (ties count ½). Subsampled to `max_rows` rows (O(n²))."""
-    idx = np.arange(len(time_d)) if len(time_d) <= max_rows else rng.choice(len(time_d), max_rows, replace=False)
+    idx = (
+        np.arange(len(time_d))
+        if len(time_d) <= max_rows
+        else rng.choice(len(time_d), max_rows, replace=False)
+    )
     t, e, p = time_d[idx], event[idx].astype(bool), pred_time[idx]
     num = den = 0.0
     for i in np.flatnonzero(e):
@@ -86,8 +99,16 @@ def train(ctx: TrainContext) -> TrainResult:
     split = split_by_time(th.date, th.transformer_id, embargo=pd.Timedelta(days=HORIZON_DAYS), seed=ctx.seed)
     tr, va, te = (np.flatnonzero(m) for m in (split.train, split.val, split.test))
     pos_w = float((1 - y[tr]).sum() / max(y[tr].sum(), 1))
-    base = {"objective": "binary:logistic", "eval_metric": "auc", "learning_rate": 0.05, "nthread": 1,
-            "subsample": 0.8, "colsample_bytree": 0.8, "seed": ctx.seed, "tree_method": "hist"}
+    base = {
+        "objective": "binary:logistic",
+        "eval_metric": "auc",
+        "learning_rate": 0.05,
+        "nthread": 1,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "seed": ctx.seed,
+        "tree_method": "hist",
+    }
     # nthread=1: on the shared 2-core machine OpenMP spin-waiting made one 250-round fit take
     # 30 s with 2 threads vs 1 s with one (measured)
     rounds = 150 if ctx.quick else 250
@@ -124,9 +145,20 @@ def train(ctx: TrainContext) -> TrainResult:
     daft = xgb.DMatrix(x[fit], feature_names=list(EQF_FEATURES))
     daft.set_float_info("label_lower_bound", np.maximum(lower[fit], 0.5))
     daft.set_float_info("label_upper_bound", np.maximum(upper[fit], 0.5))
-    aft = xgb.train({"objective": "survival:aft", "aft_loss_distribution": "normal", "aft_loss_distribution_scale": 1.2,
-                     "learning_rate": 0.05, "max_depth": 3, "nthread": 1, "seed": ctx.seed,
-                     "tree_method": "hist"}, daft, rounds)
+    aft = xgb.train(
+        {
+            "objective": "survival:aft",
+            "aft_loss_distribution": "normal",
+            "aft_loss_distribution_scale": 1.2,
+            "learning_rate": 0.05,
+            "max_depth": 3,
+            "nthread": 1,
+            "seed": ctx.seed,
+            "tree_method": "hist",
+        },
+        daft,
+        rounds,
+    )
 
     # ---- held-out evaluation, once --------------------------------------------------------
     # The training fleet has few failures (≈ 4 % of transformer-days precede one), so its
@@ -170,13 +202,20 @@ def train(ctx: TrainContext) -> TrainResult:
     ratings = {}
     for feeder in ("train", "test"):
         m = ctx.table("meters", feeder)
-        ratings.update({r.meter_id: float(r.rated_current_a) for r in m.itertuples() if r.kind == "transformer"})
-    write_json(ctx.path("failure_meta.json"), {"defaults": defaults, "transformer_rated_current_a": ratings,
-                                               "horizon_days": HORIZON_DAYS})
+        ratings.update(
+            {r.meter_id: float(r.rated_current_a) for r in m.itertuples() if r.kind == "transformer"}
+        )
+    write_json(
+        ctx.path("failure_meta.json"),
+        {"defaults": defaults, "transformer_rated_current_a": ratings, "horizon_days": HORIZON_DAYS},
+    )
 
     fig, axs = plt.subplots(1, 2, figsize=(8.5, 3.4))
-    for sc, lab in ((p_te, f"XGBoost AUC {auc:.3f}"), (oracle, f"hazard oracle {auc_oracle:.3f}"),
-                    (gth.age_years.to_numpy(), f"age only {auc_age:.3f}")):
+    for sc, lab in (
+        (p_te, f"XGBoost AUC {auc:.3f}"),
+        (oracle, f"hazard oracle {auc_oracle:.3f}"),
+        (gth.age_years.to_numpy(), f"age only {auc_age:.3f}"),
+    ):
         fpr, tpr, _ = roc_curve(y_te_plot, sc)
         axs[0].plot(fpr, tpr, label=lab)
     axs[0].plot([0, 1], [0, 1], "k:")
@@ -228,22 +267,48 @@ times are medians of a wide, mostly censored distribution, so they overshoot for
     )
     return TrainResult(
         algorithm="XGBoost binary:logistic + XGBoost survival:aft",
-        artifacts={"clf": ctx.path("failure_clf.json"), "aft": ctx.path("failure_aft.json"),
-                   "meta": ctx.path("failure_meta.json")},
-        features=["current_max_a", "ambient_temperature_c", "ieee1159_sag_band", "ieee1159_interruption_band",
-                  "ieee1159_swell_band"],
+        artifacts={
+            "clf": ctx.path("failure_clf.json"),
+            "aft": ctx.path("failure_aft.json"),
+            "meta": ctx.path("failure_meta.json"),
+        },
+        features=[
+            "current_max_a",
+            "ambient_temperature_c",
+            "ieee1159_sag_band",
+            "ieee1159_interruption_band",
+            "ieee1159_swell_band",
+        ],
         metrics=[
             Metric("roc_auc", auc, auc_age, "equivalent age alone", ">= 0.93"),
             Metric("oracle_roc_auc", auc_oracle, None, "hazard oracle (ceiling)", ""),
             Metric("pr_auc", ap, float(gy.mean()), "prevalence", ""),
             Metric("ttf_concordance", c_index, c_age, "equivalent age alone", ""),
-            Metric("ttf_median_abs_error_days", ttf_mae, ttf_base, "training median days to failure", "", False),
+            Metric(
+                "ttf_median_abs_error_days", ttf_mae, ttf_base, "training median days to failure", "", False
+            ),
         ],
-        hyperparameters={**best, "rounds": rounds, "learning_rate": 0.05, "scale_pos_weight": 1.0,
-                         "model_features": list(EQF_FEATURES), "pos_rate": 1 / (1 + pos_w)},
-        training_data={"table": "transformer_health", "rows": int(len(th)), "seconds": round(time.perf_counter() - t0, 1)},
+        hyperparameters={
+            **best,
+            "rounds": rounds,
+            "learning_rate": 0.05,
+            "scale_pos_weight": 1.0,
+            "model_features": list(EQF_FEATURES),
+            "pos_rate": 1 / (1 + pos_w),
+        },
+        training_data={
+            "table": "transformer_health",
+            "rows": int(len(th)),
+            "seconds": round(time.perf_counter() - t0, 1),
+        },
         split={**split.describe(), "embargo_days": HORIZON_DAYS},
-        cross_validation={"folds": 5, "grouped_by": "transformer", "metric": "roc_auc", "scores": cv, "best": best},
+        cross_validation={
+            "folds": 5,
+            "grouped_by": "transformer",
+            "metric": "roc_auc",
+            "scores": cv,
+            "best": best,
+        },
         report_md=report,
         notes=notes,
         latency_rows=_latency_rows(ctx),

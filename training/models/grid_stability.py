@@ -43,7 +43,9 @@ def frame(ctx: TrainContext, feeder: str) -> pd.DataFrame:
     readings = ctx.table("readings", feeder)
     feats = features_from_dataframe(readings)
     lab = ctx.table("instability", feeder)[["meter_id", "timestamp", LABEL]]
-    df = feats[["meter_id", "timestamp", *SCHEMA_FEATURES]].merge(lab, on=["meter_id", "timestamp"], how="inner")
+    df = feats[["meter_id", "timestamp", *SCHEMA_FEATURES]].merge(
+        lab, on=["meter_id", "timestamp"], how="inner"
+    )
     return df.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 
@@ -56,19 +58,36 @@ def time_folds(n: int, k: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
     """Blocked folds over rows sorted by time (each fold a contiguous time block)."""
     edges = np.linspace(0, n, k + 1).astype(int)
     idx = np.arange(n)
-    return [(np.concatenate([idx[: edges[i]], idx[edges[i + 1]:]]), idx[edges[i]: edges[i + 1]]) for i in range(k)]
+    return [
+        (np.concatenate([idx[: edges[i]], idx[edges[i + 1] :]]), idx[edges[i] : edges[i + 1]])
+        for i in range(k)
+    ]
 
 
 class Ensemble:
     """The three members fitted on one training set; `proba` = prior-corrected soft vote."""
 
     def __init__(self, rf_leaf: int, xgb_depth: int, seed: int, n_jobs: int) -> None:
-        self.rf = RandomForestClassifier(n_estimators=40, max_depth=10, min_samples_leaf=rf_leaf,
-                                         class_weight="balanced_subsample", random_state=seed, n_jobs=n_jobs)
+        self.rf = RandomForestClassifier(
+            n_estimators=40,
+            max_depth=10,
+            min_samples_leaf=rf_leaf,
+            class_weight="balanced_subsample",
+            random_state=seed,
+            n_jobs=n_jobs,
+        )
         # one thread: on a few thousand rows XGBoost's thread start-up costs more than it saves
-        self.xgb = xgb.XGBClassifier(n_estimators=80, max_depth=xgb_depth, learning_rate=0.15, subsample=0.8,
-                                     colsample_bytree=0.8, n_jobs=1, random_state=seed, tree_method="hist",
-                                     max_bin=64)
+        self.xgb = xgb.XGBClassifier(
+            n_estimators=80,
+            max_depth=xgb_depth,
+            learning_rate=0.15,
+            subsample=0.8,
+            colsample_bytree=0.8,
+            n_jobs=1,
+            random_state=seed,
+            tree_method="hist",
+            max_bin=64,
+        )
         self.lr = LogisticRegression(C=0.5, max_iter=500, class_weight="balanced")
 
     def fit(self, x: np.ndarray, y: np.ndarray, med: np.ndarray) -> Ensemble:
@@ -92,7 +111,9 @@ class Ensemble:
 
 def train(ctx: TrainContext) -> TrainResult:
     df = frame(ctx, "train")
-    split = split_by_time(df["timestamp"].dt.tz_convert(None), df["meter_id"], embargo=pd.Timedelta("15min"), seed=ctx.seed)
+    split = split_by_time(
+        df["timestamp"].dt.tz_convert(None), df["meter_id"], embargo=pd.Timedelta("15min"), seed=ctx.seed
+    )
     y_all = df[LABEL].to_numpy().astype(int)
 
     # Training part: keep every positive, subsample negatives (prior-corrected below).
@@ -132,7 +153,7 @@ def train(ctx: TrainContext) -> TrainResult:
             p = np.clip(ens.members(x_tr[b], med).mean(axis=1), 1e-6, 1 - 1e-6)
             losses.append(float(-np.mean(y_tr[b] * np.log(p) + (1 - y_tr[b]) * np.log(1 - p))))
         cv_rows.append({**hp, "cv_log_loss": float(np.mean(losses)) if losses else float("nan")})
-    best = min(cv_rows, key=lambda r: (np.nan_to_num(r["cv_log_loss"], nan=np.inf)))
+    best = min(cv_rows, key=lambda r: np.nan_to_num(r["cv_log_loss"], nan=np.inf))
     ens = Ensemble(best["rf_leaf"], best["xgb_depth"], ctx.seed, ctx.n_jobs).fit(x_tr, y_tr, med)
 
     def proba_raw(x: np.ndarray) -> np.ndarray:
@@ -181,18 +202,29 @@ def train(ctx: TrainContext) -> TrainResult:
     packed_xgb = pack_xgb(ens.xgb.get_booster())
     arrays = {f"rf__{k}": v for k, v in forest.items()}
     arrays.update({f"xgb__{k}": v for k, v in packed_xgb.items()})
-    arrays.update({
-        "median": med, "lr_coef": ens.lr.coef_.ravel(), "lr_intercept": ens.lr.intercept_,
-        "mu": ens.mu, "sd": ens.sd, "iso_x": iso_x, "iso_y": iso_y,
-        "member_weight": np.array(ens.pos_rate / (1 - ens.pos_rate)), "keep_rate": np.array(keep_rate),
-        "features": np.array(json.dumps(list(RAW_FEATURES))), "upstream_used": np.array(json.dumps(used_up)),
-    })
+    arrays.update(
+        {
+            "median": med,
+            "lr_coef": ens.lr.coef_.ravel(),
+            "lr_intercept": ens.lr.intercept_,
+            "mu": ens.mu,
+            "sd": ens.sd,
+            "iso_x": iso_x,
+            "iso_y": iso_y,
+            "member_weight": np.array(ens.pos_rate / (1 - ens.pos_rate)),
+            "keep_rate": np.array(keep_rate),
+            "features": np.array(json.dumps(list(RAW_FEATURES))),
+            "upstream_used": np.array(json.dumps(used_up)),
+        }
+    )
     npz = ctx.path("grid_stability.npz")
     np.savez(npz, **arrays)
     # the numpy forest must reproduce sklearn exactly (checked on held-out rows)
     xi = np.where(np.isnan(x_te[:500]), med, x_te[:500])
     assert np.allclose(ForestPredictor(forest)(xi), ens.rf.predict_proba(xi)[:, 1], atol=1e-9)
-    assert np.allclose(XgbPredictor(packed_xgb)(x_te[:500]), ens.xgb.predict_proba(x_te[:500])[:, 1], atol=1e-5)
+    assert np.allclose(
+        XgbPredictor(packed_xgb)(x_te[:500]), ens.xgb.predict_proba(x_te[:500])[:, 1], atol=1e-5
+    )
 
     # ---- report ----
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
@@ -200,35 +232,67 @@ def train(ctx: TrainContext) -> TrainResult:
     if has_both:
         fpr, tpr, _ = roc_curve(y_te, p_te)
         prc, rec, _ = precision_recall_curve(y_te, p_te)
-        save_xy(ctx.report_dir / f"{NAME}_roc.png", {f"ensemble (AUC {auc:.3f})": (fpr, tpr)}, "ROC, held-out test",
-                "false-positive rate", "true-positive rate", diagonal=True)
-        save_xy(ctx.report_dir / f"{NAME}_pr.png", {"ensemble": (rec, prc)}, "Precision-recall, held-out test",
-                "recall", "precision")
+        save_xy(
+            ctx.report_dir / f"{NAME}_roc.png",
+            {f"ensemble (AUC {auc:.3f})": (fpr, tpr)},
+            "ROC, held-out test",
+            "false-positive rate",
+            "true-positive rate",
+            diagonal=True,
+        )
+        save_xy(
+            ctx.report_dir / f"{NAME}_pr.png",
+            {"ensemble": (rec, prc)},
+            "Precision-recall, held-out test",
+            "recall",
+            "precision",
+        )
         curves_md = [f"![roc]({NAME}_roc.png)", f"![pr]({NAME}_pr.png)"]
     bins = np.quantile(p_te, np.linspace(0, 1, 11))
     which = np.clip(np.searchsorted(bins, p_te, side="right") - 1, 0, 9)
     rel = [(p_te[which == b].mean(), y_te[which == b].mean()) for b in range(10) if (which == b).any()]
-    save_xy(ctx.report_dir / f"{NAME}_reliability.png",
-            {"ensemble": (np.array([r[0] for r in rel]), np.array([r[1] for r in rel]))},
-            f"Reliability (deciles), Brier {brier:.4f}", "predicted P(unstable)", "observed frequency", diagonal=True)
+    save_xy(
+        ctx.report_dir / f"{NAME}_reliability.png",
+        {"ensemble": (np.array([r[0] for r in rel]), np.array([r[1] for r in rel]))},
+        f"Reliability (deciles), Brier {brier:.4f}",
+        "predicted P(unstable)",
+        "observed frequency",
+        diagonal=True,
+    )
     imp = ens.xgb.feature_importances_
     top = np.argsort(imp)[::-1][:15]
-    save_barh(ctx.report_dir / f"{NAME}_importance.png", [input_names[i] for i in top], imp[top].tolist(),
-              "XGBoost gain importance (top 15)", "importance")
-    report = "\n\n".join([
-        f"## Cross-validation ({3 if ctx.quick else 5} blocked-time folds, training part)",
-        md_table(["RF min_samples_leaf", "XGB max_depth", "CV log-loss"],
-                 [(r["rf_leaf"], r["xgb_depth"], r["cv_log_loss"]) for r in cv_rows]),
-        "## Held-out test",
-        md_table(["metric", "value", "baseline"], [
-            ("accuracy (p ≥ 0.5)", acc, base_acc), ("ROC AUC", auc, 0.5), ("Brier", brier, brier_base),
-            ("recall of unstable", recall, 0.0), ("positives in test", int(y_te.sum()), ""),
-            ("other-feeder accuracy", acc_g, float(1 - yg_.mean())), ("other-feeder AUC", auc_g, 0.5),
-        ]),
-        *curves_md,
-        f"![reliability]({NAME}_reliability.png)",
-        f"![importance]({NAME}_importance.png)",
-    ])
+    save_barh(
+        ctx.report_dir / f"{NAME}_importance.png",
+        [input_names[i] for i in top],
+        imp[top].tolist(),
+        "XGBoost gain importance (top 15)",
+        "importance",
+    )
+    report = "\n\n".join(
+        [
+            f"## Cross-validation ({3 if ctx.quick else 5} blocked-time folds, training part)",
+            md_table(
+                ["RF min_samples_leaf", "XGB max_depth", "CV log-loss"],
+                [(r["rf_leaf"], r["xgb_depth"], r["cv_log_loss"]) for r in cv_rows],
+            ),
+            "## Held-out test",
+            md_table(
+                ["metric", "value", "baseline"],
+                [
+                    ("accuracy (p ≥ 0.5)", acc, base_acc),
+                    ("ROC AUC", auc, 0.5),
+                    ("Brier", brier, brier_base),
+                    ("recall of unstable", recall, 0.0),
+                    ("positives in test", int(y_te.sum()), ""),
+                    ("other-feeder accuracy", acc_g, float(1 - yg_.mean())),
+                    ("other-feeder AUC", auc_g, 0.5),
+                ],
+            ),
+            *curves_md,
+            f"![reliability]({NAME}_reliability.png)",
+            f"![importance]({NAME}_importance.png)",
+        ]
+    )
     notes = (
         f"Label prevalence in training {prev:.4%}: accuracy is dominated by the stable class, so AUC, Brier and "
         "recall are the informative figures. "
@@ -254,12 +318,19 @@ def train(ctx: TrainContext) -> TrainResult:
             Metric("brier", brier, brier_base, "constant training prevalence", higher_is_better=False),
             Metric("other_feeder_accuracy", float(acc_g), float(1 - yg_.mean()), "always stable"),
         ],
-        hyperparameters={"rf": {"n_estimators": 40, "max_depth": 10, "min_samples_leaf": best["rf_leaf"]},
-                         "xgb": {"n_estimators": 80, "max_depth": best["xgb_depth"], "learning_rate": 0.15,
-                                 "max_bin": 64},
-                         "lr": {"C": 0.5}, "negatives_kept": keep, "thresholds": {"unstable": 0.5, "marginal": 0.1}},
-        training_data={"rows": int(len(df)), "positives": int(y_all.sum()), "label": LABEL,
-                       "upstream": up_notes},
+        hyperparameters={
+            "rf": {"n_estimators": 40, "max_depth": 10, "min_samples_leaf": best["rf_leaf"]},
+            "xgb": {"n_estimators": 80, "max_depth": best["xgb_depth"], "learning_rate": 0.15, "max_bin": 64},
+            "lr": {"C": 0.5},
+            "negatives_kept": keep,
+            "thresholds": {"unstable": 0.5, "marginal": 0.1},
+        },
+        training_data={
+            "rows": int(len(df)),
+            "positives": int(y_all.sum()),
+            "label": LABEL,
+            "upstream": up_notes,
+        },
         split=split.describe() | {"embargo": "15min", "negatives_subsampled_to": keep},
         cross_validation={"folds": 3 if ctx.quick else 5, "kind": "blocked time", "results": cv_rows},
         report_md=report,

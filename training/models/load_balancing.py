@@ -80,12 +80,22 @@ def evaluate(ctx: TrainContext, which: str, max_states: int):
         new = phase.copy()
         for c, q in plan.moves:
             new[c] = q
-        after.append(power_flow_vuf(fd, node, new, s[:, k: k + 1])[0])
-        naive.append(power_flow_vuf(fd, node, naive_move(phase, s[:, k]), s[:, k: k + 1])[0])
+        after.append(power_flow_vuf(fd, node, new, s[:, k : k + 1])[0])
+        naive.append(power_flow_vuf(fd, node, naive_move(phase, s[:, k]), s[:, k : k + 1])[0])
         n_moves.append(len(plan.moves))
         scores.append(plan.score)
-    return {"before": before[idx], "after": np.array(after), "naive": np.array(naive), "moves": np.array(n_moves),
-            "threshold": float(thr), "states": len(before), "fd": fd, "cust": cust, "s": s, "times": times}
+    return {
+        "before": before[idx],
+        "after": np.array(after),
+        "naive": np.array(naive),
+        "moves": np.array(n_moves),
+        "threshold": float(thr),
+        "states": len(before),
+        "fd": fd,
+        "cust": cust,
+        "s": s,
+        "times": times,
+    }
 
 
 def train(ctx: TrainContext) -> TrainResult:
@@ -106,29 +116,73 @@ def train(ctx: TrainContext) -> TrainResult:
     typ_p = np.stack([s[:, keep].real[:, hours == h].mean(axis=1) for h in range(24)], axis=1)
     typ_q = np.stack([s[:, keep].imag[:, hours == h].mean(axis=1) for h in range(24)], axis=1)
     artifact = ctx.path("load_balancing.npz")
-    np.savez(artifact, z1_re=fd.z1.real, z1_im=fd.z1.imag, node=cust["node"].to_numpy(),
-             phase=cust["phase"].map(PH).to_numpy(), head=fd.node_head[cust["node"].to_numpy()],
-             customer_id=cust["meter_id"].to_numpy().astype(str), typical_p=typ_p, typical_q=typ_q,
-             un=np.array(fd.un), e_pu=np.array(fd.settings.source_pu),
-             meta=np.array(json.dumps({"prefix": fd.prefix, "feeder": fd.name})))
+    np.savez(
+        artifact,
+        z1_re=fd.z1.real,
+        z1_im=fd.z1.imag,
+        node=cust["node"].to_numpy(),
+        phase=cust["phase"].map(PH).to_numpy(),
+        head=fd.node_head[cust["node"].to_numpy()],
+        customer_id=cust["meter_id"].to_numpy().astype(str),
+        typical_p=typ_p,
+        typical_q=typ_q,
+        un=np.array(fd.un),
+        e_pu=np.array(fd.settings.source_pu),
+        meta=np.array(json.dumps({"prefix": fd.prefix, "feeder": fd.name})),
+    )
 
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
-    save_hist(ctx.report_dir / f"{NAME}_ratio.png", {"TOPSIS plan": ratio, "naive one move": ratio_naive},
-              "VUF after / before (power flow), imbalanced held-out states", "ratio", bins=20)
-    report = "\n\n".join([
-        "## Criteria and weights (TOPSIS)",
-        md_table(["criterion", "weight"], list(zip(["imbalance reduction", "utilisation", "switching operations",
-                                                     "cost"], WEIGHTS.tolist(), strict=True))),
-        "## Verification by power flow",
-        md_table(["feeder", "states", "imbalanced (VUF ≥)", "median VUF before %", "median after %",
-                  "median ratio", "share halved", "mean moves", "naive median ratio"], [
-            (name, d["states"], f"{len(d['before'])} ({d['threshold']:.2f} %)", float(np.median(d["before"])),
-             float(np.median(d["after"])), float(np.median(d["after"] / d["before"])),
-             float(np.mean(d["after"] / d["before"] <= 0.5)), float(np.mean(d["moves"])),
-             float(np.median(d["naive"] / d["before"])))
-            for name, d in (("training (check)", tr), ("other feeder (held out)", te))]),
-        f"![ratio]({NAME}_ratio.png)",
-    ])
+    save_hist(
+        ctx.report_dir / f"{NAME}_ratio.png",
+        {"TOPSIS plan": ratio, "naive one move": ratio_naive},
+        "VUF after / before (power flow), imbalanced held-out states",
+        "ratio",
+        bins=20,
+    )
+    report = "\n\n".join(
+        [
+            "## Criteria and weights (TOPSIS)",
+            md_table(
+                ["criterion", "weight"],
+                list(
+                    zip(
+                        ["imbalance reduction", "utilisation", "switching operations", "cost"],
+                        WEIGHTS.tolist(),
+                        strict=True,
+                    )
+                ),
+            ),
+            "## Verification by power flow",
+            md_table(
+                [
+                    "feeder",
+                    "states",
+                    "imbalanced (VUF ≥)",
+                    "median VUF before %",
+                    "median after %",
+                    "median ratio",
+                    "share halved",
+                    "mean moves",
+                    "naive median ratio",
+                ],
+                [
+                    (
+                        name,
+                        d["states"],
+                        f"{len(d['before'])} ({d['threshold']:.2f} %)",
+                        float(np.median(d["before"])),
+                        float(np.median(d["after"])),
+                        float(np.median(d["after"] / d["before"])),
+                        float(np.mean(d["after"] / d["before"] <= 0.5)),
+                        float(np.mean(d["moves"])),
+                        float(np.median(d["naive"] / d["before"])),
+                    )
+                    for name, d in (("training (check)", tr), ("other feeder (held out)", te))
+                ],
+            ),
+            f"![ratio]({NAME}_ratio.png)",
+        ]
+    )
     notes = (
         "Evaluation gives the planner the customers' actual 15-min loads (an AMI snapshot) and verifies with the "
         "full unbalanced power flow. Serving has only the head meter's phase totals: it estimates each "
@@ -141,19 +195,41 @@ def train(ctx: TrainContext) -> TrainResult:
     return TrainResult(
         algorithm="MCDA: TOPSIS over beam-searched phase re-assignment plans (linearised sequence model)",
         artifacts={"model": artifact},
-        features=["active_power_a_w", "active_power_b_w", "active_power_c_w", "reactive_power_a_var",
-                  "reactive_power_b_var", "reactive_power_c_var"],
+        features=[
+            "active_power_a_w",
+            "active_power_b_w",
+            "active_power_c_w",
+            "reactive_power_a_var",
+            "reactive_power_b_var",
+            "reactive_power_c_var",
+        ],
         metrics=[
-            Metric("median_vuf_ratio_after_before", med, med_naive, "largest load of the most loaded phase moved",
-                   "<= 0.5", higher_is_better=False),
-            Metric("share_states_vuf_halved", halved, halved_naive, "largest load of the most loaded phase moved"),
-            Metric("mean_moves", float(np.mean(te["moves"])), 1.0, "one move", "<= 3", higher_is_better=False),
+            Metric(
+                "median_vuf_ratio_after_before",
+                med,
+                med_naive,
+                "largest load of the most loaded phase moved",
+                "<= 0.5",
+                higher_is_better=False,
+            ),
+            Metric(
+                "share_states_vuf_halved", halved, halved_naive, "largest load of the most loaded phase moved"
+            ),
+            Metric(
+                "mean_moves", float(np.mean(te["moves"])), 1.0, "one move", "<= 3", higher_is_better=False
+            ),
         ],
         hyperparameters={"weights": WEIGHTS.tolist(), "max_moves": MAX_MOVES, "beam": 4},
-        training_data={"states_train_feeder": tr["states"], "states_test_feeder": te["states"],
-                       "table": "load_series + customers"},
-        split={"method": "no fitted parameters; artifact from the training feeder's first 70 %, evaluation on the "
-                         "other feeder", "rows": {"test_imbalanced_states": len(te["before"])}},
+        training_data={
+            "states_train_feeder": tr["states"],
+            "states_test_feeder": te["states"],
+            "table": "load_series + customers",
+        },
+        split={
+            "method": "no fitted parameters; artifact from the training feeder's first 70 %, evaluation on the "
+            "other feeder",
+            "rows": {"test_imbalanced_states": len(te["before"])},
+        },
         cross_validation={"note": "no fitted parameters; weights fixed by design"},
         report_md=report,
         notes=notes,

@@ -31,10 +31,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _profile(quick: bool) -> dict:
     if quick:
-        return dict(train_days=15, test_days=12, customers=16, epochs=4, hidden=16, max_lstm_samples=3000,
-                    max_lag_samples=3000, seq_len=48)
-    return dict(train_days=35, test_days=21, customers=None, epochs=12, hidden=24, max_lstm_samples=6000,
-                max_lag_samples=30000, seq_len=96)
+        return dict(
+            train_days=15,
+            test_days=12,
+            customers=16,
+            epochs=4,
+            hidden=16,
+            max_lstm_samples=3000,
+            max_lag_samples=3000,
+            seq_len=48,
+        )
+    return dict(
+        train_days=35,
+        test_days=21,
+        customers=None,
+        epochs=12,
+        hidden=24,
+        max_lstm_samples=6000,
+        max_lag_samples=30000,
+        seq_len=96,
+    )
 
 
 def _evaluate(model: ForecastModel, series, frac: float) -> dict:
@@ -86,7 +102,9 @@ def _plots(ctx: TrainContext, agg, cfg, names: list[str]) -> list[str]:
         x = np.arange(len(ok))[ok]
         ax.plot(x, agg.actual[ok, j] / 1e3, "k", lw=1, label="actual")
         ax.plot(x, agg.forecasts["ensemble"][ok, j] / 1e3, "C0", lw=1, label="ensemble")
-        ax.fill_between(x, agg.lower[ok, j] / 1e3, agg.upper[ok, j] / 1e3, color="C0", alpha=0.2, label="90 % interval")
+        ax.fill_between(
+            x, agg.lower[ok, j] / 1e3, agg.upper[ok, j] / 1e3, color="C0", alpha=0.2, label="90 % interval"
+        )
         ax.set_ylabel("kW")
         ax.set_title(f"{label} ahead")
     axes[0].legend(loc="upper right", fontsize=8)
@@ -101,8 +119,12 @@ def _plots(ctx: TrainContext, agg, cfg, names: list[str]) -> list[str]:
 def train(ctx: TrainContext) -> TrainResult:
     started = time.perf_counter()
     prof = _profile(ctx.quick)
-    train_series = simulate_meters(TRAINING_FEEDER, prof["train_days"], seed=ctx.seed * 101 + 11, customers=prof["customers"])
-    test_series = simulate_meters(TEST_FEEDER, prof["test_days"], seed=ctx.seed * 101 + 12, customers=prof["customers"])
+    train_series = simulate_meters(
+        TRAINING_FEEDER, prof["train_days"], seed=ctx.seed * 101 + 11, customers=prof["customers"]
+    )
+    test_series = simulate_meters(
+        TEST_FEEDER, prof["test_days"], seed=ctx.seed * 101 + 12, customers=prof["customers"]
+    )
     gen_s = time.perf_counter() - started
     cfg = default_config(
         pd.Timedelta(minutes=15),
@@ -139,28 +161,79 @@ def train(ctx: TrainContext) -> TrainResult:
     cov_agg = agg.coverage
     mean_agg = float(np.nanmean(agg.mape["ensemble"]))
     metrics = [
-        Metric("mape_15min_pct", table["ensemble"]["aggregate_mape"][0], table["naive"]["aggregate_mape"][0],
-               "weekly seasonal naive", "< 10", higher_is_better=False),
-        Metric("mape_1h_pct", table["ensemble"]["aggregate_mape"][1], table["naive"]["aggregate_mape"][1],
-               "weekly seasonal naive", "", higher_is_better=False),
-        Metric("mape_24h_pct", table["ensemble"]["aggregate_mape"][2], table["naive"]["aggregate_mape"][2],
-               "weekly seasonal naive", "< 15", higher_is_better=False),
-        Metric("mape_mean_15min_24h_pct", mean_agg, float(np.nanmean(agg.mape["naive"])),
-               "weekly seasonal naive", "", higher_is_better=False),
-        Metric("customer_wape_15min_pct", table["ensemble"]["customers_wape"][0], table["naive"]["customers_wape"][0],
-               "weekly seasonal naive", "", higher_is_better=False),
-        Metric("customer_wape_24h_pct", table["ensemble"]["customers_wape"][2], table["naive"]["customers_wape"][2],
-               "weekly seasonal naive", "", higher_is_better=False),
+        Metric(
+            "mape_15min_pct",
+            table["ensemble"]["aggregate_mape"][0],
+            table["naive"]["aggregate_mape"][0],
+            "weekly seasonal naive",
+            "< 10",
+            higher_is_better=False,
+        ),
+        Metric(
+            "mape_1h_pct",
+            table["ensemble"]["aggregate_mape"][1],
+            table["naive"]["aggregate_mape"][1],
+            "weekly seasonal naive",
+            "",
+            higher_is_better=False,
+        ),
+        Metric(
+            "mape_24h_pct",
+            table["ensemble"]["aggregate_mape"][2],
+            table["naive"]["aggregate_mape"][2],
+            "weekly seasonal naive",
+            "< 15",
+            higher_is_better=False,
+        ),
+        Metric(
+            "mape_mean_15min_24h_pct",
+            mean_agg,
+            float(np.nanmean(agg.mape["naive"])),
+            "weekly seasonal naive",
+            "",
+            higher_is_better=False,
+        ),
+        Metric(
+            "customer_wape_15min_pct",
+            table["ensemble"]["customers_wape"][0],
+            table["naive"]["customers_wape"][0],
+            "weekly seasonal naive",
+            "",
+            higher_is_better=False,
+        ),
+        Metric(
+            "customer_wape_24h_pct",
+            table["ensemble"]["customers_wape"][2],
+            table["naive"]["customers_wape"][2],
+            "weekly seasonal naive",
+            "",
+            higher_is_better=False,
+        ),
         Metric("interval_coverage_90", cov, None, "", ">= 0.85"),
     ]
     bench = ROOT / "docs" / "forecast_benchmark.json"
     taylor = json.loads(bench.read_text()) if bench.exists() else None
     if taylor:
-        metrics.append(Metric("taylor_mean_mape_pct", taylor["mean_mape_pct"]["ensemble"],
-                              taylor["mean_mape_pct"]["naive"], "weekly seasonal naive (from docs/forecast_benchmark.json)",
-                              "<= 1.5", higher_is_better=False))
-        metrics.append(Metric("taylor_h1_mape_pct", taylor["h1_mape_pct"]["ensemble"], taylor["h1_mape_pct"]["naive"],
-                              "weekly seasonal naive (from docs/forecast_benchmark.json)", "<= 0.5", higher_is_better=False))
+        metrics.append(
+            Metric(
+                "taylor_mean_mape_pct",
+                taylor["mean_mape_pct"]["ensemble"],
+                taylor["mean_mape_pct"]["naive"],
+                "weekly seasonal naive (from docs/forecast_benchmark.json)",
+                "<= 1.5",
+                higher_is_better=False,
+            )
+        )
+        metrics.append(
+            Metric(
+                "taylor_h1_mape_pct",
+                taylor["h1_mape_pct"]["ensemble"],
+                taylor["h1_mape_pct"]["naive"],
+                "weekly seasonal naive (from docs/forecast_benchmark.json)",
+                "<= 0.5",
+                higher_is_better=False,
+            )
+        )
 
     # artifacts (numpy only) + the served MAPE per horizon
     files = model.save(ctx.work_dir)
@@ -178,9 +251,15 @@ def train(ctx: TrainContext) -> TrainResult:
 
     def row(m: str) -> str:
         t = table[m]
-        return (f"| {m} | " + " | ".join(f"{v:.2f}" for v in t["aggregate_mape"]) + " | "
-                + " | ".join(f"{v:.1f}" for v in t["customers_wape"]) + " | "
-                + " | ".join(f"{v:.2f}" for v in t["time_holdout_aggregate_mape"]) + " |")
+        return (
+            f"| {m} | "
+            + " | ".join(f"{v:.2f}" for v in t["aggregate_mape"])
+            + " | "
+            + " | ".join(f"{v:.1f}" for v in t["customers_wape"])
+            + " | "
+            + " | ".join(f"{v:.2f}" for v in t["time_holdout_aggregate_mape"])
+            + " |"
+        )
 
     weights = {m: model.weights[:, i] for i, m in enumerate(cfg.members)}
     report = [
@@ -208,7 +287,10 @@ def train(ctx: TrainContext) -> TrainResult:
             "",
             "| member | mean MAPE h1–48 | h1 MAPE |",
             "|---|---|---|",
-            *[f"| {m} | {taylor['mean_mape_pct'][m]:.3f} | {taylor['h1_mape_pct'][m]:.3f} |" for m in taylor["mean_mape_pct"]],
+            *[
+                f"| {m} | {taylor['mean_mape_pct'][m]:.3f} | {taylor['h1_mape_pct'][m]:.3f} |"
+                for m in taylor["mean_mape_pct"]
+            ],
             "",
             f"Interval coverage on the test weeks: {taylor['interval']['coverage_on_test']:.3f} (nominal 0.9).",
         ]
@@ -222,14 +304,19 @@ def train(ctx: TrainContext) -> TrainResult:
         "(PV export, appliance switching) get WAPE, no goal. Prophet's trend is not extrapolated for pooled "
         "normalised meters. Meters with less than 8 days of 15-min history are served by the one-day lag "
         "model (status OK, detail says so); below 25 h of history the answer is DEGRADED with no numbers."
-        + ("" if taylor else " Taylor figures: run `gridtwin forecast benchmark` (docs/forecast_benchmark.json).")
+        + (
+            ""
+            if taylor
+            else " Taylor figures: run `gridtwin forecast benchmark` (docs/forecast_benchmark.json)."
+        )
     )
     return TrainResult(
         algorithm="Prophet + LSTM + ridge lag model ensemble (per-horizon NNLS weights, split-conformal 90 % intervals)",
         artifacts=files,
         features=["active_power_total_w"],
         metrics=metrics,
-        hyperparameters={k: v for k, v in cfg.__dict__.items() if k != "horizons"} | {"horizons": f"1..{cfg.max_h}"},
+        hyperparameters={k: v for k, v in cfg.__dict__.items() if k != "horizons"}
+        | {"horizons": f"1..{cfg.max_h}"},
         training_data={
             "generator": "gridsim.loads.simulate_customers (load model only)",
             "train_feeder": TRAINING_FEEDER,
@@ -243,12 +330,26 @@ def train(ctx: TrainContext) -> TrainResult:
         split={
             "method": "by time on the training feeder: members 70 %, ensemble weights + conformal 15 %, "
             "time hold-out 15 %; test = other feeder (rolling origin, last 30 %)",
-            "rows": {"train_steps_per_series": n - 2 * n_test_time, "val_steps": n_test_time, "holdout_steps": n_test_time},
+            "rows": {
+                "train_steps_per_series": n - 2 * n_test_time,
+                "val_steps": n_test_time,
+                "holdout_steps": n_test_time,
+            },
         },
-        cross_validation={"method": "rolling origin on the validation block (every 15-min origin)",
-                          "validation_mean_mape_pct": {m: float(np.nanmean(v)) for m, v in model.validation["mape_per_horizon"].items()}},
+        cross_validation={
+            "method": "rolling origin on the validation block (every 15-min origin)",
+            "validation_mean_mape_pct": {
+                m: float(np.nanmean(v)) for m, v in model.validation["mape_per_horizon"].items()
+            },
+        },
         report_md="\n".join(report),
         notes=notes,
         latency_rows=np.zeros((4, len(FEATURE_NAMES))),
-        extra={"timings_s": {"simulate": round(gen_s, 2), "fit": round(fit_s, 2), **{k: round(v, 2) for k, v in model.timings.items()}}},
+        extra={
+            "timings_s": {
+                "simulate": round(gen_s, 2),
+                "fit": round(fit_s, 2),
+                **{k: round(v, 2) for k, v in model.timings.items()},
+            }
+        },
     )

@@ -45,8 +45,13 @@ def tr_states(ctx: TrainContext, feeder: str) -> pd.DataFrame:
     r = ctx.table("readings", feeder)
     r = r[r["meter_id"].str.endswith("-TR")].sort_values("timestamp")
     p = (r["active_power_a"] + r["active_power_b"] + r["active_power_c"]).to_numpy() / 1e3
-    return pd.DataFrame({"timestamp": r["timestamp"].to_numpy(), "t_s": r["timestamp"].astype("int64").to_numpy() / 1e9,
-                         "demand_kw": p})
+    return pd.DataFrame(
+        {
+            "timestamp": r["timestamp"].to_numpy(),
+            "t_s": r["timestamp"].astype("int64").to_numpy() / 1e9,
+            "demand_kw": p,
+        }
+    )
 
 
 def svr_inputs(params: DispatchParams, t_s: np.ndarray, demand_kw: np.ndarray, soc: np.ndarray) -> np.ndarray:
@@ -114,10 +119,17 @@ def train(ctx: TrainContext) -> TrainResult:
     pred = {t: SvrPredictor(exported[t])(x_te) for t in TARGETS}
     settled = settle_first_hour(params, d[:, 0], a[:, 0], pred["battery_kw"], pred["genset_kw"], te_soc)
     cost_opt = y_te[:, 2]
-    cost_sur = np.array([lp.solve(d[i], a[i], pr[i], te_soc[i],
-                                  fix_first=(settled["battery_kw"][i], settled["genset_kw"][i])).cost
-                         for i in range(len(te))])
-    cost_idle = np.array([lp.solve(d[i], a[i], pr[i], te_soc[i], fix_first=(0.0, 0.0)).cost for i in range(len(te))])
+    cost_sur = np.array(
+        [
+            lp.solve(
+                d[i], a[i], pr[i], te_soc[i], fix_first=(settled["battery_kw"][i], settled["genset_kw"][i])
+            ).cost
+            for i in range(len(te))
+        ]
+    )
+    cost_idle = np.array(
+        [lp.solve(d[i], a[i], pr[i], te_soc[i], fix_first=(0.0, 0.0)).cost for i in range(len(te))]
+    )
     ok = np.isfinite(cost_sur) & np.isfinite(cost_idle) & np.isfinite(cost_opt)
     denom = np.abs(cost_opt[ok]).sum()
     gap = float((cost_sur[ok] - cost_opt[ok]).sum() / denom)
@@ -139,32 +151,59 @@ def train(ctx: TrainContext) -> TrainResult:
 
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     rel_gap = (cost_sur - cost_opt) / np.maximum(np.abs(cost_opt), 1.0)
-    save_hist(ctx.report_dir / f"{NAME}_gap.png",
-              {"SVR surrogate": rel_gap[ok] * 100, "idle first hour": ((cost_idle - cost_opt) /
-                                                                      np.maximum(np.abs(cost_opt), 1.0))[ok] * 100},
-              "24-h cost gap to the LP optimum per held-out state", "gap (%)")
+    save_hist(
+        ctx.report_dir / f"{NAME}_gap.png",
+        {
+            "SVR surrogate": rel_gap[ok] * 100,
+            "idle first hour": ((cost_idle - cost_opt) / np.maximum(np.abs(cost_opt), 1.0))[ok] * 100,
+        },
+        "24-h cost gap to the LP optimum per held-out state",
+        "gap (%)",
+    )
     order = np.argsort(y_te[:, 0])
-    save_xy(ctx.report_dir / f"{NAME}_battery.png",
-            {"LP": (np.arange(len(order)), y_te[order, 0]),
-             "SVR (settled)": (np.arange(len(order)), settled["battery_kw"][order])},
-            "First-hour battery setpoint, held-out states (sorted by LP)", "state", "battery kW (+ discharge)")
-    report = "\n\n".join([
-        "## Dispatch problem (exact LP, HiGHS)",
-        "Parameters (`gridtwin/decision/dispatch.py` `DispatchParams`):",
-        md_table(["parameter", "value"], [(k, v if not isinstance(v, tuple) or len(v) < 8 else "24 values")
-                                           for k, v in params.as_dict().items()]),
-        f"LP solve time (median, this machine, {len(lp_times) + len(te_times)} solves): {lp_ms:.2f} ms.",
-        "## SVR cross-validation (5-fold, training states, standardised MSE)",
-        md_table(["target", "best C", "best γ", "CV MSE"],
-                 [(t, exported[t]["hyperparameters"]["C"], exported[t]["hyperparameters"]["gamma"],
-                   min(r["cv_mse_std_units"] for r in cv_results[t])) for t in TARGETS]),
-        "## Held-out states (other feeder)",
-        f"Cost gap of the surrogate {gap * 100:.2f} % (idle-first-hour baseline {gap_idle * 100:.2f} %); "
-        f"LP savings against no optimisation {savings * 100:.1f} %; cost MAE {cost_mae:.2f} € "
-        f"(no-optimisation cost as estimate: {cost_mae_base:.2f} €); battery setpoint MAE {bat_mae:.1f} kW.",
-        f"![gap]({NAME}_gap.png)",
-        f"![battery]({NAME}_battery.png)",
-    ])
+    save_xy(
+        ctx.report_dir / f"{NAME}_battery.png",
+        {
+            "LP": (np.arange(len(order)), y_te[order, 0]),
+            "SVR (settled)": (np.arange(len(order)), settled["battery_kw"][order]),
+        },
+        "First-hour battery setpoint, held-out states (sorted by LP)",
+        "state",
+        "battery kW (+ discharge)",
+    )
+    report = "\n\n".join(
+        [
+            "## Dispatch problem (exact LP, HiGHS)",
+            "Parameters (`gridtwin/decision/dispatch.py` `DispatchParams`):",
+            md_table(
+                ["parameter", "value"],
+                [
+                    (k, v if not isinstance(v, tuple) or len(v) < 8 else "24 values")
+                    for k, v in params.as_dict().items()
+                ],
+            ),
+            f"LP solve time (median, this machine, {len(lp_times) + len(te_times)} solves): {lp_ms:.2f} ms.",
+            "## SVR cross-validation (5-fold, training states, standardised MSE)",
+            md_table(
+                ["target", "best C", "best γ", "CV MSE"],
+                [
+                    (
+                        t,
+                        exported[t]["hyperparameters"]["C"],
+                        exported[t]["hyperparameters"]["gamma"],
+                        min(r["cv_mse_std_units"] for r in cv_results[t]),
+                    )
+                    for t in TARGETS
+                ],
+            ),
+            "## Held-out states (other feeder)",
+            f"Cost gap of the surrogate {gap * 100:.2f} % (idle-first-hour baseline {gap_idle * 100:.2f} %); "
+            f"LP savings against no optimisation {savings * 100:.1f} %; cost MAE {cost_mae:.2f} € "
+            f"(no-optimisation cost as estimate: {cost_mae_base:.2f} €); battery setpoint MAE {bat_mae:.1f} kW.",
+            f"![gap]({NAME}_gap.png)",
+            f"![battery]({NAME}_battery.png)",
+        ]
+    )
     notes = (
         "Serving returns the LP answer while the expected solve time fits `DISPATCH_LP_BUDGET_MS` (default 2 ms) "
         "for the batch, else the SVR surrogate, and says which in `solver`. The battery state of charge is not "
@@ -181,18 +220,30 @@ def train(ctx: TrainContext) -> TrainResult:
         artifacts={"model": artifact},
         features=["active_power_total_w", "hour_of_day (reading timestamp)", "battery_soc (Redis)"],
         metrics=[
-            Metric("cost_gap", gap, gap_idle, "battery and genset idle in the first hour", "<= 0.02",
-                   higher_is_better=False),
+            Metric(
+                "cost_gap",
+                gap,
+                gap_idle,
+                "battery and genset idle in the first hour",
+                "<= 0.02",
+                higher_is_better=False,
+            ),
             Metric("lp_savings_vs_no_optimisation", savings, 0.0, "no optimisation"),
             Metric("cost_mae_eur", cost_mae, cost_mae_base, "no-optimisation cost", higher_is_better=False),
             Metric("lp_solve_ms", lp_ms, None, "", higher_is_better=False),
         ],
-        hyperparameters={t: exported[t]["hyperparameters"] for t in TARGETS} | {"epsilon": 0.05,
-                                                                               "inputs": list(INPUTS)},
-        training_data={"train_states": len(tr), "test_states": len(te), "table": "readings (transformer meter)",
-                       "soc": "uniform 10-95 %"},
-        split={"method": "time (first 70 % of the training feeder) + meter hold-out (other feeder)",
-               "rows": {"train": len(tr), "test": len(te)}},
+        hyperparameters={t: exported[t]["hyperparameters"] for t in TARGETS}
+        | {"epsilon": 0.05, "inputs": list(INPUTS)},
+        training_data={
+            "train_states": len(tr),
+            "test_states": len(te),
+            "table": "readings (transformer meter)",
+            "soc": "uniform 10-95 %",
+        },
+        split={
+            "method": "time (first 70 % of the training feeder) + meter hold-out (other feeder)",
+            "rows": {"train": len(tr), "test": len(te)},
+        },
         cross_validation={"folds": 5, "grid": grid, "results": cv_results},
         report_md=report,
         notes=notes,

@@ -107,8 +107,11 @@ def train(ctx: TrainContext) -> TrainResult:
     xt, yt, wt = xs[tr_idx][sub], y[tr_idx][sub], w
 
     # 5-fold CV on the training part only (macro-F1: accuracy alone rewards "always normal")
-    grid = [(c, g) for c in (1.0, 10.0) for g in (0.05, 0.2)] if ctx.quick else [
-        (c, g) for c in (1.0, 10.0, 100.0) for g in (0.02, 0.05, 0.2)]
+    grid = (
+        [(c, g) for c in (1.0, 10.0) for g in (0.05, 0.2)]
+        if ctx.quick
+        else [(c, g) for c in (1.0, 10.0, 100.0) for g in (0.02, 0.05, 0.2)]
+    )
     skf = StratifiedKFold(n_splits=5, shuffle=True, random_state=ctx.seed)
     cv_scores = {}
     for c, g in grid:
@@ -143,9 +146,14 @@ def train(ctx: TrainContext) -> TrainResult:
     # that the model flags as overload but are not overloaded yet
     minutes = _minutes_to_overload(df)
     pred_tr = classify(xs[tr_idx])[0]
-    flagged = (pred_tr == "overload") & (df.loading_pu.to_numpy()[tr_idx] < 1.0) & np.isfinite(minutes[tr_idx])
+    flagged = (
+        (pred_tr == "overload") & (df.loading_pu.to_numpy()[tr_idx] < 1.0) & np.isfinite(minutes[tr_idx])
+    )
     if flagged.any():
-        ttf, ttf_source = float(np.median(minutes[tr_idx][flagged])), "median first-crossing of flagged training rows"
+        ttf, ttf_source = (
+            float(np.median(minutes[tr_idx][flagged])),
+            "median first-crossing of flagged training rows",
+        )
     elif np.isfinite(minutes[tr_idx]).any():
         ttf, ttf_source = float(np.nanmedian(minutes[tr_idx])), "median first-crossing of all training rows"
     else:  # no overload in the training part: served as unknown (-1) with a detail
@@ -159,7 +167,9 @@ def train(ctx: TrainContext) -> TrainResult:
     acc_major = float((y[te] == "normal").mean())
     bacc = balanced_accuracy_score(y[te], pred_te)
     bacc_persist = balanced_accuracy_score(y[te], y_persist[te])
-    labels_present = [c for c in ["normal", "high", "overload"] if c in set(y[te]) | set(pred_te) | set(y_persist[te])]
+    labels_present = [
+        c for c in ["normal", "high", "overload"] if c in set(y[te]) | set(pred_te) | set(y_persist[te])
+    ]
     cm = confusion_matrix(y[te], pred_te, labels=labels_present)
     cm_p = confusion_matrix(y[te], y_persist[te], labels=labels_present)
 
@@ -171,26 +181,42 @@ def train(ctx: TrainContext) -> TrainResult:
     gacc_p = accuracy_score(gdf.future_loading_class, loading_class(gdf.loading_pu.to_numpy()))
 
     # ---- artifacts --------------------------------------------------------------------
-    arrays = {**fast.to_arrays(), "fill": fill, "mu": mu, "sd": sd, "cal_w": np.asarray(cal_w, float),
-              "cal_b": np.asarray(cal_b, float), "cal_classes": cal_classes, "prior_overload": np.array([prior]),
-              "ttf_minutes": np.array([ttf])}
+    arrays = {
+        **fast.to_arrays(),
+        "fill": fill,
+        "mu": mu,
+        "sd": sd,
+        "cal_w": np.asarray(cal_w, float),
+        "cal_b": np.asarray(cal_b, float),
+        "cal_classes": cal_classes,
+        "prior_overload": np.array([prior]),
+        "ttf_minutes": np.array([ttf]),
+    }
     np.savez(ctx.path("overload_svm.npz"), **arrays)
     ratings = {}
     for feeder in ("train", "test"):
         m = ctx.table("meters", feeder)
-        ratings.update({r.meter_id: float(r.rated_current_a) for r in m.itertuples() if np.isfinite(r.rated_current_a)})
+        ratings.update(
+            {r.meter_id: float(r.rated_current_a) for r in m.itertuples() if np.isfinite(r.rated_current_a)}
+        )
     write_json(ctx.path("ratings.json"), {"classes": classes, "rated_current_a": ratings})
 
     # ---- report -----------------------------------------------------------------------
     f_cm = confusion_plot(ctx, cm, labels_present, "SVM, test part (last 15 % of time)", "confusion")
-    f_cmp = confusion_plot(ctx, cm_p, labels_present, "persistence baseline, same rows", "confusion_persistence")
+    f_cmp = confusion_plot(
+        ctx, cm_p, labels_present, "persistence baseline, same rows", "confusion_persistence"
+    )
     fig, ax = plt.subplots(figsize=(6, 3.2))
     g0 = df.iloc[te]
     one = g0.meter_id == g0.meter_id.iloc[0]
     ax.plot(g0.timestamp[one], g0.loading_pu[one], lw=0.8, label="loading now (pu)")
-    ax.plot(g0.timestamp[one], g0.future_max_loading_pu_30_60min[one], lw=0.8, label="max 30–60 min ahead (pu)")
+    ax.plot(
+        g0.timestamp[one], g0.future_max_loading_pu_30_60min[one], lw=0.8, label="max 30–60 min ahead (pu)"
+    )
     flag = one.to_numpy() & (pred_te != "normal")
-    ax.scatter(g0.timestamp[flag], g0.future_max_loading_pu_30_60min[flag], s=6, c="r", label="SVM: high/overload")
+    ax.scatter(
+        g0.timestamp[flag], g0.future_max_loading_pu_30_60min[flag], s=6, c="r", label="SVM: high/overload"
+    )
     ax.axhline(0.8, ls=":", c="grey")
     ax.axhline(1.0, ls="--", c="grey")
     ax.legend(fontsize=7)
@@ -202,7 +228,7 @@ def train(ctx: TrainContext) -> TrainResult:
 ### Task
 Loading class of the asset **30–60 min ahead** (normal < 0.8 ≤ high < 1.0 ≤ overload, max phase
 current over rating), from the simulator's power flow (`loading.parquet`). Rows: transformer
-and feeder-head meters of `{ctx.feeder_dir('train').name}`.
+and feeder-head meters of `{ctx.feeder_dir("train").name}`.
 
 ### Held-out test (last 15 % of time, 60-min embargo)
 | | SVM | persistence | majority ("normal") |
@@ -211,7 +237,7 @@ and feeder-head meters of `{ctx.feeder_dir('train').name}`.
 | balanced accuracy | {bacc:.3f} | {bacc_persist:.3f} | {1 / max(len(set(y[te])), 1):.3f} |
 
 Test rows: {len(te)}; class counts {pd.Series(y[te]).value_counts().to_dict()}.
-Generalisation feeder `{ctx.feeder_dir('test').name}`: accuracy {gacc:.4f} vs persistence {gacc_p:.4f}.
+Generalisation feeder `{ctx.feeder_dir("test").name}`: accuracy {gacc:.4f} vs persistence {gacc_p:.4f}.
 
 ![confusion]({f_cm}) ![persistence]({f_cmp})
 
@@ -247,10 +273,18 @@ Chosen: {best}. Support vectors: {len(fast.support_vectors)}.
             Metric("balanced_accuracy", float(bacc), float(bacc_persist), "persistence (current class)"),
             Metric("generalisation_accuracy", float(gacc), float(gacc_p), "persistence, other feeder"),
         ],
-        hyperparameters={"C": c_best, "gamma": g_best, "design": list(DESIGN_NAMES),
-                         "n_support_vectors": int(len(fast.support_vectors))},
-        training_data={"table": "loading + readings", "rows": int(len(df)), "train_rows_used": int(len(sub)),
-                       "seconds": round(elapsed, 1)},
+        hyperparameters={
+            "C": c_best,
+            "gamma": g_best,
+            "design": list(DESIGN_NAMES),
+            "n_support_vectors": int(len(fast.support_vectors)),
+        },
+        training_data={
+            "table": "loading + readings",
+            "rows": int(len(df)),
+            "train_rows_used": int(len(sub)),
+            "seconds": round(elapsed, 1),
+        },
         split={**split.describe(), "embargo_minutes": HORIZON_MIN},
         cross_validation={"folds": 5, "metric": "macro_f1", "scores": cv_scores, "best": best},
         report_md=report,

@@ -30,11 +30,30 @@ from training.split import split_by_time
 
 # RMS-only inputs (no THD columns: they are NaN without a waveform)
 NN_COLUMNS: tuple[str, ...] = (
-    "voltage_a_pu", "voltage_b_pu", "voltage_c_pu", "voltage_spread_pu", "current_mean_a", "current_max_a",
-    "current_unbalance_pct", "current_iuf_est_pct", "current_neutral_est_a", "power_factor_a", "power_factor_b",
-    "power_factor_c", "power_factor_total", "reactive_share_total", "active_power_total_w",
-    "reactive_power_total_var", "vuf_pct", "pvur_pct", "rolling5_voltage_mean_pu_std", "rolling5_current_mean_a_std",
-    "rolling5_active_power_total_w_std", "hour_of_day_sin", "hour_of_day_cos", "nominal_voltage_v",
+    "voltage_a_pu",
+    "voltage_b_pu",
+    "voltage_c_pu",
+    "voltage_spread_pu",
+    "current_mean_a",
+    "current_max_a",
+    "current_unbalance_pct",
+    "current_iuf_est_pct",
+    "current_neutral_est_a",
+    "power_factor_a",
+    "power_factor_b",
+    "power_factor_c",
+    "power_factor_total",
+    "reactive_share_total",
+    "active_power_total_w",
+    "reactive_power_total_var",
+    "vuf_pct",
+    "pvur_pct",
+    "rolling5_voltage_mean_pu_std",
+    "rolling5_current_mean_a_std",
+    "rolling5_active_power_total_w_std",
+    "hour_of_day_sin",
+    "hour_of_day_cos",
+    "nominal_voltage_v",
 )
 HIDDEN = (64, 32, 16)
 
@@ -46,8 +65,13 @@ def _frame(ctx: TrainContext, feeder: str):
 
 
 def exact_pqi(df, thd: np.ndarray) -> np.ndarray:
-    r = ratios(df.voltage_min_pu.to_numpy(float), df.voltage_max_pu.to_numpy(float), thd,
-               df.vuf_pct.to_numpy(float), df.frequency_deviation_pct.to_numpy(float))
+    r = ratios(
+        df.voltage_min_pu.to_numpy(float),
+        df.voltage_max_pu.to_numpy(float),
+        thd,
+        df.vuf_pct.to_numpy(float),
+        df.frequency_deviation_pct.to_numpy(float),
+    )
     return pqi_from_ratios(r)
 
 
@@ -71,8 +95,14 @@ def _train(ctx: TrainContext) -> TrainResult:
     y_mu = float(y[tr].mean())
 
     def make(alpha: float) -> MLPRegressor:
-        return MLPRegressor(hidden_layer_sizes=HIDDEN, alpha=alpha, max_iter=300 if ctx.quick else 200,
-                            early_stopping=True, random_state=ctx.seed, learning_rate_init=1e-3)
+        return MLPRegressor(
+            hidden_layer_sizes=HIDDEN,
+            alpha=alpha,
+            max_iter=300 if ctx.quick else 200,
+            early_stopping=True,
+            random_state=ctx.seed,
+            learning_rate_init=1e-3,
+        )
 
     alphas = (1e-3, 1e-1) if ctx.quick else (1e-4, 1e-2, 1e-1, 1.0)
     cv_idx = tr if len(tr) <= 20000 else np.sort(ctx.rng.choice(tr, 20000, replace=False))
@@ -104,7 +134,10 @@ def _train(ctx: TrainContext) -> TrainResult:
     pqi_base = exact_pqi(df.iloc[te], np.full(len(te), thd_clim))
     r2, r2_b = r2_score(pqi_true, pqi_hat), r2_score(pqi_true, pqi_base)
     mae, mae_b = mean_absolute_error(pqi_true, pqi_hat), mean_absolute_error(pqi_true, pqi_base)
-    thd_mae, thd_mae_b = mean_absolute_error(thd_true[te], thd_hat), mean_absolute_error(thd_true[te], np.full(len(te), thd_clim))
+    thd_mae, thd_mae_b = (
+        mean_absolute_error(thd_true[te], thd_hat),
+        mean_absolute_error(thd_true[te], np.full(len(te), thd_clim)),
+    )
     # share of the index variance that is in the THD term (what no RMS model can see)
     pqi_no_thd = exact_pqi(df.iloc[te], np.zeros(len(te)))
     thd_var_share = float(np.var(pqi_true - pqi_no_thd) / max(np.var(pqi_true), 1e-12))
@@ -124,7 +157,13 @@ def _train(ctx: TrainContext) -> TrainResult:
     g_true, g_hat = g_true[g_ok], g_hat[g_ok]
     g_r2, g_mae = r2_score(g_true, g_hat), mean_absolute_error(g_true, g_hat)
 
-    arrays = {"fill": fill, "mu": mu, "sd": sd, "y_mu": np.array([y_mu]), "n_layers": np.array([len(weights)])}
+    arrays = {
+        "fill": fill,
+        "mu": mu,
+        "sd": sd,
+        "y_mu": np.array([y_mu]),
+        "n_layers": np.array([len(weights)]),
+    }
     for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
         arrays[f"w{k}"], arrays[f"b{k}"] = w, b
     np.savez(ctx.path("pqi_mlp.npz"), **arrays)
@@ -186,13 +225,24 @@ test {len(te)}. Other feeder: R² {g_r2:.3f}, MAE {g_mae:.2f}.
             Metric("pqi_mae", float(mae), float(mae_b), "index with training-median THD", "<= 3.5", False),
             Metric("thd_mae_pct", float(thd_mae), float(thd_mae_b), "training-median THD", "", False),
             Metric("generalisation_pqi_r2", float(g_r2), None, "other feeder", ""),
-            Metric("seed_direct_nn_pqi_r2", float(r2_direct), float(r2_b), "index with training-median THD", ""),
-            Metric("seed_direct_nn_pqi_mae", float(mae_direct), float(mae_b), "index with training-median THD", "",
-                   False),
+            Metric(
+                "seed_direct_nn_pqi_r2", float(r2_direct), float(r2_b), "index with training-median THD", ""
+            ),
+            Metric(
+                "seed_direct_nn_pqi_mae",
+                float(mae_direct),
+                float(mae_b),
+                "index with training-median THD",
+                "",
+                False,
+            ),
         ],
         hyperparameters={"hidden": list(HIDDEN), "alpha": best, "activation": "relu"},
-        training_data={"table": "harmonic_labels + readings", "rows": int(len(df)),
-                       "seconds": round(time.perf_counter() - t0, 1)},
+        training_data={
+            "table": "harmonic_labels + readings",
+            "rows": int(len(df)),
+            "seconds": round(time.perf_counter() - t0, 1),
+        },
         split=split.describe(),
         cross_validation={"folds": 5, "metric": "MAE log THD", "scores": cv, "best_alpha": best},
         report_md=report,

@@ -77,7 +77,8 @@ def _trace_rows(ctx: TrainContext, feeder: str, max_events: int | None) -> pd.Da
     stride = np.maximum(size // 25, 1)
     df = df[(pos % stride) == 0]
     lab = ev[["event_id", "meter_id", "cause", "depth_pu", "duration_s", "start", "on_timeline"]].rename(
-        columns={"meter_id": "base_meter"})
+        columns={"meter_id": "base_meter"}
+    )
     return df.merge(lab, on=["event_id", "base_meter"], how="inner").reset_index(drop=True)
 
 
@@ -135,7 +136,9 @@ def train(ctx: TrainContext) -> TrainResult:
     tr = np.flatnonzero(split.train)
 
     def clf(n_estimators: int = n_trees, **p):
-        return RandomForestClassifier(n_estimators=n_estimators, n_jobs=ctx.n_jobs, random_state=ctx.seed, **p)
+        return RandomForestClassifier(
+            n_estimators=n_estimators, n_jobs=ctx.n_jobs, random_state=ctx.seed, **p
+        )
 
     def reg(n_estimators: int = n_trees, **p):
         return RandomForestRegressor(n_estimators=n_estimators, n_jobs=ctx.n_jobs, random_state=ctx.seed, **p)
@@ -146,8 +149,11 @@ def train(ctx: TrainContext) -> TrainResult:
     def mae_score(m, xb, yb, wb):  # depth increment: the same error as on the depth itself
         return -float(np.average(np.abs(m.predict(xb) - yb), weights=wb))
 
-    grid = ([{"max_depth": 14, "min_samples_leaf": leaf} for leaf in (2, 8)] if ctx.quick
-            else [{"max_depth": d, "min_samples_leaf": 8} for d in (10, 16)])
+    grid = (
+        [{"max_depth": 14, "min_samples_leaf": leaf} for leaf in (2, 8)]
+        if ctx.quick
+        else [{"max_depth": d, "min_samples_leaf": 8} for d in (10, 16)]
+    )
     folds = 3 if ctx.quick else 5  # the quick profile's 20-s budget
     # CV on at most 300 training events with 20-tree forests (the 2-min full budget); the
     # chosen settings are then fitted on every training event
@@ -158,6 +164,7 @@ def train(ctx: TrainContext) -> TrainResult:
     cv_n = {"n_estimators": min(n_trees, 20)}
     grid_cv = [{**cv_n, **g} for g in grid]
     cv_c, best_c = _cv_forest(clf, x[cvr], y_cause[cvr], groups, w[cvr], acc_score, grid_cv, folds)
+
     # separate forests: a joint one splits on the log-duration variance, which dwarfs the
     # depth increments (measured: depth MAE 6.9 % vs 1.9 % for "depth so far")
     # and the depth forest splits on absolute error (leaf medians): a fault's sag may or may not
@@ -169,7 +176,9 @@ def train(ctx: TrainContext) -> TrainResult:
 
     cv_r, best_r = _cv_forest(reg_mae, x[cvr], y_reg[cvr, 0], groups, w[cvr], mae_score, grid_cv, folds)
     cv_t, best_t = _cv_forest(reg, x[cvr], y_reg[cvr, 1], groups, w[cvr], mae_score, grid_cv, folds)
-    best_c, best_r, best_t = ({k: v for k, v in b.items() if k != "n_estimators"} for b in (best_c, best_r, best_t))
+    best_c, best_r, best_t = (
+        {k: v for k, v in b.items() if k != "n_estimators"} for b in (best_c, best_r, best_t)
+    )
     m_cause = clf(**best_c).fit(x[tr], y_cause[tr], sample_weight=w[tr])
     m_reg = reg_mae(**best_r).fit(x[tr], y_reg[tr, 0], sample_weight=w[tr])
     m_dur = reg(**best_t).fit(x[tr], y_reg[tr, 1], sample_weight=w[tr])
@@ -187,8 +196,11 @@ def train(ctx: TrainContext) -> TrainResult:
     sub = htr if len(htr) <= cap else np.sort(ctx.rng.choice(htr, cap, replace=False))
     # depth 1 with huge leaves is close to climatology: CV may prefer it when conditions carry
     # no information about the next hour's sags
-    hgrid = ([{"max_depth": d, "min_samples_leaf": leaf} for d, leaf in ((1, 2000), (3, 500), (6, 500))] if ctx.quick
-             else [{"max_depth": d, "min_samples_leaf": leaf} for d, leaf in ((1, 5000), (3, 1000), (6, 1000))])
+    hgrid = (
+        [{"max_depth": d, "min_samples_leaf": leaf} for d, leaf in ((1, 2000), (3, 500), (6, 500))]
+        if ctx.quick
+        else [{"max_depth": d, "min_samples_leaf": leaf} for d, leaf in ((1, 5000), (3, 1000), (6, 1000))]
+    )
     # grouped by day (contiguous blocks) so folds do not share the same hour of labels
     hgroups = hf.timestamp.dt.floor("6h").astype("int64").to_numpy()[sub]
 
@@ -198,8 +210,16 @@ def train(ctx: TrainContext) -> TrainResult:
         return -brier_score_loss(yb, p1)
 
     n_groups = len(np.unique(hgroups))
-    cv_h, best_h = _cv_forest(clf, hx[sub], hy[sub], hgroups, np.ones(len(sub)), brier,
-                              [{**cv_n, **g} for g in hgrid], min(folds, n_groups))
+    cv_h, best_h = _cv_forest(
+        clf,
+        hx[sub],
+        hy[sub],
+        hgroups,
+        np.ones(len(sub)),
+        brier,
+        [{**cv_n, **g} for g in hgrid],
+        min(folds, n_groups),
+    )
     best_h = {k: v for k, v in best_h.items() if k != "n_estimators"}
     m_hour = clf(**best_h).fit(hx[sub], hy[sub])
     f_hour = FlatForest.from_sklearn(m_hour)
@@ -239,17 +259,26 @@ def train(ctx: TrainContext) -> TrainResult:
     gdf = _trace_rows(ctx, "test", None if ctx.quick else 300)
     gx = impute(sag_design(gdf[list(SAG_COLUMNS)].to_numpy(float)), fill)
     gw = 1.0 / (gdf.event_id.astype(str) + "#" + gdf.base_meter).map(
-        (gdf.event_id.astype(str) + "#" + gdf.base_meter).value_counts()).to_numpy(float)
+        (gdf.event_id.astype(str) + "#" + gdf.base_meter).value_counts()
+    ).to_numpy(float)
     gacc = float(np.average(classes[f_cause.predict(gx).argmax(1)] == gdf.cause.to_numpy(), weights=gw))
     gvmin = gdf.voltage_min_pu.to_numpy(float)
     gdepth = np.clip(gvmin + np.minimum(f_reg.predict(gx)[:, 0], 0.0), 0.0, None)
     gmae = float(np.average(np.abs(gdepth - gdf.depth_pu.to_numpy()) * 100, weights=gw))
 
     # ---- artifacts ------------------------------------------------------------------------
-    np.savez(ctx.path("voltage_sag_forests.npz"), **f_cause.to_arrays("cause_"), **f_reg.to_arrays("reg_"),
-             **f_dur.to_arrays("dur_"),
-             **f_hour.to_arrays("hour_"), fill=fill, hour_fill=hfill, classes=classes.astype(str),
-             hour_pos=np.array([hour_pos]), climatology=np.array([clim]))
+    np.savez(
+        ctx.path("voltage_sag_forests.npz"),
+        **f_cause.to_arrays("cause_"),
+        **f_reg.to_arrays("reg_"),
+        **f_dur.to_arrays("dur_"),
+        **f_hour.to_arrays("hour_"),
+        fill=fill,
+        hour_fill=hfill,
+        classes=classes.astype(str),
+        hour_pos=np.array([hour_pos]),
+        climatology=np.array([clim]),
+    )
 
     # ---- report ---------------------------------------------------------------------------
     f_cm = confusion_plot(ctx, cm, labels, "cause, in-sag readings of test events", "confusion")
@@ -284,7 +313,7 @@ def train(ctx: TrainContext) -> TrainResult:
 | IEEE 1159 category (from predicted depth, duration) | {cat_acc:.3f} | – |
 
 In-sag readings: train {len(tr)}, test {len(te)} from {df.event_id[te].nunique()} events.
-Other feeder (`{ctx.feeder_dir('test').name}`): cause accuracy {gacc:.3f}, depth MAE {gmae:.2f} %.
+Other feeder (`{ctx.feeder_dir("test").name}`): cause accuracy {gacc:.3f}, depth MAE {gmae:.2f} %.
 
 ![confusion]({f_cm})
 
@@ -319,18 +348,32 @@ Brier {bs:.5f} vs climatology {bs_clim:.5f} (base rate {clim:.4f}); ROC AUC {auc
         features=sorted(set(SAG_COLUMNS) | set(CONDITION_COLUMNS)),
         metrics=[
             Metric("cause_accuracy", acc, acc_base, f"majority class ({major})", ">= 0.90"),
-            Metric("depth_mae_pct_nominal", mae_depth, mae_depth_base, "depth observed so far", "<= 3.0", False),
+            Metric(
+                "depth_mae_pct_nominal", mae_depth, mae_depth_base, "depth observed so far", "<= 3.0", False
+            ),
             Metric("duration_mae_s", mae_dur, mae_dur_base, "training median duration", "", False),
             Metric("ieee1159_category_accuracy", cat_acc, None, "", ""),
             Metric("next_hour_brier", bs, bs_clim, "climatology", f"< {bs_clim:.6f}", False),
             Metric("generalisation_cause_accuracy", gacc, None, "other feeder", ""),
         ],
-        hyperparameters={"cause": best_c, "depth": best_r, "duration": best_t, "next_hour": best_h, "n_estimators": n_trees},
-        training_data={"tables": "event_traces + sag_events; readings for next hour", "in_sag_rows": int(len(df)),
-                       "events": int(df.event_id.nunique()), "hour_rows": int(len(hf)),
-                       "seconds": round(time.perf_counter() - t0, 1)},
-        split={"in_progress": {**split.describe(), "unit": "events by start time"},
-               "next_hour": {**hsplit.describe(), "embargo_minutes": 60}},
+        hyperparameters={
+            "cause": best_c,
+            "depth": best_r,
+            "duration": best_t,
+            "next_hour": best_h,
+            "n_estimators": n_trees,
+        },
+        training_data={
+            "tables": "event_traces + sag_events; readings for next hour",
+            "in_sag_rows": int(len(df)),
+            "events": int(df.event_id.nunique()),
+            "hour_rows": int(len(hf)),
+            "seconds": round(time.perf_counter() - t0, 1),
+        },
+        split={
+            "in_progress": {**split.describe(), "unit": "events by start time"},
+            "next_hour": {**hsplit.describe(), "embargo_minutes": 60},
+        },
         cross_validation={"folds": folds, "cause": cv_c, "depth": cv_r, "duration": cv_t, "next_hour": cv_h},
         report_md=report,
         notes=notes,

@@ -84,8 +84,13 @@ def state_key(meter_id: str) -> str:
 
 
 async def update_states(
-    redis: Any, meter_ids: Sequence[str], ts: np.ndarray, k: np.ndarray, ambient: np.ndarray,
-    through_fault: np.ndarray, overvoltage: np.ndarray,
+    redis: Any,
+    meter_ids: Sequence[str],
+    ts: np.ndarray,
+    k: np.ndarray,
+    ambient: np.ndarray,
+    through_fault: np.ndarray,
+    overvoltage: np.ndarray,
 ) -> np.ndarray:
     """Apply each reading (in batch order) to its meter's state; returns (n, len(FIELDS)).
 
@@ -96,7 +101,10 @@ async def update_states(
     script = redis.register_script(LUA)
     pipe = redis.pipeline(transaction=False)
     for i, m in enumerate(meter_ids):
-        await script(keys=[state_key(m)], args=[float(ts[i]), float(k[i]), float(ambient[i]),
-                                                 int(through_fault[i]), int(overvoltage[i])], client=pipe)
+        await script(
+            keys=[state_key(m)],
+            args=[float(ts[i]), float(k[i]), float(ambient[i]), int(through_fault[i]), int(overvoltage[i])],
+            client=pipe,
+        )
     rows = await pipe.execute()
     return np.array([[float(v) for v in r] for r in rows], dtype=float).reshape(len(meter_ids), len(FIELDS))

@@ -28,7 +28,9 @@ def asset_key(meter_id: str) -> str:
     return assets.asset_key(settings().redis_prefix, meter_id)
 
 
-async def fetch_assets(redis: Any, meter_ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, float]]:
+async def fetch_assets(
+    redis: Any, meter_ids: Sequence[str], fields: Sequence[str]
+) -> dict[str, dict[str, float]]:
     """Asset fields per distinct meter (missing or unparsable fields are left out)."""
     unique = list(dict.fromkeys(meter_ids))
     if redis is None or not unique:

@@ -68,7 +68,11 @@ class RbfSvc:
             for j in range(i + 1, n_cls):
                 sj = slice(starts[j], starts[j + 1])
                 # libsvm: coef of class i's SVs in row j-1, class j's SVs in row i
-                out[:, p] = k[:, si] @ self.dual_coef[j - 1, si] + k[:, sj] @ self.dual_coef[i, sj] + self.intercept[p]
+                out[:, p] = (
+                    k[:, si] @ self.dual_coef[j - 1, si]
+                    + k[:, sj] @ self.dual_coef[i, sj]
+                    + self.intercept[p]
+                )
                 p += 1
         return out
 

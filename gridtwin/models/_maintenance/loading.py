@@ -65,7 +65,11 @@ def loading_class(loading_pu: np.ndarray) -> np.ndarray:
 
 
 def calibrated_classes(
-    dec: np.ndarray, vote_labels: np.ndarray, cal_classes: np.ndarray, cal_w: np.ndarray, cal_b: np.ndarray,
+    dec: np.ndarray,
+    vote_labels: np.ndarray,
+    cal_classes: np.ndarray,
+    cal_w: np.ndarray,
+    cal_b: np.ndarray,
     prior_overload: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class labels and P(overload) from the SVM's one-vs-one decisions.

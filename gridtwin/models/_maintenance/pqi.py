@@ -25,12 +25,22 @@ WEIGHTS = np.array([35.0, 30.0, 20.0, 15.0])
 CAP = 1.5
 
 #: Feature columns the exact components are computed from.
-PQI_COLUMNS: tuple[str, ...] = ("voltage_min_pu", "voltage_max_pu", "thd_voltage_max_pct", "vuf_pct",
-                                "frequency_deviation_pct")
+PQI_COLUMNS: tuple[str, ...] = (
+    "voltage_min_pu",
+    "voltage_max_pu",
+    "thd_voltage_max_pct",
+    "vuf_pct",
+    "frequency_deviation_pct",
+)
 
 
-def ratios(v_min_pu: np.ndarray, v_max_pu: np.ndarray, thd_pct: np.ndarray, vuf_pct: np.ndarray,
-           f_dev_pct: np.ndarray) -> np.ndarray:
+def ratios(
+    v_min_pu: np.ndarray,
+    v_max_pu: np.ndarray,
+    thd_pct: np.ndarray,
+    vuf_pct: np.ndarray,
+    f_dev_pct: np.ndarray,
+) -> np.ndarray:
     """(n, 4) ratios of each criterion to its EN 50160 limit."""
     v_dev = np.maximum(np.abs(v_min_pu - 1.0), np.abs(v_max_pu - 1.0)) * 100.0
     return np.column_stack([v_dev, thd_pct, vuf_pct, np.abs(f_dev_pct)]) / LIMITS

@@ -18,7 +18,9 @@ from gridtwin.features.schema import FEATURE_NAMES  # noqa: E402
 from training.context import TrainContext  # noqa: E402
 
 
-def reading_features(ctx: TrainContext, feeder: str = "train", meters: list[str] | None = None) -> pd.DataFrame:
+def reading_features(
+    ctx: TrainContext, feeder: str = "train", meters: list[str] | None = None
+) -> pd.DataFrame:
     """Serving features (135 columns + meter_id, timestamp) of the simulator's 1-min readings."""
     df = ctx.table("readings", feeder)
     if meters is not None:
