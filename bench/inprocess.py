@@ -61,5 +61,19 @@ class InProcessPipeline:
             merged.MergeFrom(part)
         return upstream
 
+    async def time_models(self, readings: Sequence[reading_pb2.Reading]) -> dict[str, float]:
+        """Seconds each module's models take (prepare + predict) for these readings."""
+        matrix = await self.state.update_and_compute(readings)
+        batch = ModuleBatch(
+            readings, matrix, FEATURE_NAMES, SCHEMA_VERSION, [assessment_pb2.Assessment() for _ in readings]
+        )
+        out = {}
+        for name in ("monitoring", "maintenance", "energy", "decision"):
+            started = time.perf_counter()
+            await self.modules[name].prepare(batch)
+            self.modules[name].evaluate(batch)
+            out[name] = time.perf_counter() - started
+        return out
+
     async def close(self) -> None:
         await self.redis.aclose()

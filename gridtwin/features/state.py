@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -157,9 +158,17 @@ class FeatureState:
     async def nominal_for(self, meter_ids: Sequence[str]) -> dict[str, MeterNominal | None]:
         """Stored profile per meter (None if the meter has no stored nominal)."""
         pipe = self.client.pipeline(transaction=False)
+        self.queue_profile_reads(pipe, meter_ids)
+        return self.parse_profiles(meter_ids, await pipe.execute())
+
+    def queue_profile_reads(self, pipe: Any, meter_ids: Sequence[str]) -> None:
+        """Add the profile reads of `meter_ids` to a caller's pipeline (one round trip with
+        the caller's own commands); parse the first len(meter_ids) replies with
+        `parse_profiles`."""
         for m in meter_ids:
             pipe.hgetall(self.profile_key(m))
-        res = await pipe.execute()
+
+    def parse_profiles(self, meter_ids: Sequence[str], res: Sequence[Any]) -> dict[str, MeterNominal | None]:
         out: dict[str, MeterNominal | None] = {}
         for m, h in zip(meter_ids, res, strict=True):
             h = {(k.decode() if isinstance(k, bytes) else k): v for k, v in h.items()}

@@ -9,7 +9,10 @@ call fails the claims are released, so a retry is processed rather than lost.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from typing import Any
 
 import grpc
 import numpy as np
@@ -28,6 +31,7 @@ from gridtwin.v1 import reading_pb2, services_pb2, services_pb2_grpc
 from services.ingest.validation import Limits, validate_reading
 
 PENDING = b"pending"
+log = logging.getLogger(__name__)
 
 
 def dedup_key(prefix: str, reading: reading_pb2.Reading) -> str:
@@ -48,6 +52,7 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
         self.deadline_s = cfg.ingest_deadline_s
         self.schema_version = SCHEMA_VERSION
         self.n_features = len(FEATURE_NAMES)
+        self._background: set[asyncio.Task[None]] = set()
 
     async def Ingest(
         self, request: reading_pb2.ReadingBatch, context: grpc.aio.ServicerContext
@@ -56,9 +61,22 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
         results = [services_pb2.IngestResult() for _ in readings]
         now = time.time()
 
+        # One Redis round trip before the feature call: the meters' stored profiles (for
+        # the nominal-relative bounds) and the de-duplication claims of every reading with a
+        # well-formed key. Claims of readings that then fail validation are released.
         meters = sorted({r.meter_id for r in readings if r.meter_id})
-        profiles = await self.state.nominal_for(meters) if meters else {}
+        keyed = [i for i, r in enumerate(readings) if r.meter_id and r.HasField("timestamp")]
+        keys_by_index = {i: dedup_key(self.prefix, readings[i]) for i in keyed}
+        with redis_span("profiles + dedup claim", batch_size=len(keyed)):
+            pipe = self.redis.pipeline(transaction=False)
+            self.state.queue_profile_reads(pipe, meters)
+            for i in keyed:
+                pipe.set(keys_by_index[i], PENDING, nx=True, ex=self.dedup_ttl_s)
+            replies = await pipe.execute()
+        profiles = self.state.parse_profiles(meters, replies[: len(meters)])
+        won_by_index = dict(zip(keyed, replies[len(meters) :], strict=True))
         nominal = {m: p.nominal_voltage_v for m, p in profiles.items() if p is not None}
+
         valid: list[int] = []
         for i, reading in enumerate(readings):
             violations = validate_reading(reading, nominal.get(reading.meter_id), self.limits, now)
@@ -66,6 +84,26 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
                 results[i].status.CopyFrom(bad_request(violations))
             else:
                 valid.append(i)
+
+        # A claim won by an invalid reading passes to the first valid reading with the same
+        # key in this batch, else it is released.
+        valid_set = set(valid)
+        owner: dict[str, int] = {}
+        for i in keyed:
+            if won_by_index[i]:
+                owner[keys_by_index[i]] = i
+        release = []
+        for key, i in owner.items():
+            if i in valid_set:
+                continue
+            heir = next((j for j in valid if keys_by_index.get(j) == key), None)
+            if heir is None:
+                release.append(key)
+            else:
+                owner[key] = heir
+        if release:
+            with redis_span("dedup release", batch_size=len(release)):
+                await self.redis.delete(*release)
         if not valid:
             for result in results:
                 result.feature_row = -1
@@ -73,12 +111,8 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
                 results=results, features=to_message(np.empty((0, self.n_features)), self.schema_version)
             )
 
-        keys = [dedup_key(self.prefix, readings[i]) for i in valid]
-        with redis_span("dedup claim", batch_size=len(keys)):
-            pipe = self.redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.set(key, PENDING, nx=True, ex=self.dedup_ttl_s)
-            claimed = await pipe.execute()
+        keys = [keys_by_index[i] for i in valid]
+        claimed = [owner.get(keys_by_index[i]) == i for i in valid]
 
         fresh = [i for i, won in zip(valid, claimed, strict=True) if won]
         replays = [(i, key) for i, key, won in zip(valid, keys, claimed, strict=True) if not won]
@@ -101,28 +135,23 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
                     results[i].status.CopyFrom(failure)
             else:
                 header = self.schema_version.encode() + b"\n"
-                with redis_span("dedup store", batch_size=len(fresh)):
-                    pipe = self.redis.pipeline(transaction=False)
-                    for j, i in enumerate(fresh):
-                        rows[i] = matrix[j]
-                        pipe.set(
-                            dedup_key(self.prefix, readings[i]),
-                            header + matrix[j].tobytes(),
-                            ex=self.dedup_ttl_s,
-                        )
-                    await pipe.execute()
+                stored = {}
+                for j, i in enumerate(fresh):
+                    rows[i] = matrix[j]
+                    stored[dedup_key(self.prefix, readings[i])] = header + matrix[j].tobytes()
+                # Off the critical path: until it lands, a replay sees the claim and is told to
+                # retry, never a wrong answer.
+                self._spawn(self._store(stored))
 
         if replays:
-            with redis_span("dedup lookup", batch_size=len(replays)):
-                stored = await self.redis.mget([key for _, key in replays])
             first_in_batch = {key: i for i, key in zip(valid, keys, strict=True) if i in rows}
-            for (i, key), value in zip(replays, stored, strict=True):
+            stored = await self._stored_rows([key for _, key in replays if key not in first_in_batch])
+            for i, key in replays:
                 results[i].duplicate = True
-                row = self._stored_row(value)
                 if key in first_in_batch:
                     rows[i] = rows[first_in_batch[key]]
-                elif row is not None:
-                    rows[i] = row
+                elif stored.get(key) is not None:
+                    rows[i] = stored[key]
                 else:
                     results[i].status.CopyFrom(
                         error_status(
@@ -144,6 +173,38 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
         return services_pb2.IngestResponse(
             results=results, features=to_message(matrix_out, self.schema_version)
         )
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _store(self, stored: dict[str, bytes]) -> None:
+        try:
+            with redis_span("dedup store", batch_size=len(stored)):
+                pipe = self.redis.pipeline(transaction=False)
+                for key, value in stored.items():
+                    pipe.set(key, value, ex=self.dedup_ttl_s)
+                await pipe.execute()
+        except Exception:  # the claims stay: replays are told to retry until the TTL
+            log.exception("storing de-duplication rows failed", extra={"count": len(stored)})
+
+    async def _stored_rows(self, keys: list[str]) -> dict[str, np.ndarray | None]:
+        """The feature rows stored under `keys`. A key still PENDING belongs to a reading in
+        flight (or one whose row is being stored): wait for it a little before giving up."""
+        out: dict[str, np.ndarray | None] = {}
+        pending = list(dict.fromkeys(keys))
+        for delay in (0.0, 0.002, 0.005, 0.01, 0.02, 0.05):
+            if not pending:
+                break
+            if delay:
+                await asyncio.sleep(delay)
+            with redis_span("dedup lookup", batch_size=len(pending)):
+                values = await self.redis.mget(pending)
+            for key, value in zip(pending, values, strict=True):
+                out[key] = self._stored_row(value)
+            pending = [k for k in pending if out[k] is None]
+        return out
 
     def _stored_row(self, value: bytes | None) -> np.ndarray | None:
         """The feature row stored by the first copy of a reading (None if pending or from

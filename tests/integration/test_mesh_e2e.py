@@ -144,3 +144,35 @@ def test_list_models_reports_every_model(gateway):
     catalog = gateway.ListModels(services_pb2.ListModelsRequest(), timeout=5)
     assert sorted(m.name for m in catalog.models) == sorted(MODEL_MODULE)
     assert all(m.module == MODEL_MODULE[m.name] for m in catalog.models)
+
+
+def test_an_invalid_copy_does_not_block_the_valid_reading_with_the_same_key(mesh):
+    # Claims are taken before validation; a claim won by a bad copy passes to the good one.
+    good = make_reading("claim-meter", t=time.time() - 700)
+    bad = reading_pb2.Reading()
+    bad.CopyFrom(good)
+    bad.voltage.a = float("nan")
+    with grpc.insecure_channel(mesh.address("ingest")) as channel:
+        ingest = services_pb2_grpc.IngestStub(channel)
+        first = ingest.Ingest(reading_pb2.ReadingBatch(readings=[bad, good]), timeout=5)
+        only_bad = ingest.Ingest(reading_pb2.ReadingBatch(readings=[bad]), timeout=5)
+        replay = ingest.Ingest(reading_pb2.ReadingBatch(readings=[good]), timeout=5)
+    assert first.results[0].status.code == code_pb2.INVALID_ARGUMENT
+    assert first.results[1].status.code == code_pb2.OK and not first.results[1].duplicate
+    assert only_bad.results[0].status.code == code_pb2.INVALID_ARGUMENT
+    assert replay.results[0].duplicate
+    np.testing.assert_array_equal(from_message(replay.features)[0], from_message(first.features)[0])
+
+
+def test_a_released_claim_lets_the_corrected_reading_through(mesh):
+    # A bad reading must not leave its (meter_id, timestamp) marked as seen.
+    good = make_reading("release-meter", t=time.time() - 800)
+    bad = reading_pb2.Reading()
+    bad.CopyFrom(good)
+    bad.frequency = 99.0
+    with grpc.insecure_channel(mesh.address("ingest")) as channel:
+        ingest = services_pb2_grpc.IngestStub(channel)
+        rejected = ingest.Ingest(reading_pb2.ReadingBatch(readings=[bad]), timeout=5)
+        corrected = ingest.Ingest(reading_pb2.ReadingBatch(readings=[good]), timeout=5)
+    assert rejected.results[0].status.code == code_pb2.INVALID_ARGUMENT
+    assert corrected.results[0].status.code == code_pb2.OK and not corrected.results[0].duplicate
