@@ -24,6 +24,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import psutil
+from threadpoolctl import threadpool_limits
 
 from gridtwin.mesh import ROOT, Mesh, delete_redis_prefix
 from gridtwin.registry import list_entries, registry_dir
@@ -164,11 +165,13 @@ async def measure(mesh: Mesh, args: argparse.Namespace) -> dict[str, object]:
         print(f"[bench]   {stream:.0f} readings/s", flush=True)
     rss = {s: psutil.Process(pid).memory_info().rss / 2**20 for s, pid in mesh.pids().items()}
     os.environ["GRIDTWIN_REDIS_PREFIX"] = mesh.redis_prefix + "inproc:"
-    print("[bench] same pipeline in one process …", flush=True)
-    inproc = await inprocess_throughput(args.readings, args.batch)
-    print(f"[bench]   {inproc:.0f} readings/s", flush=True)
-    print("[bench] sixteen models' compute for one reading …", flush=True)
-    compute = await model_compute()
+    # One BLAS/OpenMP thread, as each service runs (gridtwin.mesh): the same conditions.
+    with threadpool_limits(limits=1):
+        print("[bench] same pipeline in one process …", flush=True)
+        inproc = await inprocess_throughput(args.readings, args.batch)
+        print(f"[bench]   {inproc:.0f} readings/s", flush=True)
+        print("[bench] sixteen models' compute for one reading …", flush=True)
+        compute = await model_compute()
     print(f"[bench]   {compute}", flush=True)
     return {
         "assess_latency": lat,

@@ -92,6 +92,10 @@ class Mesh:
             PYTHONUNBUFFERED="1",
         )
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+        # One compute thread per service process: seven processes share the cores, and idle
+        # BLAS/OpenMP worker threads spin after each call, stealing CPU from the others.
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(var, "1")
         env.update(self.extra_env)
         return env
 

@@ -29,6 +29,11 @@ _provider: Any = None
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
 
 
+def tracing_configured() -> bool:
+    """True when spans are exported (an OTLP endpoint is configured)."""
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+
+
 def setup_tracing(service_name: str) -> None:
     """Install the SDK tracer provider with an OTLP exporter when an endpoint is configured."""
     global _provider
