@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import grpc
 
+from gridtwin.core.redis_client import is_up
 from gridtwin.core.server import ServiceSpec
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.serving.module import ModelFactory, ModuleServicer
@@ -31,11 +32,13 @@ def module_spec(
         tasks.append(asyncio.create_task(servicer.watch_registry()))
 
     async def ready() -> bool:
-        return servicer.loaded
+        # Models loaded and warmed, and Redis reachable (per-meter model state lives there).
+        return servicer.loaded and await is_up(servicer.redis)
 
     async def stop() -> None:
         for task in tasks:
             task.cancel()
+        await servicer.redis.aclose()
 
     spec = ServiceSpec(name=module, register=register, start=start, ready=ready, stop=stop)
     spec.extra["servicer"] = servicer
