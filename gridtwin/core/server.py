@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from gridtwin.core.channels import SERVER_OPTIONS
 from gridtwin.core.config import service_port, settings
 from gridtwin.core.logs import setup_logging
+from gridtwin.core.metrics import setup_metrics, shutdown_metrics
 from gridtwin.core.tracing import ServerTracingInterceptor, setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
     cfg = settings()
     setup_logging(spec.name, cfg.log_level)
     setup_tracing(f"gridtwin-{spec.name}")
+    setup_metrics(f"gridtwin-{spec.name}")
     port = service_port(spec.name) if port is None else port
 
     server = grpc.aio.server(interceptors=[ServerTracingInterceptor()], options=SERVER_OPTIONS)
@@ -116,6 +118,7 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
     if spec.stop is not None:
         await spec.stop()
     shutdown_tracing()
+    shutdown_metrics()
     log.info("stopped")
 
 

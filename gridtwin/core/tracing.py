@@ -89,6 +89,12 @@ class _MetadataGetter:
 _GETTER = _MetadataGetter()
 
 
+def _rpc_duration() -> Any:
+    from gridtwin.core.metrics import instruments
+
+    return instruments()["rpc"]
+
+
 def _split_method(full: str) -> tuple[str, str]:
     service, _, method = full.lstrip("/").partition("/")
     return service, method
@@ -113,16 +119,22 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
         name = f"{service}/{method}"
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
 
-        def enter(context: grpc.aio.ServicerContext) -> tuple[Any, Any]:
+        def enter(context: grpc.aio.ServicerContext) -> tuple[Any, Any, float]:
+            started = time.perf_counter()
             parent = propagate.extract(metadata, getter=_GETTER)
             span = tracer().start_span(name, context=parent, kind=SpanKind.SERVER, attributes=attributes)
             token = otel_context.attach(trace.set_span_in_context(span, parent))
             remaining = context.time_remaining()
             _deadline.set(time.monotonic() + remaining if remaining is not None else None)
-            return span, token
+            return span, token, started
 
-        def leave(span: Any, token: Any, error: BaseException | None, context: Any) -> None:
+        def leave(span: Any, token: Any, started: float, error: BaseException | None, context: Any) -> None:
             code = context.code() if hasattr(context, "code") else None
+            failed = error is not None and not isinstance(error, grpc.aio.AbortError)
+            status = code.name if code is not None else ("UNKNOWN" if failed else "OK")
+            _rpc_duration().record(
+                (time.perf_counter() - started) * 1e3, {**attributes, "rpc.grpc.status_code": status}
+            )
             if error is not None and not isinstance(error, grpc.aio.AbortError):
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, str(error)))
@@ -136,7 +148,7 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
             inner = handler.unary_unary
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                span, token = enter(context)
+                span, token, started = enter(context)
                 error = None
                 try:
                     return await inner(request, context)
@@ -144,7 +156,7 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
                     error = exc
                     raise
                 finally:
-                    leave(span, token, error, context)
+                    leave(span, token, started, error, context)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, handler.request_deserializer, handler.response_serializer
@@ -154,7 +166,7 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
             inner_stream = handler.unary_stream or handler.stream_stream
 
             async def streaming(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                span, token = enter(context)
+                span, token, started = enter(context)
                 error = None
                 try:
                     async for item in inner_stream(request, context):
@@ -163,7 +175,7 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
                     error = exc
                     raise
                 finally:
-                    leave(span, token, error, context)
+                    leave(span, token, started, error, context)
 
             factory = (
                 grpc.unary_stream_rpc_method_handler if is_unary else grpc.stream_stream_rpc_method_handler

@@ -12,14 +12,16 @@ import asyncio
 import importlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import grpc
 import numpy as np
 from opentelemetry import trace
 
+from gridtwin.core.metrics import instruments
 from gridtwin.core.redis_client import connect
-from gridtwin.core.tracing import tracer
+from gridtwin.core.tracing import tracer, tracing_configured
 from gridtwin.features.matrix import from_message
 from gridtwin.registry import MODULE_MODELS, RegistryError, load_entry, registry_dir
 from gridtwin.serving.model import ModuleBatch, ServedModel, output_class
@@ -71,6 +73,7 @@ class ModuleServicer:
         self.slots = {name: ModelSlot(name) for name in MODULE_MODELS[module]}
         self.loaded = False
         self.redis = connect()
+        self.metrics_on = tracing_configured()
 
     # ---- loading -------------------------------------------------------------------
     def _manifest_stamp(self, name: str) -> float | None:
@@ -170,6 +173,8 @@ class ModuleServicer:
                 )
                 for result in results:
                     getattr(result, name).CopyFrom(unavailable)
+                if self.metrics_on:
+                    instruments()["outputs"].add(len(batch), {"model": name, "status": "UNAVAILABLE"})
                 continue
             with tracer().start_as_current_span(
                 f"model {name}",
@@ -196,10 +201,29 @@ class ModuleServicer:
                         )
                     )
                     outputs = [failed] * len(batch)
-                span.set_attribute("model.duration_ms", (time.perf_counter() - started) * 1e3)
+                elapsed_ms = (time.perf_counter() - started) * 1e3
+                span.set_attribute("model.duration_ms", elapsed_ms)
             for result, output in zip(results, outputs, strict=True):
                 getattr(result, name).CopyFrom(output)
+            if self.metrics_on:
+                self._record(name, slot.model.version, elapsed_ms, outputs)
         return results
+
+    def _record(self, name: str, version: str, elapsed_ms: float, outputs: list) -> None:
+        """Per-model latency, and the mix of statuses and severities (prediction drift)."""
+        tools = instruments()
+        tools["model"].record(elapsed_ms, {"model": name, "model.version": version})
+        mix = Counter((o.info.status, o.info.severity) for o in outputs)
+        for (status, severity), count in mix.items():
+            tools["outputs"].add(
+                count,
+                {
+                    "model": name,
+                    "model.version": version,
+                    "status": assessment_pb2.ModelStatus.Name(status),
+                    "severity": assessment_pb2.Severity.Name(severity),
+                },
+            )
 
     async def Evaluate(
         self, request: services_pb2.ModuleRequest, context: grpc.aio.ServicerContext

@@ -3,15 +3,33 @@ replicas never lose a reading) and returns the feature vectors (gridtwin.feature
 
 from __future__ import annotations
 
+import warnings
+
 import grpc
+import numpy as np
 
 from gridtwin.core.config import settings
+from gridtwin.core.metrics import DRIFT_FEATURES, instruments
 from gridtwin.core.redis_client import connect, is_up, redis_span
 from gridtwin.core.server import ServiceSpec
+from gridtwin.core.tracing import tracing_configured
 from gridtwin.features.matrix import to_message
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.features.state import FeatureState
 from gridtwin.v1 import reading_pb2, services_pb2, services_pb2_grpc
+
+_DRIFT_COLUMNS = [FEATURE_NAMES.index(name) for name in DRIFT_FEATURES]
+
+
+def record_feature_means(matrix: np.ndarray) -> None:
+    """Batch means of the monitored features: their distribution over time is feature drift."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column (e.g. no THD)
+        means = np.nanmean(matrix[:, _DRIFT_COLUMNS], axis=0)
+    histogram = instruments()["feature"]
+    for name, value in zip(DRIFT_FEATURES, means, strict=True):
+        if np.isfinite(value):
+            histogram.record(float(value), {"feature": name})
 
 
 class FeaturesServicer(services_pb2_grpc.FeaturesServicer):
@@ -19,6 +37,7 @@ class FeaturesServicer(services_pb2_grpc.FeaturesServicer):
         cfg = settings()
         self.redis = connect(cfg.redis_url)
         self.state = FeatureState(self.redis, prefix=cfg.redis_prefix)
+        self.metrics_on = tracing_configured()
 
     async def Compute(
         self, request: reading_pb2.ReadingBatch, context: grpc.aio.ServicerContext
@@ -26,6 +45,8 @@ class FeaturesServicer(services_pb2_grpc.FeaturesServicer):
         readings = request.readings
         with redis_span("rolling window update", batch_size=len(readings)):
             matrix = await self.state.update_and_compute(readings)
+        if self.metrics_on and len(readings):
+            record_feature_means(matrix)
         return services_pb2.FeatureBatch(features=to_message(matrix, SCHEMA_VERSION))
 
     async def GetSchema(

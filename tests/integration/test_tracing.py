@@ -9,6 +9,7 @@ from concurrent import futures
 
 import grpc
 import pytest
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from gridtwin.mesh import free_port
@@ -49,6 +50,30 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
+class MetricsReceiver(metrics_service_pb2_grpc.MetricsServiceServicer):
+    """Keeps (service, metric name, data point attributes) of every exported data point."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[str, str, dict[str, str]]] = []
+        self.lock = threading.Lock()
+
+    def Export(self, request, context):  # noqa: N802 - gRPC method name
+        with self.lock:
+            for resource_metrics in request.resource_metrics:
+                service = next(
+                    a.value.string_value
+                    for a in resource_metrics.resource.attributes
+                    if a.key == "service.name"
+                )
+                for scope in resource_metrics.scope_metrics:
+                    for metric in scope.metrics:
+                        data = getattr(metric, metric.WhichOneof("data"))
+                        for point in data.data_points:
+                            attrs = {a.key: a.value.string_value for a in point.attributes}
+                            self.points.append((service, metric.name, attrs))
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
 @pytest.fixture
 def receiver():
     servicer = Receiver()
@@ -59,6 +84,49 @@ def receiver():
     server.start()
     yield servicer, f"http://127.0.0.1:{port}"
     server.stop(0)
+
+
+def test_services_export_rpc_model_and_feature_metrics(redis_url, empty_registry):
+    traces, metrics = Receiver(), MetricsReceiver()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(traces, server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(metrics, server)
+    port = free_port()
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    mesh = start_mesh(
+        redis_url,
+        empty_registry,
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+        OTEL_METRIC_EXPORT_INTERVAL="200",
+    )
+    try:
+        with grpc.insecure_channel(mesh.address("gateway")) as channel:
+            gateway_pb2_grpc.GridTwinStub(channel).Assess(make_reading("metered-m"), timeout=10)
+
+        def seen() -> set[tuple[str, str, str]]:
+            with metrics.lock:
+                return {
+                    (svc, name, attrs.get("rpc.method") or attrs.get("model") or attrs.get("feature", ""))
+                    for svc, name, attrs in metrics.points
+                }
+
+        wanted = {
+            ("gridtwin-gateway", "rpc.server.duration", "Assess"),
+            ("gridtwin-ingest", "rpc.server.duration", "Ingest"),
+            ("gridtwin-monitoring", "gridtwin.model.outputs", "voltage_anomaly"),
+            ("gridtwin-features", "gridtwin.feature.batch_mean", "frequency_hz"),
+        }
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not wanted <= seen():
+            time.sleep(0.2)
+    finally:
+        mesh.stop()
+        cleanup_prefix(redis_url, mesh.redis_prefix)
+        server.stop(0)
+    assert wanted <= seen(), sorted(seen())
+    statuses = {a.get("status") for s, n, a in metrics.points if n == "gridtwin.model.outputs"}
+    assert statuses == {"UNAVAILABLE"}  # the registry is empty: every answer says so
 
 
 def _ancestors(span: dict, by_id: dict[str, dict]) -> list[dict]:

@@ -338,7 +338,11 @@ def test_redis_and_otlp_endpoints_point_at_services_that_exist() -> None:
 def test_collector_batches_otlp_to_jaeger() -> None:
     collector = yaml.safe_load(_objects("ConfigMap")["otel-collector-config"]["data"]["collector.yaml"])
     assert collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].endswith(":4317")
-    (pipeline,) = collector["service"]["pipelines"].values()
+    pipelines = collector["service"]["pipelines"]
+    assert set(pipelines) == {"traces", "metrics"}
+    assert pipelines["metrics"]["receivers"] == ["otlp"]
+    assert pipelines["metrics"]["exporters"] == ["prometheus"]
+    pipeline = pipelines["traces"]
     assert pipeline["receivers"] == ["otlp"]
     assert "batch" in pipeline["processors"]
     (exporter,) = pipeline["exporters"]
