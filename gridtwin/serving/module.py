@@ -237,7 +237,14 @@ class ModuleServicer:
 
     async def prepare(self, batch: ModuleBatch) -> None:
         """Let models that keep per-meter state in Redis fetch it (concurrently)."""
-        models = [slot.model for slot in self.slots.values() if slot.model is not None]
+        # Only models that keep per-meter state override `prepare`; skip the no-op ones.
+        models = [
+            slot.model
+            for slot in self.slots.values()
+            if slot.model is not None and type(slot.model).prepare is not ServedModel.prepare
+        ]
+        if not models:
+            return
         results = await asyncio.gather(
             *(m.prepare(batch, self.redis) for m in models), return_exceptions=True
         )
