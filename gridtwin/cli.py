@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         from training.pipeline import run
 
         return run(profile=args.profile, only=args.only, seed=args.seed, registry=args.registry)
-    # Subcommands registered by other packages set their handler with set_defaults(handler=…).
-    handler = getattr(args, "handler", None)
+    # Subcommands registered by other packages set their handler with set_defaults(handler=…) (gridsim's use func=…).
+    handler = getattr(args, "handler", None) or getattr(args, "func", None)
     if handler is None:
         parser.error(f"no handler for {args.command}")
     return int(handler(args) or 0)

@@ -53,6 +53,7 @@ def maybe_train() -> None:
     registered = sum(e is not None for e in entries.values())
     if registered:
         say(f"models: {registered}/16 registered in {registry_dir()}")
+        say("retrain with the full profile: `make train PROFILE=full` (running services hot-swap them)")
         return
     if env_str("GRIDTWIN_TRAIN_ON_START", "1") == "0" or importlib.util.find_spec("training") is None:
         say("models: none registered; their fields will answer UNAVAILABLE")
