@@ -135,7 +135,9 @@ def spec() -> ServiceSpec:
         await servicer.orchestrator.close()
         await servicer.redis.aclose()
 
-    return ServiceSpec(name="gateway", register=register, start=start, ready=ready, stop=stop)
+    return ServiceSpec(
+        name="gateway", register=register, start=start, ready=ready, stop=stop, long_lived_streams=True
+    )
 
 
 __all__ = ["GridTwinServicer", "spec"]

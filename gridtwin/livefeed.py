@@ -44,10 +44,9 @@ async def stream_feeder(address: str, scenario: str, meters: int, speed: float, 
         stub = gateway_pb2_grpc.GridTwinStub(channel)
         sent: dict[tuple[str, int], float] = {}
 
+        iterator = iter_live_readings(scenario=scenario, meters=meters, seed=seed, speed=speed, start=start)
+
         async def readings():  # type: ignore[no-untyped-def]
-            iterator = iter_live_readings(
-                scenario=scenario, meters=meters, seed=seed, speed=speed, start=start
-            )
             while True:
                 record = await asyncio.to_thread(next, iterator, None)
                 if record is None:
@@ -65,31 +64,38 @@ async def stream_feeder(address: str, scenario: str, meters: int, speed: float, 
             f"[gridtwin] live feed: scenario={scenario} meters={meters} speed={speed:g}x -> {address}",
             flush=True,
         )
-        async for assessment in stub.AssessStream(readings()):
-            count += 1
-            started = sent.pop((assessment.meter_id, assessment.timestamp.seconds), None)
-            if started is not None:
-                latencies.append((time.perf_counter() - started) * 1e3)
-            if assessment.status.code != 0:
-                rejected[
-                    assessment.status.message.split(":")[1].strip()
-                    if ":" in assessment.status.message
-                    else "error"
-                ] += 1
-                continue
-            for name in MODEL_MODULE:
-                info = getattr(assessment, name).info
-                statuses[assessment_pb2.ModelStatus.Name(info.status)] += 1
-                if info.severity >= assessment_pb2.WARNING:
-                    alarms[name] += 1
-            if time.monotonic() - last >= SUMMARY_EVERY_S:
-                p50 = float(np.percentile(latencies, 50)) if latencies else float("nan")
-                fields = " ".join(f"{k}={v}" for k, v in sorted(statuses.items()))
-                top = ", ".join(f"{k}:{v}" for k, v in alarms.most_common(4)) or "none"
-                print(
-                    f"[gridtwin] {count} readings assessed | p50 {p50:.1f} ms | model fields {fields} | "
-                    f"warnings+ {top}" + (f" | rejected {dict(rejected)}" if rejected else ""),
-                    flush=True,
-                )
-                last = time.monotonic()
-                latencies.clear()
+        while True:
+            try:
+                async for assessment in stub.AssessStream(readings()):
+                    count += 1
+                    started = sent.pop((assessment.meter_id, assessment.timestamp.seconds), None)
+                    if started is not None:
+                        latencies.append((time.perf_counter() - started) * 1e3)
+                    if assessment.status.code != 0:
+                        reason = assessment.status.message.partition(": ")[2] or "error"
+                        rejected[reason.split(":")[0]] += 1
+                        continue
+                    for name in MODEL_MODULE:
+                        info = getattr(assessment, name).info
+                        statuses[assessment_pb2.ModelStatus.Name(info.status)] += 1
+                        if info.severity >= assessment_pb2.WARNING:
+                            alarms[name] += 1
+                    if time.monotonic() - last >= SUMMARY_EVERY_S:
+                        p50 = float(np.percentile(latencies, 50)) if latencies else float("nan")
+                        fields = " ".join(f"{k}={v}" for k, v in sorted(statuses.items()))
+                        top = ", ".join(f"{k}:{v}" for k, v in alarms.most_common(4)) or "none"
+                        print(
+                            f"[gridtwin] {count} readings assessed | p50 {p50:.1f} ms | model fields "
+                            f"{fields} | warnings+ {top}"
+                            + (f" | rejected {dict(rejected)}" if rejected else ""),
+                            flush=True,
+                        )
+                        last = time.monotonic()
+                        latencies.clear()
+                return
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                # Gateway restarting or connection closed: resume with the next readings.
+                print(f"[gridtwin] live feed: {exc.details()}; reconnecting", flush=True)
+                await asyncio.sleep(1.0)

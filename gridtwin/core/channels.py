@@ -9,6 +9,7 @@ Retries (with exponential backoff) apply only to the idempotent methods listed b
 from __future__ import annotations
 
 import json
+import os
 
 import grpc
 
@@ -58,14 +59,22 @@ CHANNEL_OPTIONS: list[tuple[str, object]] = [
 ]
 
 SERVER_OPTIONS: list[tuple[str, object]] = [
-    # Clients re-resolve DNS only when a connection closes: ageing connections out makes
-    # clients discover pods added by a scale-up within a minute.
-    ("grpc.max_connection_age_ms", 60_000),
-    ("grpc.max_connection_age_grace_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
+
+
+# Internal services (unary calls only): clients re-resolve DNS only when a connection closes,
+# so ageing connections out makes them discover pods added by a scale-up within a minute.
+# Not for the gateway, whose AssessStream/Subscribe calls are long-lived by design.
+CONNECTION_AGE_OPTIONS: list[tuple[str, object]] = [
+    ("grpc.max_connection_age_ms", int(1000 * float(os.environ.get("GRPC_MAX_CONNECTION_AGE_S", "60")))),
+    (
+        "grpc.max_connection_age_grace_ms",
+        int(1000 * float(os.environ.get("GRPC_MAX_CONNECTION_AGE_GRACE_S", "10"))),
+    ),
 ]
 
 

@@ -18,7 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gridtwin.core.channels import SERVER_OPTIONS
+from gridtwin.core.channels import CONNECTION_AGE_OPTIONS, SERVER_OPTIONS
 from gridtwin.core.config import service_port, settings
 from gridtwin.core.logs import setup_logging
 from gridtwin.core.metrics import setup_metrics, shutdown_metrics
@@ -41,6 +41,8 @@ class ServiceSpec:
     # Readiness: True when the service can answer correctly.
     ready: Callable[[], Awaitable[bool]] | None = None
     stop: Callable[[], Awaitable[None]] | None = None
+    # True for servers with long-lived streams (the gateway): their connections are not aged.
+    long_lived_streams: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -58,7 +60,8 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
     setup_metrics(f"gridtwin-{spec.name}")
     port = service_port(spec.name) if port is None else port
 
-    server = grpc.aio.server(interceptors=[ServerTracingInterceptor()], options=SERVER_OPTIONS)
+    options = SERVER_OPTIONS if spec.long_lived_streams else SERVER_OPTIONS + CONNECTION_AGE_OPTIONS
+    server = grpc.aio.server(interceptors=[ServerTracingInterceptor()], options=options)
     names = spec.register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -135,3 +135,28 @@ def test_two_feature_replicas_never_lose_a_reading_of_one_meter(redis_url):
         for replica in replicas:
             replica.stop()
         cleanup_prefix(redis_url, prefix)
+
+
+def test_connection_ageing_cuts_neither_internal_calls_nor_a_long_stream(redis_url, empty_registry):
+    # Internal servers close each connection after 1 s (so clients re-resolve DNS and see new
+    # pods); calls must not fail, and the gateway's long-lived stream must not be cut.
+    mesh = start_mesh(
+        redis_url, empty_registry, GRPC_MAX_CONNECTION_AGE_S="1", GRPC_MAX_CONNECTION_AGE_GRACE_S="1"
+    )
+    try:
+        t0 = time.time() - 3000
+
+        def paced():
+            for i in range(40):
+                time.sleep(0.1)
+                yield make_reading("aged-m", t=t0 + i)
+
+        channel, gateway = _stub(mesh)
+        with channel:
+            answers = list(gateway.AssessStream(paced(), timeout=60))
+        assert len(answers) == 40
+        assert all(a.status.code == 0 for a in answers), {a.status.message for a in answers}
+        assert all(m.status == assessment_pb2.OK for a in answers for m in a.modules)
+    finally:
+        mesh.stop()
+        cleanup_prefix(redis_url, mesh.redis_prefix)
