@@ -21,7 +21,9 @@ from gridtwin.v1 import assessment_pb2
 _P = ("active_power_a_w", "active_power_b_w", "active_power_c_w")
 _Q = ("reactive_power_a_var", "reactive_power_b_var", "reactive_power_c_var")
 _I = ("current_a_a", "current_b_a", "current_c_a")
-WARN_PCT, CRIT_PCT = 5.0, 10.0  # technical losses of an LV network are typically 2-5 % of energy
+# Load-dependent (I²R) losses as a share of the power through the meter: an LV network's
+# technical losses are typically 2-5 % of energy.
+WARN_PCT, CRIT_PCT = 5.0, 10.0
 
 
 class Model(ServedModel):
@@ -52,6 +54,10 @@ class Model(ServedModel):
         total = load_loss + core
         p_in = np.abs(p.sum(axis=1)) + trafo_load + core
         pct = np.where(p_in > 1.0, total / np.where(p_in > 1.0, p_in, 1.0) * 100.0, np.nan)
+        # Severity judges the load-dependent losses only: the transformer's no-load (core) loss
+        # is a fixed cost that makes the instantaneous share large whenever the feeder is
+        # lightly loaded or PV nets it to zero, which is no reason to alarm an operator.
+        var_pct = np.where(p_in > 1.0, load_loss / np.where(p_in > 1.0, p_in, 1.0) * 100.0, np.nan)
         out = []
         for j in range(n):
             kind = str(scope.kind[j])
@@ -72,9 +78,9 @@ class Model(ServedModel):
             else:
                 sev = (
                     assessment_pb2.CRITICAL
-                    if pct[j] >= CRIT_PCT
+                    if var_pct[j] >= CRIT_PCT
                     else assessment_pb2.WARNING
-                    if pct[j] >= WARN_PCT
+                    if var_pct[j] >= WARN_PCT
                     else assessment_pb2.NORMAL
                 )
                 pct_note = ""
