@@ -113,12 +113,4 @@ class Model(ServedModel):
         return out
 
     def _degraded(self, detail: str) -> assessment_pb2.DemandResponse:
-        return assessment_pb2.DemandResponse(
-            info=assessment_pb2.ModelInfo(
-                status=assessment_pb2.DEGRADED,
-                model_name=self.name,
-                model_version=self.version,
-                severity=assessment_pb2.NORMAL,
-                detail=detail,
-            )
-        )
+        return assessment_pb2.DemandResponse(info=self.info(detail=detail, status=assessment_pb2.DEGRADED))

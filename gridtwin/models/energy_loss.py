@@ -66,8 +66,8 @@ class Model(ServedModel):
                 info = self.info(
                     assessment_pb2.NORMAL,
                     scope_note(kind, feeder) + "; feeder losses need a transformer or feeder-head reading",
+                    status=assessment_pb2.DEGRADED,
                 )
-                info.status = assessment_pb2.DEGRADED
                 out.append(assessment_pb2.EnergyLoss(info=info, loss_w=float("nan"), loss_pct=float("nan")))
                 continue
             if not np.isfinite(pct[j]):

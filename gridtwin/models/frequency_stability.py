@@ -91,8 +91,11 @@ class Model(ServedModel):
                 info = self.info(int(severity[k]), "LSTM 5 s ahead")
             else:
                 why = "no frequency reading" if not valid[k] else "no previous reading of this meter"
-                info = self.info(int(severity[k]), f"{why}: persistence returned, ROCOF unknown (0)")
-                info.status = assessment_pb2.DEGRADED
+                info = self.info(
+                    int(severity[k]),
+                    f"{why}: persistence returned, ROCOF unknown (0)",
+                    status=assessment_pb2.DEGRADED,
+                )
             out.append(
                 assessment_pb2.FrequencyStability(
                     info=info,

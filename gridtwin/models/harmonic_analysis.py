@@ -160,8 +160,8 @@ class Model(ServedModel):
                     _SEVERITY[level],
                     f"estimate: no waveform or harmonics, THD estimated from RMS features ({err}); "
                     "source type needs a spectrum",
+                    status=assessment_pb2.DEGRADED,
                 )
-                info.status = assessment_pb2.DEGRADED
                 out.append(
                     assessment_pb2.HarmonicAnalysis(
                         info=info,

@@ -104,12 +104,4 @@ class Model(ServedModel):
         return out
 
     def _degraded(self, detail: str) -> assessment_pb2.LoadBalancing:
-        return assessment_pb2.LoadBalancing(
-            info=assessment_pb2.ModelInfo(
-                status=assessment_pb2.DEGRADED,
-                model_name=self.name,
-                model_version=self.version,
-                severity=assessment_pb2.NORMAL,
-                detail=detail,
-            )
-        )
+        return assessment_pb2.LoadBalancing(info=self.info(detail=detail, status=assessment_pb2.DEGRADED))

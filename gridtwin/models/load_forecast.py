@@ -173,8 +173,7 @@ class Model(ServedModel):
                     if fc is not None
                     else "no per-meter load history (Redis state not prepared or reading without timestamp/load)"
                 )
-                info = self.info(detail=detail)
-                info.status = assessment_pb2.DEGRADED
+                info = self.info(detail=detail, status=assessment_pb2.DEGRADED)
                 out.append(assessment_pb2.LoadForecast(info=info, confidence_level=level))
                 continue
             out.append(

@@ -121,12 +121,9 @@ class Model(ServedModel):
             if not valid[i]:
                 out.append(
                     assessment_pb2.OptimalDispatch(
-                        info=assessment_pb2.ModelInfo(
-                            status=assessment_pb2.DEGRADED,
-                            model_name=self.name,
-                            model_version=self.version,
-                            severity=assessment_pb2.NORMAL,
+                        info=self.info(
                             detail="no active power in the reading: no dispatch",
+                            status=assessment_pb2.DEGRADED,
                         )
                     )
                 )

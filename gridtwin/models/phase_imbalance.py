@@ -90,8 +90,8 @@ class Model(ServedModel):
                     severity,
                     detail + "; cause not assessed: fewer than two phases carry "
                     "current (single-phase or unloaded meter)",
+                    status=assessment_pb2.DEGRADED,
                 )
-                info.status = assessment_pb2.DEGRADED
                 out.append(
                     assessment_pb2.PhaseImbalance(
                         info=info,

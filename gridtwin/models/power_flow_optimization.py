@@ -68,8 +68,11 @@ class Model(ServedModel):
             feeder = self.feeders[he.scope.feeder[j]]
             note = scope_note(kind, feeder.name)
             if kind == KIND_CUSTOMER or not np.isfinite(before[j]):
-                info = self.info(assessment_pb2.NORMAL, note + "; no configuration computed (NaN losses)")
-                info.status = assessment_pb2.DEGRADED
+                info = self.info(
+                    assessment_pb2.NORMAL,
+                    note + "; no configuration computed (NaN losses)",
+                    status=assessment_pb2.DEGRADED,
+                )
                 out.append(
                     assessment_pb2.PowerFlowOptimization(
                         info=info, loss_before_w=float("nan"), loss_after_w=float("nan")
@@ -89,9 +92,8 @@ class Model(ServedModel):
                 detail += f"; no setting keeps every voltage in EN 50160 ±10 % (least violation {viol[j] * 100:.2f} %)"
             if outside[j]:
                 detail += "; state outside the solved range: nearest edge state used"
-            info = self.info(severity, detail)
-            if kind == KIND_HEAD or outside[j]:
-                info.status = assessment_pb2.DEGRADED
+            partial = kind == KIND_HEAD or outside[j]
+            info = self.info(severity, detail, assessment_pb2.DEGRADED if partial else assessment_pb2.OK)
             out.append(
                 assessment_pb2.PowerFlowOptimization(
                     info=info,

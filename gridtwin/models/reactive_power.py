@@ -92,8 +92,11 @@ class Model(ServedModel):
                 why = (
                     note if kind == KIND_CUSTOMER else f"{note}; no capacitor banks modelled for this feeder"
                 )
-                info = self.info(severity, f"{detail}; {why}; bank recommendation not computed")
-                info.status = assessment_pb2.DEGRADED
+                info = self.info(
+                    severity,
+                    f"{detail}; {why}; bank recommendation not computed",
+                    status=assessment_pb2.DEGRADED,
+                )
                 out.append(
                     assessment_pb2.ReactivePower(
                         info=info,
@@ -105,10 +108,10 @@ class Model(ServedModel):
                 )
                 continue
             info = self.info(
-                severity, f"{detail}; {note}; recommendation minimises losses with voltages in EN 50160 ±10 %"
+                severity,
+                f"{detail}; {note}; recommendation minimises losses with voltages in EN 50160 ±10 %",
+                assessment_pb2.DEGRADED if kind == KIND_HEAD else assessment_pb2.OK,
             )
-            if kind == KIND_HEAD:
-                info.status = assessment_pb2.DEGRADED
             plan = [
                 assessment_pb2.CapacitorStep(bank=str(b), steps=int(s), kvar=float(k))
                 for b, s, k in zip(bank.bank_names, steps[j], kvar_banks[j], strict=True)

@@ -68,9 +68,12 @@ class ServedModel(ABC):
         self.feature_list: list[str] = list(entry.manifest.get("features", []))
         self.schema_version: str = str(entry.manifest.get("schema_version", ""))
 
-    def info(self, severity: int = assessment_pb2.NORMAL, detail: str = "") -> assessment_pb2.ModelInfo:
+    def info(
+        self, severity: int = assessment_pb2.NORMAL, detail: str = "", status: int = assessment_pb2.OK
+    ) -> assessment_pb2.ModelInfo:
+        """The header of this model's answer; DEGRADED when the answer is partial (say why)."""
         return assessment_pb2.ModelInfo(
-            status=assessment_pb2.OK,
+            status=status,
             model_name=self.name,
             model_version=self.version,
             severity=severity,
