@@ -27,6 +27,16 @@ def metrics_table(metrics: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def goals_summary(metrics: dict[str, dict[str, Any]]) -> str:
+    """One line naming every missed goal with its measured figure (or saying all were met)."""
+    missed = [
+        f"{name} = {m['value']:.4g} (goal {m['goal']})"
+        for name, m in metrics.items()
+        if m.get("goal_met") is False
+    ]
+    return ("**Goals missed:** " + "; ".join(missed)) if missed else "All goals met."
+
+
 def write_model_report(report_dir: Path, manifest: dict[str, Any], body: str) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
     latency = manifest.get("latency", {})

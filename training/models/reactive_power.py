@@ -225,15 +225,9 @@ MLP {h_best}, α {a_best:g} chosen by 5-fold contiguous CV (mean kvar error) on 
 
 ![evaluation]({NAME}_eval.png)
 """
-    missed = [m for m in metrics if m.goal_met is False]
     notes = (
         "Feed-forward NN (scikit-learn MLPRegressor, exported to numpy) on head-end features predicting the "
         "power-flow-optimal bank steps; analytic Qc exact. "
-        + (
-            "Goals missed: " + "; ".join(f"{m.name} = {m.value:.4g} (goal {m.goal})" for m in missed)
-            if missed
-            else "All goals met."
-        )
         + f" Trained in {time.perf_counter() - started:.1f} s."
     )
     return TrainResult(
