@@ -76,17 +76,7 @@ class MetricsReceiver(metrics_service_pb2_grpc.MetricsServiceServicer):
 
 @pytest.fixture
 def receiver():
-    servicer = Receiver()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(servicer, server)
-    port = free_port()
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    server.start()
-    yield servicer, f"http://127.0.0.1:{port}"
-    server.stop(0)
-
-
-def test_services_export_rpc_model_and_feature_metrics(redis_url, empty_registry):
+    """An OTLP/gRPC collector in the test: (trace receiver, metrics receiver, endpoint)."""
     traces, metrics = Receiver(), MetricsReceiver()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(traces, server)
@@ -94,11 +84,14 @@ def test_services_export_rpc_model_and_feature_metrics(redis_url, empty_registry
     port = free_port()
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
+    yield traces, metrics, f"http://127.0.0.1:{port}"
+    server.stop(0)
+
+
+def test_services_export_rpc_model_and_feature_metrics(redis_url, empty_registry, receiver):
+    _, metrics, endpoint = receiver
     mesh = start_mesh(
-        redis_url,
-        empty_registry,
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
-        OTEL_METRIC_EXPORT_INTERVAL="200",
+        redis_url, empty_registry, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_METRIC_EXPORT_INTERVAL="200"
     )
     try:
         with grpc.insecure_channel(mesh.address("gateway")) as channel:
@@ -123,7 +116,6 @@ def test_services_export_rpc_model_and_feature_metrics(redis_url, empty_registry
     finally:
         mesh.stop()
         cleanup_prefix(redis_url, mesh.redis_prefix)
-        server.stop(0)
     assert wanted <= seen(), sorted(seen())
     statuses = {a.get("status") for s, n, a in metrics.points if n == "gridtwin.model.outputs"}
     assert statuses == {"UNAVAILABLE"}  # the registry is empty: every answer says so
@@ -138,7 +130,7 @@ def _ancestors(span: dict, by_id: dict[str, dict]) -> list[dict]:
 
 
 def test_one_assess_is_one_trace_spanning_the_whole_path(redis_url, empty_registry, receiver):
-    collector, endpoint = receiver
+    collector, _, endpoint = receiver
     mesh = start_mesh(
         redis_url, empty_registry, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_BSP_SCHEDULE_DELAY="100"
     )
