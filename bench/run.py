@@ -6,7 +6,7 @@ or ./registry) and measures:
 - `AssessBatch` and `AssessStream` throughput in readings/s;
 - the same pipeline's throughput in one process (bench.inprocess), the limit;
 - each service's resident memory after the run.
-Writes bench/results/latest.json and prints a Markdown table for the README.
+Writes var/bench/latest.json (bench/results/ with --publish) and prints a Markdown table for the README.
 """
 
 from __future__ import annotations
@@ -240,8 +240,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent AssessBatch callers")
     parser.add_argument("--streams", type=int, default=2, help="concurrent AssessStream calls")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
+    parser.add_argument("--out", help="result file (default var/bench/latest.json)")
+    parser.add_argument("--publish", action="store_true", help="write bench/results/latest.json (committed)")
     args = parser.parse_args()
+    if args.out is None:
+        folder = ROOT / "bench" / "results" if args.publish else ROOT / "var" / "bench"
+        folder.mkdir(parents=True, exist_ok=True)
+        args.out = str(folder / "latest.json")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
     registered = sum(e is not None for e in list_entries().values())

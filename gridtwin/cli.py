@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--only", nargs="*", help="model names (Assessment fields)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--registry", help="registry folder (default: $GRIDTWIN_REGISTRY or ./registry)")
+    train.add_argument(
+        "--publish",
+        action="store_true",
+        help="write the model reports to docs/models/ (default var/reports/models/)",
+    )
 
     from gridtwin.assets import register as register_assets
 
@@ -38,9 +43,16 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "train":
-        from training.pipeline import run
+        from training.pipeline import PUBLISHED_REPORT_DIR, run
 
-        return run(profile=args.profile, only=args.only, seed=args.seed, registry=args.registry)
+        report_dir = PUBLISHED_REPORT_DIR if args.publish else None
+        return run(
+            profile=args.profile,
+            only=args.only,
+            seed=args.seed,
+            registry=args.registry,
+            report_dir=report_dir,
+        )
     # Subcommands registered by other packages set their handler with set_defaults(handler=…) (gridsim's use func=…).
     handler = getattr(args, "handler", None) or getattr(args, "func", None)
     if handler is None:

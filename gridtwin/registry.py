@@ -25,7 +25,7 @@ from typing import Any
 
 MANIFEST = "manifest.json"
 
-# The sixteen models by module, named as the Assessment fields (design.md).
+# The sixteen models by module, named as the Assessment fields (the public contract, protos/gridtwin/v1/assessment.proto).
 MODULE_MODELS: dict[str, tuple[str, ...]] = {
     "monitoring": ("voltage_anomaly", "harmonic_analysis", "frequency_stability", "phase_imbalance"),
     "maintenance": ("equipment_failure", "overload_risk", "power_quality_index", "voltage_sag"),

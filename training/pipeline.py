@@ -4,7 +4,9 @@ Each model module in `training.models` exposes `train(ctx) -> TrainResult`. The 
 generates (or reuses) the simulator dataset of the profile, runs the models in a fixed order
 with deterministic seeds, measures single-row and batch latency through the *serving* code
 (`gridtwin.models.<name>.Model`), registers the model with its metrics beside the baseline
-and the goal, and writes `docs/models/<name>.md` and the overview `docs/models/README.md`.
+and the goal, and writes `<report_dir>/<name>.md` and the overview `<report_dir>/README.md`:
+`var/reports/models/` by default, `docs/models/` only when publishing (`gridtwin train --publish`),
+so that `make run` and `make test` never rewrite the committed full-profile reports.
 """
 
 from __future__ import annotations
@@ -103,6 +105,12 @@ def measure_latency(name: str, entry: RegistryEntry, rows: np.ndarray | None) ->
     }
 
 
+# Reports of ordinary runs are local output; `publish=True` (gridtwin train --publish) writes
+# the committed ones in docs/models/.
+DEFAULT_REPORT_DIR = ROOT / "var" / "reports" / "models"
+PUBLISHED_REPORT_DIR = ROOT / "docs" / "models"
+
+
 def train_one(
     name: str, profile: str, seed: int, data: Path, registry: Path, report_dir: Path | None = None
 ) -> dict[str, Any]:
@@ -111,7 +119,7 @@ def train_one(
     work = ROOT / "var" / "train" / profile / name
     if work.exists():
         shutil.rmtree(work)
-    report_dir = report_dir or ROOT / "docs" / "models"
+    report_dir = report_dir or DEFAULT_REPORT_DIR
     ctx = TrainContext(
         name=name, profile=profile, seed=seed, dataset_dir=data, work_dir=work, report_dir=report_dir
     )
@@ -177,7 +185,7 @@ def run(
             f"[train] ({i}/{len(names)}) {name} v{manifest['version']} in {time.perf_counter() - started:.1f} s: {summary}",
             flush=True,
         )
-    write_overview(report_dir or ROOT / "docs" / "models", reg)
+    write_overview(report_dir or DEFAULT_REPORT_DIR, reg)
     print(f"[train] done in {time.perf_counter() - total:.1f} s; failures: {failures or 'none'}", flush=True)
     (ROOT / "var").mkdir(exist_ok=True)
     (ROOT / "var" / f"train-{profile}.json").write_text(
