@@ -7,6 +7,7 @@ gRPC hops and protobuf (de)serialisation between them.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Sequence
 
@@ -22,6 +23,11 @@ from services.ingest.server import PENDING, dedup_key
 from services.ingest.validation import Limits, validate_reading
 
 
+def served_models(module: str) -> dict:
+    """The serving classes a module's service declares (services/<module>/models.py)."""
+    return importlib.import_module(f"services.{module}.models").FACTORIES
+
+
 class InProcessPipeline:
     def __init__(self) -> None:
         cfg = settings()
@@ -29,7 +35,9 @@ class InProcessPipeline:
         self.redis = connect(cfg.redis_url)
         self.state = FeatureState(self.redis, prefix=self.prefix)
         self.limits = Limits.from_env()
-        self.modules = {m: ModuleServicer(m, {}, FEATURE_NAMES, SCHEMA_VERSION) for m in MODULE_MODELS}
+        self.modules = {
+            m: ModuleServicer(m, served_models(m), FEATURE_NAMES, SCHEMA_VERSION) for m in MODULE_MODELS
+        }
         for module in self.modules.values():
             module.load_all()
 

@@ -70,6 +70,9 @@ class ModuleServicer:
         self.factories = factories
         self.feature_names = feature_names
         self.schema_version = schema_version
+        unknown = set(factories) - set(MODULE_MODELS[module])
+        if unknown:
+            raise ValueError(f"{module} does not serve {sorted(unknown)}; it serves {MODULE_MODELS[module]}")
         self.slots = {name: ModelSlot(name) for name in MODULE_MODELS[module]}
         self.loaded = False
         self.redis = connect()
@@ -83,7 +86,7 @@ class ModuleServicer:
     def load(self, name: str) -> None:
         slot = self.slots[name]
         slot.stamp = self._manifest_stamp(name)
-        factory = self.factories.get(name) or default_factory(name)
+        factory = self.factories.get(name)
         try:
             entry = load_entry(name)
         except RegistryError as exc:
@@ -94,7 +97,7 @@ class ModuleServicer:
             slot.model, slot.reason = None, "not registered: run `gridtwin train`"
             return
         if factory is None:
-            slot.model, slot.reason = None, f"no serving code for algorithm {entry.algorithm!r}"
+            slot.model, slot.reason = None, f"{self.module} has no serving code for {name}"
             return
         if entry.manifest.get("schema_version") not in (None, "", self.schema_version):
             slot.model = None
