@@ -27,12 +27,13 @@ from sklearn.metrics import accuracy_score, brier_score_loss, precision_recall_c
 
 from gridtwin.decision.forest import ForestPredictor, XgbPredictor, pack_forest, pack_xgb
 from gridtwin.decision.reporting import md_table, save_barh, save_xy
-from gridtwin.decision.stability import RAW_FEATURES, run_upstream, upstream_registry
+from gridtwin.decision.stability import RAW_FEATURES
 from gridtwin.features.compute import features_from_dataframe
 from gridtwin.features.schema import FEATURE_NAMES as SCHEMA_FEATURES
 from gridtwin.features.schema import SCHEMA_VERSION
 from training.context import Metric, TrainContext, TrainResult
 from training.split import split_by_time
+from training.upstream import run_upstream, upstream_registry
 
 NAME = "grid_stability"
 LABEL = "unstable_within_15min"
