@@ -313,7 +313,7 @@ def train(ctx: TrainContext) -> TrainResult:
     served = OnnxModel(model_path)
     results = _evaluate(data, served, n_eval)
     _plots(ctx, data, served, fit["curve"])
-    # Parity rows drawn after the evaluation, so the test windows match the torch-era runs.
+    # Parity rows drawn after the evaluation, so the check leaves the evaluated test windows unchanged.
     x_parity, *_ = data.sequences(data.split.test, 2000, cadence=1, history_full=True)
     parity = onnx_parity(net, model_path, x_parity)
     if parity > PARITY_TOL:
