@@ -179,6 +179,25 @@ test {len(v["te"])}. Other feeder: R² {v["g_r2"]:.3f}, MAE {v["g_mae"]:.2f}.
     return report, notes
 
 
+def _seed_direct(ctx: TrainContext, df, xs, tr, te, alpha: float, pqi_true) -> tuple[float, float]:
+    """The seed's design, measured beside ours: the same network trained on the index itself."""
+    pqi_all = exact_pqi(df, df.true_thd_v_pct.to_numpy(float))
+    ok = tr[np.isfinite(pqi_all[tr])]  # outage rows have no index (no VUF at 0 V)
+    direct = make_mlp(alpha, ctx.quick, ctx.seed).fit(xs[ok], pqi_all[ok] - pqi_all[ok].mean())
+    pqi_direct = direct.predict(xs[te]) + pqi_all[ok].mean()
+    return r2_score(pqi_true, pqi_direct), mean_absolute_error(pqi_true, pqi_direct)
+
+
+def _other_feeder(ctx: TrainContext, estimate_thd, fill, mu, sd) -> tuple[float, float]:
+    """PQI R² and MAE on the other (never seen) feeder, THD estimated by the served graph."""
+    gdf = _frame(ctx, "test")
+    gxs = (impute(gdf[list(NN_COLUMNS)].to_numpy(float), fill) - mu) / sd
+    g_true = exact_pqi(gdf, gdf.true_thd_v_pct.to_numpy(float))
+    g_hat = exact_pqi(gdf, estimate_thd(gxs))
+    g_ok = np.isfinite(g_true) & np.isfinite(g_hat)
+    return r2_score(g_true[g_ok], g_hat[g_ok]), mean_absolute_error(g_true[g_ok], g_hat[g_ok])
+
+
 def _train(ctx: TrainContext) -> TrainResult:
     t0 = time.perf_counter()
     df = _frame(ctx, "train")
@@ -220,20 +239,8 @@ def _train(ctx: TrainContext) -> TrainResult:
     pqi_no_thd = exact_pqi(df.iloc[te], np.zeros(len(te)))
     thd_var_share = float(np.var(pqi_true - pqi_no_thd) / max(np.var(pqi_true), 1e-12))
 
-    # the seed's design, measured beside ours: the same network trained on the index itself
-    pqi_all = exact_pqi(df, thd_true)
-    ok = tr[np.isfinite(pqi_all[tr])]  # outage rows have no index (no VUF at 0 V)
-    direct = make_mlp(best, ctx.quick, ctx.seed).fit(xs[ok], pqi_all[ok] - pqi_all[ok].mean())
-    pqi_direct = direct.predict(xs[te]) + pqi_all[ok].mean()
-    r2_direct, mae_direct = r2_score(pqi_true, pqi_direct), mean_absolute_error(pqi_true, pqi_direct)
-
-    gdf = _frame(ctx, "test")
-    gxs = (impute(gdf[list(NN_COLUMNS)].to_numpy(float), fill) - mu) / sd
-    g_true = exact_pqi(gdf, gdf.true_thd_v_pct.to_numpy(float))
-    g_hat = exact_pqi(gdf, estimate_thd(gxs))
-    g_ok = np.isfinite(g_true) & np.isfinite(g_hat)
-    g_true, g_hat = g_true[g_ok], g_hat[g_ok]
-    g_r2, g_mae = r2_score(g_true, g_hat), mean_absolute_error(g_true, g_hat)
+    r2_direct, mae_direct = _seed_direct(ctx, df, xs, tr, te, best, pqi_true)
+    g_r2, g_mae = _other_feeder(ctx, estimate_thd, fill, mu, sd)
 
     f_sc = _plot(ctx, pqi_true, pqi_hat, pqi_base)
     report, notes = _report(locals())
