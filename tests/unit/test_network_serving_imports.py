@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BANNED = ("torch", "tensorflow", "keras", "tf2onnx", "skl2onnx", "training")
+BANNED = ("tensorflow", "keras", "tf2onnx", "skl2onnx", "training")
 
 
 @pytest.mark.parametrize(
