@@ -8,6 +8,7 @@ logs quiet, the CPU threads few (the machine is shared) and the run seeded.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -54,6 +55,8 @@ def export_onnx(model: Any, path: str | os.PathLike[str]) -> Path:
 
     from training.onnx_export import save
 
+    # tf2onnx logs every optimisation pass at INFO, which the training pipeline's logging shows.
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
     sample = _sample_inputs(model)
     model.predict(sample if len(sample) > 1 else sample[0], verbose=0)
     with tempfile.TemporaryDirectory() as tmp:
