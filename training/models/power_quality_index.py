@@ -243,7 +243,24 @@ def _train(ctx: TrainContext) -> TrainResult:
     g_r2, g_mae = _other_feeder(ctx, estimate_thd, fill, mu, sd)
 
     f_sc = _plot(ctx, pqi_true, pqi_hat, pqi_base)
-    report, notes = _report(locals())
+    figures = {
+        "cv": cv,
+        "f_sc": f_sc,
+        "g_mae": g_mae,
+        "g_r2": g_r2,
+        "mae": mae,
+        "mae_b": mae_b,
+        "mae_direct": mae_direct,
+        "r2": r2,
+        "r2_b": r2_b,
+        "r2_direct": r2_direct,
+        "te": te,
+        "thd_mae": thd_mae,
+        "thd_mae_b": thd_mae_b,
+        "thd_var_share": thd_var_share,
+        "tr": tr,
+    }
+    report, notes = _report(figures)
     return TrainResult(
         algorithm=f"MLPRegressor{HIDDEN} ReLU (THD estimate) + exact EN 50160 index",
         artifacts={"mlp": ctx.path("pqi_mlp.onnx"), "scaling": ctx.path("pqi_scaling.npz")},
