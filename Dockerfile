@@ -19,8 +19,6 @@ ARG TRAIN_PROFILE=quick
 
 # ---------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS deps
-# torch is pinned as 2.13.0+cpu, which is published on the PyTorch CPU index only.
-ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         from gridsim.cli import register as register_sim
 
         register_sim(sub)
-    if _has("gridtwin.forecast.cli"):
-        from gridtwin.forecast.cli import register as register_forecast
+    if _has("training.forecast.cli"):
+        from training.forecast.cli import register as register_forecast
 
         register_forecast(sub)
 

@@ -1,5 +1,5 @@
 """1.3 Frequency stability: an LSTM (64 → 32 units, 10 steps × 8 inputs) predicting the
-frequency 5 s ahead, served by a numpy forward pass (weights exported from PyTorch).
+frequency 5 s ahead, trained with Keras and served by ONNX Runtime (one session, whole batches).
 
 Outputs:
 * ``predicted_frequency_hz`` = f_0 + LSTM correction (f_0 = this reading's frequency);
@@ -26,9 +26,9 @@ from gridtwin.models._monitoring.frequency_sequence import (
     SCALE_HZ,
     build_sequences,
 )
-from gridtwin.models._monitoring.lstm import NumpyLSTM
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
 
 TREND_THRESHOLD_HZ = 0.010
@@ -50,8 +50,7 @@ class Model(ServedModel):
 
     def __init__(self, entry: RegistryEntry) -> None:
         super().__init__(entry)
-        with np.load(entry.artifact("model"), allow_pickle=False) as z:
-            self.net = NumpyLSTM({k: z[k] for k in z.files})
+        self.net = OnnxModel(entry.artifact("model"))  # input "sequence" (n, 10, 8), float32
 
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.FrequencyStability]:
         n = len(batch)
@@ -68,7 +67,7 @@ class Model(ServedModel):
         run = history & valid
         if run.any():
             x = build_sequences(f_lags[run], dt_lags[run], fn[run])
-            f_pred[run] = f_now[run] + self.net(x)[:, 0] / SCALE_HZ
+            f_pred[run] = f_now[run] + self.net.run_one(x)[:, 0] / SCALE_HZ
         rocof = np.where(run, np.nan_to_num(batch.column("rocof_hz_per_s")), 0.0)
         score = stability_score(f_pred, fn, rocof)
         change = f_pred - np.where(valid, f_now, fn)

@@ -1,4 +1,4 @@
-"""3.1 Load forecast (Prophet + LSTM + ridge lag ensemble), served on numpy alone.
+"""3.1 Load forecast (Prophet + LSTM + ridge lag ensemble), served by numpy and ONNX Runtime (the LSTM).
 
 Per meter, Redis keeps the 15-min load history (sum and count per 15-min interval, updated
 atomically with HINCRBYFLOAT/HINCRBY, so replicas can share a meter) and a cached forecast made
@@ -22,7 +22,8 @@ import numpy as np
 
 from gridtwin.core.config import settings
 from gridtwin.forecast.features import fill_gaps
-from gridtwin.forecast.model import ForecastModel, Track, robust_scale
+from gridtwin.forecast.persistence import load as load_forecaster
+from gridtwin.forecast.track import Track, robust_scale
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModuleBatch, ServedModel
 from gridtwin.v1 import assessment_pb2
@@ -37,7 +38,11 @@ class Model(ServedModel):
 
     def __init__(self, entry: RegistryEntry) -> None:
         super().__init__(entry)
-        self.fm = ForecastModel.load(npz=entry.artifact("weights"), meta=entry.artifact("meta"))
+        self.fm = load_forecaster(
+            npz=entry.artifact("weights"),
+            meta=entry.artifact("meta"),
+            lstm=entry.artifact("lstm") if "lstm" in entry.manifest["artifacts"] else None,
+        )
         meta = json.loads(entry.artifact("meta").read_text())
         served = meta.get("served", {})
         self.step_s = int(round(self.fm.cfg.step_minutes * 60))
@@ -106,7 +111,7 @@ class Model(ServedModel):
             await pipe.execute()
         batch.context[self.name] = out
 
-    # ---- forecasting (numpy) -------------------------------------------------------------
+    # ---- forecasting (numpy + the LSTM's ONNX graph) -------------------------------------------------------------
     def history(self, fields: dict, origin: int) -> np.ndarray:
         """Interval means up to `origin` (inclusive), NaN where no reading arrived."""
         sums: dict[int, float] = {}

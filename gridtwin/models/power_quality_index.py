@@ -2,8 +2,8 @@
 
 The index formula is in `gridtwin.models._maintenance.pqi`. Voltage, VUF and frequency
 criteria come exactly from the reading; THD is exact when the reading carries a waveform or
-harmonic magnitudes (`thd_available` = 1), otherwise the registered network (numpy forward
-pass) estimates it from RMS features and the output says `is_estimate = true`.
+harmonic magnitudes (`thd_available` = 1), otherwise the registered network (scikit-learn's MLP
+exported to ONNX, run by ONNX Runtime) estimates it from RMS features and the output says `is_estimate = true`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from gridtwin.models._maintenance.common import impute
-from gridtwin.models._maintenance.mlp import mlp_forward
 from gridtwin.models._maintenance.pqi import CRITERIA, pq_class, pqi_from_ratios, ratios
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2 as pb
 
 LOG_THD_MIN, LOG_THD_MAX = np.log(0.01), np.log(100.0)
@@ -26,12 +26,10 @@ class Model(ServedModel):
 
     def __init__(self, entry: RegistryEntry) -> None:
         super().__init__(entry)
-        a = dict(np.load(entry.artifact("mlp")))
-        self.fill, self.mu, self.sd = a["fill"], a["mu"], a["sd"]
-        self.y_mu = float(a["y_mu"][0])
-        k = int(a["n_layers"][0])
-        self.weights = [a[f"w{i}"] for i in range(k)]
-        self.biases = [a[f"b{i}"] for i in range(k)]
+        with np.load(entry.artifact("scaling"), allow_pickle=False) as a:
+            self.fill, self.mu, self.sd = a["fill"], a["mu"], a["sd"]
+            self.y_mu = float(a["y_mu"][0])
+        self.net = OnnxModel(entry.artifact("mlp"))  # standardised inputs -> log THD - y_mu
         self.columns = list(self.feature_list)
 
     def predict(self, batch: ModuleBatch) -> list[pb.PowerQualityIndex]:
@@ -40,7 +38,7 @@ class Model(ServedModel):
         exact = np.isfinite(thd) & (batch.column("thd_available") > 0)
         if (~exact).any():
             x = (impute(batch.columns(self.columns)[~exact], self.fill) - self.mu) / self.sd
-            log_thd = mlp_forward(x, self.weights, self.biases)[:, 0] + self.y_mu
+            log_thd = self.net.run_one(x)[:, 0] + self.y_mu
             # out-of-range inputs (e.g. an all-zero warm-up row) must not overflow: THD is
             # physically within 0.01–100 % and the index saturates long before 100 %
             thd[~exact] = np.exp(np.clip(log_thd, LOG_THD_MIN, LOG_THD_MAX))

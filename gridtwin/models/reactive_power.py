@@ -18,11 +18,12 @@ import os
 import numpy as np
 
 from gridtwin.netopt.catalogue import KIND_CUSTOMER, KIND_HEAD, Catalogue, scope_note
-from gridtwin.netopt.mlp import MLP, nn_inputs
+from gridtwin.netopt.nn_inputs import nn_inputs
 from gridtwin.netopt.serving import head_end, load_feeders
 from gridtwin.physics.power import compensation_var, power_factor_signed
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
 
 DEFAULT_TARGET_PF = 0.95
@@ -44,8 +45,14 @@ class Model(ServedModel):
         path = entry.artifact("model")
         self.feeders = load_feeders(path)
         self.catalogue = Catalogue(self.feeders)
-        self.mlp = MLP.load(path)
+        with np.load(path, allow_pickle=False) as z:
+            self.mean, self.std = z["mlp_mean"], z["mlp_std"]
+        self.net = OnnxModel(entry.artifact("mlp"))  # standardised inputs -> bank steps (float)
         self.target = target_pf()
+
+    def steps(self, x: np.ndarray) -> np.ndarray:
+        """Unrounded bank steps (n, banks); the exported graph answers (n·banks, 1), row-major."""
+        return self.net.run_one((x - self.mean) / self.std).reshape(len(x), -1)
 
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.ReactivePower]:
         n = len(batch)
@@ -74,7 +81,7 @@ class Model(ServedModel):
                 batch.column("hour_of_day_sin")[usable],
                 batch.column("hour_of_day_cos")[usable],
             )
-            steps[usable] = np.clip(np.rint(self.mlp(x)), 0, bank.bank_steps[None]).astype(int)
+            steps[usable] = np.clip(np.rint(self.steps(x)), 0, bank.bank_steps[None]).astype(int)
         kvar_banks = steps * bank.bank_q_step[None] / 1e3  # at Un
         rec = kvar_banks.sum(axis=1)
         p_head = he.p_phase.sum(axis=1)

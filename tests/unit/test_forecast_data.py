@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from gridtwin.forecast import features as F
-from gridtwin.forecast.data import infer_resolution, load_csv, load_taylor, taylor_split
+from training.forecast.data import infer_resolution, load_csv, load_taylor, taylor_split
 
 
 def _write(tmp_path, times, values, name="x.csv", **cols):

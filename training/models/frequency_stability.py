@@ -16,8 +16,9 @@ import numpy as np
 
 from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.models._monitoring.frequency_sequence import HORIZON_S, N_STEPS, SCALE_HZ, build_sequences
-from gridtwin.models._monitoring.lstm import NumpyLSTM
+from gridtwin.serving.runtime import OnnxModel
 from training.context import Metric, TrainContext, TrainResult
+from training.keras_export import configure, export_onnx, onnx_parity
 from training.models._monitoring.common import md_table, plt
 from training.split import split_by_time
 
@@ -25,6 +26,8 @@ NAME = "frequency_stability"
 METER_NOISE_HZ = 0.001
 CADENCES_S = np.array([1, 2, 5, 10, 60])
 CADENCE_P = np.array([0.6, 0.1, 0.1, 0.1, 0.1])
+N_INPUTS = 8
+PARITY_TOL = 1e-4  # ONNX Runtime vs Keras, in 0.1-Hz network units (10 µHz)
 
 
 def lag_samples(
@@ -59,119 +62,116 @@ def _sample(
     return ends, cad, history
 
 
-def _torch_net():
-    import torch
-    from torch import nn
+def build_net(keras):
+    """LSTM(8→64) → LSTM(64→32) → linear on the last hidden state (input "sequence" (n, 10, 8))."""
+    return keras.Sequential(
+        [
+            keras.Input((N_STEPS, N_INPUTS), name="sequence"),
+            keras.layers.LSTM(64, return_sequences=True),
+            keras.layers.LSTM(32),
+            keras.layers.Dense(1),
+        ]
+    )
 
-    class Net(nn.Module):
+
+def _best_epoch_callback(keras, budget_s: float):
+    """Keeps the weights of the epoch with the lowest validation MAE (early stopping on the
+    validation block) and stops a fit that would blow the profile's wall-clock budget."""
+
+    class BestEpoch(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
-            self.l0 = nn.LSTM(8, 64, batch_first=True)
-            self.l1 = nn.LSTM(64, 32, batch_first=True)
-            self.head = nn.Linear(32, 1)
+            self.best, self.weights, self.curve = np.inf, None, []
+            self.started = time.perf_counter()
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            h, _ = self.l0(x)
-            h, _ = self.l1(h)
-            return self.head(h[:, -1])
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            val_mae = float(logs["val_mae"]) / SCALE_HZ
+            self.curve.append(val_mae)
+            if val_mae < self.best:
+                self.best, self.weights = val_mae, self.model.get_weights()
+            if time.perf_counter() - self.started > budget_s:
+                self.model.stop_training = True
 
-    return Net()
+        def on_train_end(self, logs=None) -> None:
+            if self.weights is not None:
+                self.model.set_weights(self.weights)
 
-
-def _export(net) -> dict[str, np.ndarray]:
-    out = {}
-    for k, layer in enumerate((net.l0, net.l1)):
-        out[f"l{k}_w_ih"] = layer.weight_ih_l0.detach().numpy().astype(np.float64)
-        out[f"l{k}_w_hh"] = layer.weight_hh_l0.detach().numpy().astype(np.float64)
-        out[f"l{k}_b"] = (layer.bias_ih_l0 + layer.bias_hh_l0).detach().numpy().astype(np.float64)
-    out["head_w"] = net.head.weight.detach().numpy().astype(np.float64)
-    out["head_b"] = net.head.bias.detach().numpy().astype(np.float64)
-    return out
+    return BestEpoch()
 
 
 def _fit(x, y, xv, yv, lr: float, epochs: int, ctx: TrainContext, budget_s: float):
-    import torch
-
-    torch.manual_seed(ctx.seed)
-    torch.set_num_threads(max(1, min(2, ctx.n_jobs)))
-    net = _torch_net()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y[:, None], dtype=torch.float32)
-    xvt = torch.tensor(xv, dtype=torch.float32)
-    best, best_state, history = np.inf, None, []
-    gen = torch.Generator().manual_seed(ctx.seed)
-    started = time.perf_counter()
-    for _epoch in range(epochs):
-        net.train()
-        perm = torch.randperm(len(xt), generator=gen)
-        for a in range(0, len(xt), 512):
-            b = perm[a : a + 512]
-            opt.zero_grad()
-            loss = torch.nn.functional.huber_loss(net(xt[b]), yt[b], delta=0.5)
-            loss.backward()
-            opt.step()
-        net.eval()
-        with torch.no_grad():
-            val_mae = float(np.mean(np.abs(net(xvt).numpy()[:, 0] - yv))) / SCALE_HZ
-        history.append(val_mae)
-        if val_mae < best:  # early stopping on the validation block
-            best, best_state = val_mae, {k: v.clone() for k, v in net.state_dict().items()}
-        if time.perf_counter() - started > budget_s:
-            break
-    net.load_state_dict(best_state)
-    return net, best, history
+    """Keras fit (Adam, Huber δ = 0.5 on 0.1-Hz units, batch 512); returns (net, best val MAE Hz, curve)."""
+    keras = configure(ctx.seed, threads=min(2, ctx.n_jobs))
+    net = build_net(keras)
+    net.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.Huber(delta=0.5), metrics=["mae"])
+    best = _best_epoch_callback(keras, budget_s)
+    net.fit(
+        x.astype(np.float32),
+        y.astype(np.float32)[:, None],
+        batch_size=512,
+        epochs=epochs,
+        validation_data=(xv.astype(np.float32), yv.astype(np.float32)[:, None]),
+        callbacks=[best],
+        verbose=0,
+    )
+    return net, best.best, best.curve
 
 
-def train(ctx: TrainContext) -> TrainResult:
-    freq = ctx.table("frequency")
-    f_true = freq["frequency_hz"].to_numpy(float)
-    in_trip = freq["in_trip"].to_numpy(bool)
-    f0 = float(ctx.table("frequency_trips")["f0_hz"].iloc[0]) if len(ctx.table("frequency_trips")) else 50.0
-    # Embargo ≥ the longest window (10 × 60 s) + horizon: no training window reaches the test block.
-    split = split_by_time(np.arange(len(f_true), dtype=float), embargo=N_STEPS * 60 + HORIZON_S + 60)
-    rng = ctx.rng
-    n_train = 20_000 if ctx.quick else 100_000
-    n_eval = 10_000 if ctx.quick else 40_000
+class _Data:
+    """The frequency series, its time split and a sequence sampler (serving's lag layout)."""
 
-    def dataset(mask, n, cadence=None, history_full=False):
-        ends, cad, hist = _sample(f_true, mask, n, rng, cadence)
+    def __init__(self, ctx: TrainContext) -> None:
+        freq = ctx.table("frequency")
+        trips = ctx.table("frequency_trips")
+        self.f_true = freq["frequency_hz"].to_numpy(float)
+        self.in_trip = freq["in_trip"].to_numpy(bool)
+        self.n_trips = int(len(trips))
+        self.f0 = float(trips["f0_hz"].iloc[0]) if len(trips) else 50.0
+        # Embargo ≥ the longest window (10 × 60 s) + horizon: no training window reaches the test block.
+        self.embargo_s = N_STEPS * 60 + HORIZON_S + 60
+        self.split = split_by_time(np.arange(len(self.f_true), dtype=float), embargo=self.embargo_s)
+        self.rng = ctx.rng
+
+    def sequences(self, mask, n, cadence=None, history_full=False):
+        """(x, y in 0.1-Hz units over persistence, last frequency, target, window ends)."""
+        ends, cad, hist = _sample(self.f_true, mask, n, self.rng, cadence)
         if history_full:
             hist = np.full(len(ends), 10)
-        fl, dl, target = lag_samples(f_true, ends, cad, hist, rng)
-        x = build_sequences(fl, dl, np.full(len(ends), f0))
+        fl, dl, target = lag_samples(self.f_true, ends, cad, hist, self.rng)
+        x = build_sequences(fl, dl, np.full(len(ends), self.f0))
         return x, (target - fl[:, 0]) * SCALE_HZ, fl[:, 0], target, ends
 
-    x_tr, y_tr, *_ = dataset(split.train, n_train)
-    x_va, y_va, *_ = dataset(split.val, n_eval)
-    # Fixed epoch counts (deterministic on a loaded machine); the wall-clock guard only stops a
-    # run that would blow the profile's budget and is reported in the manifest if it fires.
+
+def _tune_and_fit(ctx: TrainContext, x_tr, y_tr, x_va, y_va):
+    """Learning rate chosen on the validation block (full profile), then the final fit.
+
+    Fixed epoch counts (deterministic on a loaded machine); the wall-clock guard only stops a
+    run that would blow the profile's budget and shows in the manifest if it fires."""
     epochs = 7 if ctx.quick else 12
     guard_s = 60.0 if ctx.quick else 150.0
     lrs = (3e-3,) if ctx.quick else (1e-3, 3e-3)
     tried = []
     if len(lrs) > 1:
-        # Learning rate chosen on the validation block with a short fit on a subsample.
         n_tune = min(len(x_tr), 30_000)
         for lr in lrs:
             _, val_mae, hist = _fit(x_tr[:n_tune], y_tr[:n_tune], x_va, y_va, lr, 5, ctx, guard_s / 4)
             tried.append({"lr": lr, "val_mae_hz": val_mae, "epochs_run": len(hist), "tuning_rows": n_tune})
-        best_lr = min(tried, key=lambda t: t["val_mae_hz"])["lr"]
-    else:
-        best_lr = lrs[0]
-    best_net, val_mae, best_curve = _fit(x_tr, y_tr, x_va, y_va, best_lr, epochs, ctx, guard_s)
-    tried.append({"lr": best_lr, "val_mae_hz": val_mae, "epochs_run": len(best_curve), "final": True})
-    arrays = _export(best_net)
-    model_path = ctx.path("frequency_lstm.npz")
-    np.savez(model_path, **arrays)
-    numpy_net = NumpyLSTM(arrays)
+    best_lr = min(tried, key=lambda t: t["val_mae_hz"])["lr"] if tried else lrs[0]
+    net, val_mae, curve = _fit(x_tr, y_tr, x_va, y_va, best_lr, epochs, ctx, guard_s)
+    tried.append({"lr": best_lr, "val_mae_hz": val_mae, "epochs_run": len(curve), "final": True})
+    return net, {"lr": best_lr, "epochs": epochs, "curve": curve, "tried": tried}
 
-    # Held-out test block (contains generator trips), evaluated through the numpy serving pass.
+
+def _evaluate(data: _Data, served: OnnxModel, n_eval: int) -> dict[str, dict]:
+    """Held-out test block (contains generator trips) through the served ONNX graph."""
     results = {}
     for label, cad in (("1s", 1), ("60s", 60)):
-        x_te, _, f_last, target, ends = dataset(split.test, n_eval, cadence=cad, history_full=True)
-        pred = f_last + numpy_net(x_te)[:, 0] / SCALE_HZ
+        x_te, _, f_last, target, ends = data.sequences(
+            data.split.test, n_eval, cadence=cad, history_full=True
+        )
+        pred = f_last + served.run_one(x_te)[:, 0] / SCALE_HZ
         err, err_p = np.abs(pred - target), np.abs(f_last - target)
-        trip = in_trip[ends]
+        trip = data.in_trip[ends]
         results[label] = {
             "mae": float(err.mean()),
             "persist": float(err_p.mean()),
@@ -180,16 +180,18 @@ def train(ctx: TrainContext) -> TrainResult:
             "n": int(len(ends)),
             "n_trip": int(trip.sum()),
         }
-    r1 = results["1s"]
-    gain = 1 - r1["mae"] / r1["persist"]
+    return results
 
-    # Plot: a stretch of the test block around a trip (or the start) at 1-s cadence.
-    test_idx = np.flatnonzero(split.test)
-    trips = test_idx[in_trip[test_idx]]
+
+def _plots(ctx: TrainContext, data: _Data, served: OnnxModel, curve: list[float]) -> None:
+    """A stretch of the test block around a trip (or its start) at 1-s cadence; the training curve."""
+    test_idx = np.flatnonzero(data.split.test)
+    trips = test_idx[data.in_trip[test_idx]]
     start = int(trips[0]) - 60 if len(trips) else int(test_idx[0]) + 60
-    ends = np.arange(max(start, test_idx[0] + 20), min(start + 600, len(f_true) - 10))
-    fl, dl, target = lag_samples(f_true, ends, np.ones(len(ends), int), np.full(len(ends), 10), rng)
-    pred = fl[:, 0] + numpy_net(build_sequences(fl, dl, np.full(len(ends), f0)))[:, 0] / SCALE_HZ
+    ends = np.arange(max(start, test_idx[0] + 20), min(start + 600, len(data.f_true) - 10))
+    ones = np.ones(len(ends), int)
+    fl, dl, target = lag_samples(data.f_true, ends, ones, np.full(len(ends), 10), data.rng)
+    pred = fl[:, 0] + served.run_one(build_sequences(fl, dl, np.full(len(ends), data.f0)))[:, 0] / SCALE_HZ
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 3.5))
     tt = ends + HORIZON_S - ends[0]
@@ -204,7 +206,7 @@ def train(ctx: TrainContext) -> TrainResult:
     fig.savefig(ctx.report_dir / f"{NAME}_trip_example.png", dpi=90)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot(np.arange(1, len(best_curve) + 1), np.array(best_curve) * 1e3, marker="o")
+    ax.plot(np.arange(1, len(curve) + 1), np.array(curve) * 1e3, marker="o")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation MAE (mHz)")
     ax.set_title("Training curve")
@@ -212,6 +214,11 @@ def train(ctx: TrainContext) -> TrainResult:
     fig.savefig(ctx.report_dir / f"{NAME}_training_curve.png", dpi=90)
     plt.close(fig)
 
+
+def _report(data: _Data, results: dict, fit: dict, parity: float) -> tuple[str, str]:
+    """The Markdown report body and the manifest notes."""
+    r1 = results["1s"]
+    gain = 1 - r1["mae"] / r1["persist"]
     table = md_table(
         [
             "cadence",
@@ -231,13 +238,13 @@ def train(ctx: TrainContext) -> TrainResult:
             for k, v in results.items()
         ],
     )
-    n_trips = int(len(ctx.table("frequency_trips")))
     report = f"""
-LSTM(8→64) → LSTM(64→32) → linear, trained with PyTorch and served by a numpy forward pass.
+LSTM(8→64) → LSTM(64→32) → linear, trained with Keras (TensorFlow backend), exported to ONNX and
+served by ONNX Runtime (largest |ONNX − Keras| on the held-out 1-s windows: {parity:.2g} in 0.1-Hz units).
 Inputs: 10 steps × 8 (see `gridtwin/models/_monitoring/frequency_sequence.py`) from the lag features;
 output: the change over persistence 5 s ahead. Training sequences mix reading cadences (1 s 60 %,
-2/5/10/60 s 10 % each) and 10 % truncated histories; meter noise σ = 1 mHz. Data: {len(f_true)} s of
-simulated frequency with {n_trips} generator trips; split 70/15/15 by time, embargo 11 min.
+2/5/10/60 s 10 % each) and 10 % truncated histories; meter noise σ = 1 mHz. Data: {len(data.f_true)} s of
+simulated frequency with {data.n_trips} generator trips; split 70/15/15 by time, embargo 11 min.
 
 ## Held-out test (last 15 % of the time span)
 
@@ -252,30 +259,68 @@ u_r = min(1, |ROCOF| / (0.01·f_n /s)) (0.5 Hz/s at 50 Hz). Trend: predicted cha
 ![trip]({NAME}_trip_example.png)
 ![curve]({NAME}_training_curve.png)
 
-Learning rates tried (validation block, early stopping): {[{k: v for k, v in t.items() if k != "curve"} for t in tried]}
+Learning rates tried (validation block, early stopping): {fit["tried"]}
 """
     met = r1["mae"] < 0.02 and gain >= 0.2
     notes = (
-        f"lr {best_lr} selected on the validation block (hold-out validation with early stopping rather than 5-fold "
-        "CV: an LSTM fit per fold does not fit the time budget). "
+        f"lr {fit['lr']} selected on the validation block (hold-out validation with early stopping rather than "
+        "5-fold CV: an LSTM fit per fold does not fit the time budget). "
         f"1-s cadence: MAE {r1['mae']:.4f} Hz vs persistence {r1['persist']:.4f} Hz, {gain:.1%} lower "
         f"(goal MAE < 0.02 Hz and ≥ 20 % lower: {'met' if met else 'MISSED'}). At a 60-s reading cadence: "
-        f"{results['60s']['mae']:.4f} vs {results['60s']['persist']:.4f} Hz — with readings a minute apart the history "
-        "says little about the next 5 s. The simulator's 1-min readings have a 60-s cadence, so served readings at that "
-        "cadence get the weaker answer."
+        f"{results['60s']['mae']:.4f} vs {results['60s']['persist']:.4f} Hz — with readings a minute apart the "
+        "history says little about the next 5 s. The simulator's 1-min readings have a 60-s cadence, so served "
+        "readings at that cadence get the weaker answer."
     )
+    return report, notes
+
+
+def _latency_rows(data: _Data) -> np.ndarray:
+    """Feature rows (full schema) of 20 test windows, to time the serving code."""
     lat = np.full((20, len(FEATURE_NAMES)), np.nan)
-    ends, cad, hist = _sample(f_true, split.test, 20, rng, cadence=1)
-    fl, dl, _ = lag_samples(f_true, ends, cad, np.full(len(ends), 10), rng)
+    ends, cad, _ = _sample(data.f_true, data.split.test, 20, data.rng, cadence=1)
+    fl, dl, _ = lag_samples(data.f_true, ends, cad, np.full(len(ends), 10), data.rng)
+    lat = lat[: len(ends)]
     names = list(FEATURE_NAMES)
     for k in range(N_STEPS):
         lat[:, names.index(f"frequency_lag_{k}")] = fl[:, k]
         lat[:, names.index(f"dt_lag_{k}")] = dl[:, k]
     lat[:, names.index("frequency_hz")] = fl[:, 0]
-    lat[:, names.index("nominal_frequency_hz")] = f0
+    lat[:, names.index("nominal_frequency_hz")] = data.f0
     lat[:, names.index("rocof_hz_per_s")] = (fl[:, 0] - fl[:, 1]) / dl[:, 0]
+    return lat
+
+
+def _metrics(results: dict) -> list[Metric]:
+    r1, r60 = results["1s"], results["60s"]
+    gain = 1 - r1["mae"] / r1["persist"]
+    lower = {"baseline_name": "persistence", "higher_is_better": False}
+    return [
+        Metric("mae_hz_1s_cadence", r1["mae"], r1["persist"], goal="< 0.02", **lower),
+        Metric("improvement_over_persistence", float(gain), 0.0, "persistence", ">= 0.2"),
+        Metric("mae_hz_trips_1s_cadence", r1["mae_trip"], r1["persist_trip"], **lower),
+        Metric("mae_hz_60s_cadence", r60["mae"], r60["persist"], **lower),
+    ]
+
+
+def train(ctx: TrainContext) -> TrainResult:
+    data = _Data(ctx)
+    n_train = 20_000 if ctx.quick else 100_000
+    n_eval = 10_000 if ctx.quick else 40_000
+    x_tr, y_tr, *_ = data.sequences(data.split.train, n_train)
+    x_va, y_va, *_ = data.sequences(data.split.val, n_eval)
+    net, fit = _tune_and_fit(ctx, x_tr, y_tr, x_va, y_va)
+    model_path = export_onnx(net, ctx.path("frequency_lstm.onnx"))
+    served = OnnxModel(model_path)
+    results = _evaluate(data, served, n_eval)
+    _plots(ctx, data, served, fit["curve"])
+    # Parity rows drawn after the evaluation, so the check leaves the evaluated test windows unchanged.
+    x_parity, *_ = data.sequences(data.split.test, 2000, cadence=1, history_full=True)
+    parity = onnx_parity(net, model_path, x_parity)
+    if parity > PARITY_TOL:
+        raise RuntimeError(f"ONNX export differs from Keras by {parity:.3g} (> {PARITY_TOL})")
+    report, notes = _report(data, results, fit, parity)
     return TrainResult(
-        algorithm="LSTM 64/32 (PyTorch-trained, numpy-served), 5 s ahead",
+        algorithm="LSTM 64/32 (Keras-trained, ONNX Runtime-served), 5 s ahead",
         artifacts={"model": model_path},
         features=[
             *(f"frequency_lag_{k}" for k in range(N_STEPS)),
@@ -284,60 +329,41 @@ Learning rates tried (validation block, early stopping): {[{k: v for k, v in t.i
             "nominal_frequency_hz",
             "rocof_hz_per_s",
         ],
-        metrics=[
-            Metric(
-                "mae_hz_1s_cadence", r1["mae"], r1["persist"], "persistence", "< 0.02", higher_is_better=False
-            ),
-            Metric("improvement_over_persistence", float(gain), 0.0, "persistence", ">= 0.2"),
-            Metric(
-                "mae_hz_trips_1s_cadence",
-                r1["mae_trip"],
-                r1["persist_trip"],
-                "persistence",
-                "",
-                higher_is_better=False,
-            ),
-            Metric(
-                "mae_hz_60s_cadence",
-                results["60s"]["mae"],
-                results["60s"]["persist"],
-                "persistence",
-                "",
-                higher_is_better=False,
-            ),
-        ],
+        metrics=_metrics(results),
         hyperparameters={
             "layers": [64, 32],
             "steps": N_STEPS,
-            "inputs": 8,
+            "inputs": N_INPUTS,
             "horizon_s": HORIZON_S,
-            "lr": best_lr,
+            "lr": fit["lr"],
             "batch": 512,
             "loss": "huber(0.5) on 0.1-Hz units",
-            "epochs_max": epochs,
+            "epochs_max": fit["epochs"],
             "cadences_s": CADENCES_S.tolist(),
             "cadence_p": CADENCE_P.tolist(),
+            "framework": "keras (tensorflow backend) -> onnx",
         },
         training_data={
             "table": "frequency (1 s)",
-            "seconds": int(len(f_true)),
-            "trips": n_trips,
+            "seconds": int(len(data.f_true)),
+            "trips": data.n_trips,
             "train_sequences": int(len(x_tr)),
         },
         split={
             "method": "time blocks 70/15/15 with embargo (system-wide series: no meters)",
-            "embargo_s": N_STEPS * 60 + HORIZON_S + 60,
-            "rows": {
-                "train": int(split.train.sum()),
-                "val": int(split.val.sum()),
-                "test": int(split.test.sum()),
-            },
+            "embargo_s": data.embargo_s,
+            "rows": {k: int(getattr(data.split, k).sum()) for k in ("train", "val", "test")},
         },
-        cross_validation={
-            "method": "validation block + early stopping",
-            "tried": [{k: v for k, v in t.items() if k != "curve"} for t in tried],
-        },
+        cross_validation={"method": "validation block + early stopping", "tried": fit["tried"]},
         report_md=report,
         notes=notes,
-        latency_rows=lat,
+        latency_rows=_latency_rows(data),
+        extra={
+            "onnx_parity": {
+                "max_abs": parity,
+                "tolerance": PARITY_TOL,
+                "units": "0.1 Hz",
+                "rows": len(x_parity),
+            }
+        },
     )

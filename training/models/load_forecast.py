@@ -1,6 +1,6 @@
 """3.1 Load forecast: Prophet + LSTM ensemble (+ a ridge lag model), 15-min per-meter load.
 
-Data: the simulator's load model (gridsim.loads via gridtwin.forecast.simdata) run for
+Data: the simulator's load model (gridsim.loads via training.forecast.simdata) run for
 several weeks on the training feeder (kerber_dorfnetz) and, for the held-out test, on the other
 feeder (ieee_european_lv, other seed, customers never seen). Split by time on the training
 feeder: members fitted on the first 70 %, ensemble weights and conformal bounds on the next
@@ -18,15 +18,20 @@ import numpy as np
 import pandas as pd
 
 from gridtwin.features.schema import FEATURE_NAMES
-from gridtwin.forecast.evaluation import rolling_origin, wape
-from gridtwin.forecast.model import ForecastModel, default_config
-from gridtwin.forecast.simdata import simulate_meters
+from gridtwin.forecast.ensemble import ForecastModel
+from gridtwin.forecast.persistence import save
+from gridtwin.forecast.track import robust_scale
 from training.context import Metric, TrainContext, TrainResult
+from training.forecast.ensemble import default_config, fit_forecaster
+from training.forecast.evaluation import rolling_origin, wape
+from training.forecast.simdata import simulate_meters
+from training.keras_export import keras_predict
 
 TRAINING_FEEDER = "kerber_dorfnetz"
 TEST_FEEDER = "ieee_european_lv"
 SERVED_MINUTES = (15, 60, 1440)
 ROOT = Path(__file__).resolve().parents[2]
+PARITY_TOL = 1e-4  # ONNX Runtime vs Keras, standardised LSTM output (× y_sd ≈ 1e-5 of the load scale)
 
 
 def _profile(quick: bool) -> dict:
@@ -116,9 +121,9 @@ def _plots(ctx: TrainContext, agg, cfg, names: list[str]) -> list[str]:
     return files
 
 
-def train(ctx: TrainContext) -> TrainResult:
+def _fit(ctx: TrainContext, prof: dict):
+    """Simulated series of both feeders and the ensemble fitted on the training feeder's first 85 %."""
     started = time.perf_counter()
-    prof = _profile(ctx.quick)
     train_series = simulate_meters(
         TRAINING_FEEDER, prof["train_days"], seed=ctx.seed * 101 + 11, customers=prof["customers"]
     )
@@ -141,125 +146,88 @@ def train(ctx: TrainContext) -> TrainResult:
     n = len(train_series[0])
     n_test_time = int(round(n * 0.15))
     fit_part = [s.slice(0, n - n_test_time) for s in train_series]
-    model = ForecastModel(cfg).fit(fit_part, val_steps=n_test_time)
-    fit_s = time.perf_counter() - started - gen_s
+    model = fit_forecaster(cfg, fit_part, val_steps=n_test_time)
+    timings = {"simulate": round(gen_s, 2), "fit": round(time.perf_counter() - started - gen_s, 2)}
+    return train_series, test_series, model, {"n": n, "n_test_time": n_test_time, "timings": timings}
 
-    # held-out: the other feeder (generalisation) and the training feeder's last 15 % (time)
-    other = _evaluate(model, test_series, 0.30)
-    time_hold = _evaluate(model, train_series, 0.15)
-    agg = other["aggregate"]
+
+def lstm_parity(model: ForecastModel, series, frac: float = 0.30, max_rows: int = 2000) -> dict:
+    """Largest |ONNX Runtime − Keras| of the LSTM member's network output on held-out origins
+    (the test feeder's last `frac`, the origins the evaluation scores)."""
+    from training.forecast.data import make_track
+
+    member = model.lstm
+    seqs, heads = [], []
+    for s in series:
+        start = int(len(s) * (1 - frac))
+        track = make_track(s, model.cfg.max_h, scale=robust_scale(s.values[:start]))
+        org = np.arange(max(start - 1, member.min_origin()), len(s) - 1)
+        seq, head, _ = member.inputs(track, org)
+        seqs.append(seq)
+        heads.append(head)
+    seq, head = np.concatenate(seqs), np.concatenate(heads)
+    keep = np.random.default_rng(model.cfg.seed).choice(len(seq), min(max_rows, len(seq)), replace=False)
+    feeds = member.network_inputs(seq[keep], head[keep])
+    gap = float(np.max(np.abs(member.net.run_one(feeds) - keras_predict(member.keras_model, feeds))))
+    if gap > PARITY_TOL:
+        raise RuntimeError(f"LSTM ONNX export differs from Keras by {gap:.3g} (> {PARITY_TOL})")
+    return {
+        "max_abs": gap,
+        "tolerance": PARITY_TOL,
+        "units": "standardised network output",
+        "rows": len(keep),
+    }
+
+
+def _table(model: ForecastModel, other: dict, time_hold: dict) -> dict[str, dict[str, list[float]]]:
+    """Per member, ensemble and naive: test-feeder aggregate MAPE, customer WAPE, time hold-out MAPE."""
+    cfg, agg = model.cfg, other["aggregate"]
     idx = _served_idx(cfg)
-    names = [*cfg.members, "ensemble", "naive"]
-    table = {}
-    for m in names:
-        table[m] = {
+    return {
+        m: {
             "aggregate_mape": [float(agg.mape[m][j]) for j in idx],
             "customers_wape": [_pooled(other["customers"], m, j, wape) for j in idx],
             "time_holdout_aggregate_mape": [float(time_hold["aggregate"].mape[m][j]) for j in idx],
         }
-    cov = float(np.mean([agg.coverage, *[r.coverage for r in other["customers"]]]))
-    cov_agg = agg.coverage
-    mean_agg = float(np.nanmean(agg.mape["ensemble"]))
+        for m in [*cfg.members, "ensemble", "naive"]
+    }
+
+
+def _metrics(table: dict, agg, cov: float, taylor: dict | None) -> list[Metric]:
+    naive = "weekly seasonal naive"
+    ens, nv = table["ensemble"], table["naive"]
+
+    def lower(name: str, value: float, baseline: float, goal: str = "", baseline_name: str = naive) -> Metric:
+        return Metric(name, value, baseline, baseline_name, goal, higher_is_better=False)
+
     metrics = [
-        Metric(
-            "mape_15min_pct",
-            table["ensemble"]["aggregate_mape"][0],
-            table["naive"]["aggregate_mape"][0],
-            "weekly seasonal naive",
-            "< 10",
-            higher_is_better=False,
-        ),
-        Metric(
-            "mape_1h_pct",
-            table["ensemble"]["aggregate_mape"][1],
-            table["naive"]["aggregate_mape"][1],
-            "weekly seasonal naive",
-            "",
-            higher_is_better=False,
-        ),
-        Metric(
-            "mape_24h_pct",
-            table["ensemble"]["aggregate_mape"][2],
-            table["naive"]["aggregate_mape"][2],
-            "weekly seasonal naive",
-            "< 15",
-            higher_is_better=False,
-        ),
-        Metric(
+        lower("mape_15min_pct", ens["aggregate_mape"][0], nv["aggregate_mape"][0], "< 10"),
+        lower("mape_1h_pct", ens["aggregate_mape"][1], nv["aggregate_mape"][1]),
+        lower("mape_24h_pct", ens["aggregate_mape"][2], nv["aggregate_mape"][2], "< 15"),
+        lower(
             "mape_mean_15min_24h_pct",
-            mean_agg,
+            float(np.nanmean(agg.mape["ensemble"])),
             float(np.nanmean(agg.mape["naive"])),
-            "weekly seasonal naive",
-            "",
-            higher_is_better=False,
         ),
-        Metric(
-            "customer_wape_15min_pct",
-            table["ensemble"]["customers_wape"][0],
-            table["naive"]["customers_wape"][0],
-            "weekly seasonal naive",
-            "",
-            higher_is_better=False,
-        ),
-        Metric(
-            "customer_wape_24h_pct",
-            table["ensemble"]["customers_wape"][2],
-            table["naive"]["customers_wape"][2],
-            "weekly seasonal naive",
-            "",
-            higher_is_better=False,
-        ),
+        lower("customer_wape_15min_pct", ens["customers_wape"][0], nv["customers_wape"][0]),
+        lower("customer_wape_24h_pct", ens["customers_wape"][2], nv["customers_wape"][2]),
         Metric("interval_coverage_90", cov, None, "", ">= 0.85"),
     ]
-    bench = ROOT / "docs" / "forecast_benchmark.json"
-    taylor = json.loads(bench.read_text()) if bench.exists() else None
     if taylor:
-        metrics.append(
-            Metric(
-                "taylor_mean_mape_pct",
-                taylor["mean_mape_pct"]["ensemble"],
-                taylor["mean_mape_pct"]["naive"],
-                "weekly seasonal naive (from docs/forecast_benchmark.json)",
-                "<= 1.5",
-                higher_is_better=False,
-            )
-        )
-        metrics.append(
-            Metric(
-                "taylor_h1_mape_pct",
-                taylor["h1_mape_pct"]["ensemble"],
-                taylor["h1_mape_pct"]["naive"],
-                "weekly seasonal naive (from docs/forecast_benchmark.json)",
-                "<= 0.5",
-                higher_is_better=False,
-            )
-        )
+        source = f"{naive} (from docs/forecast_benchmark.json)"
+        mean, h1 = taylor["mean_mape_pct"], taylor["h1_mape_pct"]
+        metrics.append(lower("taylor_mean_mape_pct", mean["ensemble"], mean["naive"], "<= 1.5", source))
+        metrics.append(lower("taylor_h1_mape_pct", h1["ensemble"], h1["naive"], "<= 0.5", source))
+    return metrics
 
-    # artifacts (numpy only) + the served MAPE per horizon
-    files = model.save(ctx.work_dir)
-    meta = json.loads(files["meta"].read_text())
-    meta["served"] = {
-        "horizon_minutes": list(SERVED_MINUTES),
-        "mape_pct": table["ensemble"]["aggregate_mape"],
-        "mape_mean_pct": mean_agg,
-        "customer_wape_pct": table["ensemble"]["customers_wape"],
-        "measured_on": f"{TEST_FEEDER} (held-out feeder) rolling origin",
-        "interval_coverage": cov,
-    }
-    files["meta"].write_text(json.dumps(meta, indent=1))
-    plots = _plots(ctx, agg, cfg, names)
+
+def _report(model: ForecastModel, table: dict, cov: float, cov_agg: float, prof: dict, plots, taylor) -> str:
+    cfg, idx = model.cfg, _served_idx(model.cfg)
 
     def row(m: str) -> str:
         t = table[m]
-        return (
-            f"| {m} | "
-            + " | ".join(f"{v:.2f}" for v in t["aggregate_mape"])
-            + " | "
-            + " | ".join(f"{v:.1f}" for v in t["customers_wape"])
-            + " | "
-            + " | ".join(f"{v:.2f}" for v in t["time_holdout_aggregate_mape"])
-            + " |"
-        )
+        cells = [f"{v:.2f}" for v in t["aggregate_mape"]] + [f"{v:.1f}" for v in t["customers_wape"]]
+        return f"| {m} | " + " | ".join(cells + [f"{v:.2f}" for v in t["time_holdout_aggregate_mape"]]) + " |"
 
     weights = {m: model.weights[:, i] for i, m in enumerate(cfg.members)}
     report = [
@@ -267,11 +235,12 @@ def train(ctx: TrainContext) -> TrainResult:
         "",
         f"Aggregate = {TEST_FEEDER} feeder total (held-out feeder, {prof['test_days']} days simulated, last 30 % "
         "of origins scored); customers = pooled WAPE over its customer meters (net load, PV makes MAPE "
-        "meaningless near zero); time hold-out = training feeder aggregate, last 15 %.",
+        "meaningless near zero); time hold-out = training feeder aggregate, last 15 %. The LSTM member is "
+        "trained with Keras (TensorFlow backend) and served by ONNX Runtime.",
         "",
         "| member | agg MAPE 15 min | 1 h | 24 h | cust WAPE 15 min | 1 h | 24 h | time-hold MAPE 15 min | 1 h | 24 h |",
         "|---|---|---|---|---|---|---|---|---|---|",
-        *[row(m) for m in names],
+        *[row(m) for m in table],
         "",
         f"90 % conformal interval coverage on the test feeder: {cov:.3f} (aggregate {cov_agg:.3f}).",
         "",
@@ -294,7 +263,11 @@ def train(ctx: TrainContext) -> TrainResult:
             "",
             f"Interval coverage on the test weeks: {taylor['interval']['coverage_on_test']:.3f} (nominal 0.9).",
         ]
-    notes = (
+    return "\n".join(report)
+
+
+def _notes(prof: dict, taylor: dict | None) -> str:
+    return (
         "Data: the simulator's load model (gridsim.loads.simulate_customers, scenario 'normal', 5-min steps "
         "averaged to 15 min) run for "
         f"{prof['train_days']} days on {TRAINING_FEEDER} and {prof['test_days']} days on {TEST_FEEDER}; the "
@@ -310,13 +283,47 @@ def train(ctx: TrainContext) -> TrainResult:
             else " Taylor figures: run `gridtwin forecast benchmark` (docs/forecast_benchmark.json)."
         )
     )
+
+
+def _save(ctx: TrainContext, model: ForecastModel, table: dict, mean_agg: float, cov: float) -> dict:
+    """Artifacts (numpy arrays, JSON header, the LSTM's ONNX graph) with the served MAPE per horizon."""
+    files = save(model, ctx.work_dir)
+    meta = json.loads(files["meta"].read_text())
+    meta["served"] = {
+        "horizon_minutes": list(SERVED_MINUTES),
+        "mape_pct": table["ensemble"]["aggregate_mape"],
+        "mape_mean_pct": mean_agg,
+        "customer_wape_pct": table["ensemble"]["customers_wape"],
+        "measured_on": f"{TEST_FEEDER} (held-out feeder) rolling origin",
+        "interval_coverage": cov,
+    }
+    files["meta"].write_text(json.dumps(meta, indent=1))
+    return files
+
+
+def train(ctx: TrainContext) -> TrainResult:
+    prof = _profile(ctx.quick)
+    train_series, test_series, model, fit = _fit(ctx, prof)
+    cfg, n, n_test_time = model.cfg, fit["n"], fit["n_test_time"]
+    # held-out: the other feeder (generalisation) and the training feeder's last 15 % (time)
+    other = _evaluate(model, test_series, 0.30)
+    time_hold = _evaluate(model, train_series, 0.15)
+    parity = lstm_parity(model, test_series)
+    agg = other["aggregate"]
+    table = _table(model, other, time_hold)
+    cov = float(np.mean([agg.coverage, *[r.coverage for r in other["customers"]]]))
+    mean_agg = float(np.nanmean(agg.mape["ensemble"]))
+    bench = ROOT / "docs" / "forecast_benchmark.json"
+    taylor = json.loads(bench.read_text()) if bench.exists() else None
+    files = _save(ctx, model, table, mean_agg, cov)
+    plots = _plots(ctx, agg, cfg, list(table))
     return TrainResult(
         algorithm="Prophet + LSTM + ridge lag model ensemble (per-horizon NNLS weights, split-conformal 90 % intervals)",
         artifacts=files,
         features=["active_power_total_w"],
-        metrics=metrics,
+        metrics=_metrics(table, agg, cov, taylor),
         hyperparameters={k: v for k, v in cfg.__dict__.items() if k != "horizons"}
-        | {"horizons": f"1..{cfg.max_h}"},
+        | {"horizons": f"1..{cfg.max_h}", "lstm_framework": "keras (tensorflow backend) -> onnx"},
         training_data={
             "generator": "gridsim.loads.simulate_customers (load model only)",
             "train_feeder": TRAINING_FEEDER,
@@ -342,14 +349,11 @@ def train(ctx: TrainContext) -> TrainResult:
                 m: float(np.nanmean(v)) for m, v in model.validation["mape_per_horizon"].items()
             },
         },
-        report_md="\n".join(report),
-        notes=notes,
+        report_md=_report(model, table, cov, agg.coverage, prof, plots, taylor),
+        notes=_notes(prof, taylor),
         latency_rows=np.zeros((4, len(FEATURE_NAMES))),
         extra={
-            "timings_s": {
-                "simulate": round(gen_s, 2),
-                "fit": round(fit_s, 2),
-                **{k: round(v, 2) for k, v in model.timings.items()},
-            }
+            "timings_s": {**fit["timings"], **{k: round(v, 2) for k, v in model.timings.items()}},
+            "onnx_parity": {"lstm": parity},
         },
     )

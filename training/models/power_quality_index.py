@@ -22,10 +22,11 @@ from threadpoolctl import threadpool_limits
 
 from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.models._maintenance.common import impute
-from gridtwin.models._maintenance.mlp import mlp_forward
 from gridtwin.models._maintenance.pqi import pqi_from_ratios, ratios
+from gridtwin.serving.runtime import OnnxModel
 from training.context import Metric, TrainContext, TrainResult
 from training.models._maintenance.common import latency_sample, medians, reading_features, save_plot
+from training.onnx_export import sklearn_to_onnx
 from training.split import split_by_time
 
 # RMS-only inputs (no THD columns: they are NaN without a waveform)
@@ -56,6 +57,7 @@ NN_COLUMNS: tuple[str, ...] = (
     "nominal_voltage_v",
 )
 HIDDEN = (64, 32, 16)
+PARITY_TOL = 1e-4  # ONNX Runtime (float32) vs scikit-learn (float64), log THD units
 
 
 def _frame(ctx: TrainContext, feeder: str):
@@ -81,6 +83,121 @@ def train(ctx: TrainContext) -> TrainResult:
         return _train(ctx)
 
 
+def make_mlp(alpha: float, quick: bool, seed: int) -> MLPRegressor:
+    """scikit-learn's MLP (kept rather than Keras: a 24-input tabular regression that fits in
+    seconds with early stopping, cross-validated over 2–4 alphas × 5 folds; skl2onnx converts it
+    exactly), ReLU, Adam."""
+    return MLPRegressor(
+        hidden_layer_sizes=HIDDEN,
+        alpha=alpha,
+        max_iter=300 if quick else 200,
+        early_stopping=True,
+        random_state=seed,
+        learning_rate_init=1e-3,
+    )
+
+
+def _cross_validate(ctx: TrainContext, xs: np.ndarray, y: np.ndarray, tr: np.ndarray, y_mu: float) -> dict:
+    """5-fold MAE of log THD per L2 alpha on (a subsample of) the training part."""
+    alphas = (1e-3, 1e-1) if ctx.quick else (1e-4, 1e-2, 1e-1, 1.0)
+    cv_idx = tr if len(tr) <= 20000 else np.sort(ctx.rng.choice(tr, 20000, replace=False))
+    kf = KFold(n_splits=5, shuffle=True, random_state=ctx.seed)
+    cv = {}
+    for a in alphas:
+        errs = []
+        for i, j in kf.split(cv_idx):
+            m = make_mlp(a, ctx.quick, ctx.seed).fit(xs[cv_idx[i]], y[cv_idx[i]] - y_mu)
+            errs.append(mean_absolute_error(y[cv_idx[j]], m.predict(xs[cv_idx[j]]) + y_mu))
+        cv[str(a)] = float(np.mean(errs))
+    return cv
+
+
+def export_mlp(nn: MLPRegressor, path, held_out: np.ndarray) -> tuple[OnnxModel, float]:
+    """ONNX export (skl2onnx, float32) and its largest |ONNX − scikit-learn| on held-out rows."""
+    sklearn_to_onnx(nn, held_out.shape[1], path)
+    served = OnnxModel(path)
+    gap = float(np.max(np.abs(served.run_one(held_out)[:, 0] - nn.predict(held_out))))
+    if gap > PARITY_TOL:
+        raise RuntimeError(f"ONNX export differs from scikit-learn by {gap:.3g} (> {PARITY_TOL})")
+    return served, gap
+
+
+def _plot(ctx: TrainContext, pqi_true, pqi_hat, pqi_base) -> str:
+    """Estimated vs exact index on the held-out test rows, and the error histogram."""
+    fig, axs = plt.subplots(1, 2, figsize=(8, 3.3))
+    axs[0].scatter(pqi_true, pqi_hat, s=4, alpha=0.4, label="NN estimate")
+    axs[0].scatter(pqi_true, pqi_base, s=4, alpha=0.3, label="climatological THD")
+    lo = min(pqi_true.min(), pqi_hat.min())
+    axs[0].plot([lo, 100], [lo, 100], "k:")
+    axs[0].set_xlabel("exact PQI (true THD)")
+    axs[0].set_ylabel("estimated PQI")
+    axs[0].legend(fontsize=7)
+    axs[1].hist(pqi_hat - pqi_true, bins=40)
+    axs[1].set_xlabel("PQI error (index points)")
+    f_sc = save_plot(ctx, fig, "scatter")
+    return f_sc
+
+
+def _report(v: dict) -> tuple[str, str]:
+    """Report body and manifest notes from the held-out figures `v`."""
+    report = f"""
+### Index
+PQI = 100 − Σ w·min(r, 1.5)/1.5 over EN 50160 criteria (voltage ±10 %: 35, THD 8 %: 30, VUF 2 %: 20,
+frequency ±1 %: 15); see `gridtwin/models/_maintenance/pqi.py`. Voltage, VUF and frequency are exact
+from the reading; THD is exact when a waveform/harmonics are attached, otherwise estimated by the NN.
+
+### Held-out test (held-out meters, last 15 % of time), RMS-only readings
+| | NN estimate | baseline: training-median THD |
+|---|---|---|
+| PQI R² | {v["r2"]:.3f} | {v["r2_b"]:.3f} |
+| PQI MAE (points) | {v["mae"]:.2f} | {v["mae_b"]:.2f} |
+| THD MAE (%) | {v["thd_mae"]:.3f} | {v["thd_mae_b"]:.3f} |
+
+Seed design (the same NN trained on the index directly from RMS features): R² {v["r2_direct"]:.3f},
+MAE {v["mae_direct"]:.2f} — it has to re-learn the exact part of the formula and still cannot see THD.
+
+Share of the exact index's variance carried by the THD term: {v["thd_var_share"]:.2f}. Rows: train {len(v["tr"])},
+test {len(v["te"])}. Other feeder: R² {v["g_r2"]:.3f}, MAE {v["g_mae"]:.2f}.
+
+![scatter]({v["f_sc"]})
+
+### Cross-validation (5-fold, training part; MAE of log THD by L2 alpha)
+{v["cv"]}
+"""
+    notes = (
+        f"Hybrid by design: the NN (sklearn MLPRegressor {HIDDEN} ReLU, Adam, early stopping; exported to ONNX "
+        f"and served by ONNX Runtime) estimates only the THD, the quantity the RMS reading lacks; the other EN 50160 criteria are "
+        f"computed exactly (training a network to re-learn a formula of its inputs would be dishonest and less "
+        f"accurate; measured: the NN trained on the index directly gets R² {v['r2_direct']:.3f}, MAE {v['mae_direct']:.2f}). "
+        f"In the simulator the harmonic source at a window is drawn independently of the RMS timeline "
+        f"(docs/simulator.md), so RMS features carry little THD information: THD MAE {v['thd_mae']:.3f} vs "
+        f"{v['thd_mae_b']:.3f} for the climatological median. PQI R² {v['r2']:.3f} (goal 0.85: "
+        f"{'met' if v['r2'] >= 0.85 else 'MISSED'}), MAE {v['mae']:.2f} (goal 3.5: {'met' if v['mae'] <= 3.5 else 'MISSED'}); "
+        f"the R² mostly reflects the exact components. With a waveform or meter-reported harmonics attached "
+        f"the index is exact (is_estimate=false)."
+    )
+    return report, notes
+
+
+def _seed_direct(ctx: TrainContext, df, xs, tr, te, alpha: float, pqi_true) -> tuple[float, float]:
+    """The seed's design, measured beside ours: the same network trained on the index itself."""
+    pqi_all = exact_pqi(df, df.true_thd_v_pct.to_numpy(float))
+    ok = tr[np.isfinite(pqi_all[tr])]  # outage rows have no index (no VUF at 0 V)
+    direct = make_mlp(alpha, ctx.quick, ctx.seed).fit(xs[ok], pqi_all[ok] - pqi_all[ok].mean())
+    pqi_direct = direct.predict(xs[te]) + pqi_all[ok].mean()
+    return r2_score(pqi_true, pqi_direct), mean_absolute_error(pqi_true, pqi_direct)
+
+
+def _other_feeder(ctx: TrainContext, estimate_thd, fill, mu, sd) -> tuple[float, float]:
+    """PQI R² and MAE on the other (never seen) feeder, THD estimated by the served graph."""
+    gdf = _frame(ctx, "test")
+    gxs = (impute(gdf[list(NN_COLUMNS)].to_numpy(float), fill) - mu) / sd
+    g_true = exact_pqi(gdf, gdf.true_thd_v_pct.to_numpy(float))
+    g_hat = exact_pqi(gdf, estimate_thd(gxs))
+    g_ok = np.isfinite(g_true) & np.isfinite(g_hat)
+    return r2_score(g_true[g_ok], g_hat[g_ok]), mean_absolute_error(g_true[g_ok], g_hat[g_ok])
+
+
 def _train(ctx: TrainContext) -> TrainResult:
     t0 = time.perf_counter()
     df = _frame(ctx, "train")
@@ -93,40 +210,20 @@ def _train(ctx: TrainContext) -> TrainResult:
     mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-9
     xs = (x - mu) / sd
     y_mu = float(y[tr].mean())
-
-    def make(alpha: float) -> MLPRegressor:
-        return MLPRegressor(
-            hidden_layer_sizes=HIDDEN,
-            alpha=alpha,
-            max_iter=300 if ctx.quick else 200,
-            early_stopping=True,
-            random_state=ctx.seed,
-            learning_rate_init=1e-3,
-        )
-
-    alphas = (1e-3, 1e-1) if ctx.quick else (1e-4, 1e-2, 1e-1, 1.0)
-    cv_idx = tr if len(tr) <= 20000 else np.sort(ctx.rng.choice(tr, 20000, replace=False))
-    kf = KFold(n_splits=5, shuffle=True, random_state=ctx.seed)
-    cv = {}
-    for a in alphas:
-        errs = []
-        for i, j in kf.split(cv_idx):
-            m = make(a).fit(xs[cv_idx[i]], y[cv_idx[i]] - y_mu)
-            errs.append(mean_absolute_error(y[cv_idx[j]], m.predict(xs[cv_idx[j]]) + y_mu))
-        cv[str(a)] = float(np.mean(errs))
+    cv = _cross_validate(ctx, xs, y, tr, y_mu)
     best = float(min(cv, key=cv.get))
-    nn = make(best).fit(xs[tr], y[tr] - y_mu)
-    weights = [w.astype(float) for w in nn.coefs_]
-    biases = [b.astype(float) for b in nn.intercepts_]
-
-    def estimate_thd(xs_rows: np.ndarray) -> np.ndarray:
-        return np.exp(mlp_forward(xs_rows, weights, biases)[:, 0] + y_mu)
-
-    # ---- held-out evaluation, once ------------------------------------------------------
+    nn = make_mlp(best, ctx.quick, ctx.seed).fit(xs[tr], y[tr] - y_mu)
     thd_true = df.true_thd_v_pct.to_numpy(float)
     # rows without an index (supply lost: no VUF at 0 V) are served DEGRADED, not scored
     scorable = np.isfinite(exact_pqi(df, thd_true))
     te = np.flatnonzero(split.test & scorable)
+    served, parity = export_mlp(nn, ctx.path("pqi_mlp.onnx"), xs[te])
+    np.savez(ctx.path("pqi_scaling.npz"), fill=fill, mu=mu, sd=sd, y_mu=np.array([y_mu]))
+
+    def estimate_thd(xs_rows: np.ndarray) -> np.ndarray:
+        return np.exp(served.run_one(xs_rows)[:, 0] + y_mu)
+
+    # ---- held-out evaluation, once, through the served graph ------------------------------
     thd_hat = estimate_thd(xs[te])
     thd_clim = float(np.exp(np.median(y[tr])))
     pqi_true = exact_pqi(df.iloc[te], thd_true[te])
@@ -142,83 +239,31 @@ def _train(ctx: TrainContext) -> TrainResult:
     pqi_no_thd = exact_pqi(df.iloc[te], np.zeros(len(te)))
     thd_var_share = float(np.var(pqi_true - pqi_no_thd) / max(np.var(pqi_true), 1e-12))
 
-    # the seed's design, measured beside ours: the same network trained on the index itself
-    pqi_all = exact_pqi(df, thd_true)
-    ok = tr[np.isfinite(pqi_all[tr])]  # outage rows have no index (no VUF at 0 V)
-    direct = make(best).fit(xs[ok], pqi_all[ok] - pqi_all[ok].mean())
-    pqi_direct = direct.predict(xs[te]) + pqi_all[ok].mean()
-    r2_direct, mae_direct = r2_score(pqi_true, pqi_direct), mean_absolute_error(pqi_true, pqi_direct)
+    r2_direct, mae_direct = _seed_direct(ctx, df, xs, tr, te, best, pqi_true)
+    g_r2, g_mae = _other_feeder(ctx, estimate_thd, fill, mu, sd)
 
-    gdf = _frame(ctx, "test")
-    gxs = (impute(gdf[list(NN_COLUMNS)].to_numpy(float), fill) - mu) / sd
-    g_true = exact_pqi(gdf, gdf.true_thd_v_pct.to_numpy(float))
-    g_hat = exact_pqi(gdf, estimate_thd(gxs))
-    g_ok = np.isfinite(g_true) & np.isfinite(g_hat)
-    g_true, g_hat = g_true[g_ok], g_hat[g_ok]
-    g_r2, g_mae = r2_score(g_true, g_hat), mean_absolute_error(g_true, g_hat)
-
-    arrays = {
-        "fill": fill,
-        "mu": mu,
-        "sd": sd,
-        "y_mu": np.array([y_mu]),
-        "n_layers": np.array([len(weights)]),
+    f_sc = _plot(ctx, pqi_true, pqi_hat, pqi_base)
+    figures = {
+        "cv": cv,
+        "f_sc": f_sc,
+        "g_mae": g_mae,
+        "g_r2": g_r2,
+        "mae": mae,
+        "mae_b": mae_b,
+        "mae_direct": mae_direct,
+        "r2": r2,
+        "r2_b": r2_b,
+        "r2_direct": r2_direct,
+        "te": te,
+        "thd_mae": thd_mae,
+        "thd_mae_b": thd_mae_b,
+        "thd_var_share": thd_var_share,
+        "tr": tr,
     }
-    for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        arrays[f"w{k}"], arrays[f"b{k}"] = w, b
-    np.savez(ctx.path("pqi_mlp.npz"), **arrays)
-
-    fig, axs = plt.subplots(1, 2, figsize=(8, 3.3))
-    axs[0].scatter(pqi_true, pqi_hat, s=4, alpha=0.4, label="NN estimate")
-    axs[0].scatter(pqi_true, pqi_base, s=4, alpha=0.3, label="climatological THD")
-    lo = min(pqi_true.min(), pqi_hat.min())
-    axs[0].plot([lo, 100], [lo, 100], "k:")
-    axs[0].set_xlabel("exact PQI (true THD)")
-    axs[0].set_ylabel("estimated PQI")
-    axs[0].legend(fontsize=7)
-    axs[1].hist(pqi_hat - pqi_true, bins=40)
-    axs[1].set_xlabel("PQI error (index points)")
-    f_sc = save_plot(ctx, fig, "scatter")
-
-    report = f"""
-### Index
-PQI = 100 − Σ w·min(r, 1.5)/1.5 over EN 50160 criteria (voltage ±10 %: 35, THD 8 %: 30, VUF 2 %: 20,
-frequency ±1 %: 15); see `gridtwin/models/_maintenance/pqi.py`. Voltage, VUF and frequency are exact
-from the reading; THD is exact when a waveform/harmonics are attached, otherwise estimated by the NN.
-
-### Held-out test (held-out meters, last 15 % of time), RMS-only readings
-| | NN estimate | baseline: training-median THD |
-|---|---|---|
-| PQI R² | {r2:.3f} | {r2_b:.3f} |
-| PQI MAE (points) | {mae:.2f} | {mae_b:.2f} |
-| THD MAE (%) | {thd_mae:.3f} | {thd_mae_b:.3f} |
-
-Seed design (the same NN trained on the index directly from RMS features): R² {r2_direct:.3f},
-MAE {mae_direct:.2f} — it has to re-learn the exact part of the formula and still cannot see THD.
-
-Share of the exact index's variance carried by the THD term: {thd_var_share:.2f}. Rows: train {len(tr)},
-test {len(te)}. Other feeder: R² {g_r2:.3f}, MAE {g_mae:.2f}.
-
-![scatter]({f_sc})
-
-### Cross-validation (5-fold, training part; MAE of log THD by L2 alpha)
-{cv}
-"""
-    notes = (
-        f"Hybrid by design: the NN (sklearn MLPRegressor {HIDDEN} ReLU, Adam, early stopping; served as a numpy "
-        f"forward pass) estimates only the THD, the quantity the RMS reading lacks; the other EN 50160 criteria are "
-        f"computed exactly (training a network to re-learn a formula of its inputs would be dishonest and less "
-        f"accurate; measured: the NN trained on the index directly gets R² {r2_direct:.3f}, MAE {mae_direct:.2f}). "
-        f"In the simulator the harmonic source at a window is drawn independently of the RMS timeline "
-        f"(docs/simulator.md), so RMS features carry little THD information: THD MAE {thd_mae:.3f} vs "
-        f"{thd_mae_b:.3f} for the climatological median. PQI R² {r2:.3f} (goal 0.85: "
-        f"{'met' if r2 >= 0.85 else 'MISSED'}), MAE {mae:.2f} (goal 3.5: {'met' if mae <= 3.5 else 'MISSED'}); "
-        f"the R² mostly reflects the exact components. With a waveform or meter-reported harmonics attached "
-        f"the index is exact (is_estimate=false)."
-    )
+    report, notes = _report(figures)
     return TrainResult(
         algorithm=f"MLPRegressor{HIDDEN} ReLU (THD estimate) + exact EN 50160 index",
-        artifacts={"mlp": ctx.path("pqi_mlp.npz")},
+        artifacts={"mlp": ctx.path("pqi_mlp.onnx"), "scaling": ctx.path("pqi_scaling.npz")},
         features=list(NN_COLUMNS),
         metrics=[
             Metric("pqi_r2", float(r2), float(r2_b), "index with training-median THD", ">= 0.85"),
@@ -248,4 +293,7 @@ test {len(te)}. Other feeder: R² {g_r2:.3f}, MAE {g_mae:.2f}.
         report_md=report,
         notes=notes,
         latency_rows=latency_sample(df[list(FEATURE_NAMES)].to_numpy(float)[te], ctx),
+        extra={
+            "onnx_parity": {"max_abs": parity, "tolerance": PARITY_TOL, "units": "log THD", "rows": len(te)}
+        },
     )

@@ -22,12 +22,14 @@ from sklearn.neural_network import MLPRegressor
 
 from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.netopt.dataset import model_for_dataset, network_features, true_states
-from gridtwin.netopt.mlp import MLP, NN_INPUTS, nn_inputs
 from gridtwin.netopt.network import NetworkModel
+from gridtwin.netopt.nn_inputs import NN_INPUTS, nn_inputs
 from gridtwin.netopt.powerflow import evaluate_configs, exhaustive_optimum
 from gridtwin.netopt.serving import save_feeders
 from gridtwin.physics.power import compensation_var
+from gridtwin.serving.runtime import OnnxModel
 from training.context import Metric, TrainContext, TrainResult
+from training.onnx_export import sklearn_to_onnx
 from training.split import split_by_time
 
 NAME = "reactive_power"
@@ -35,6 +37,17 @@ MAX_ITER = 600
 MAX_STATES_QUICK, MAX_STATES_FULL = 96, 700
 _P = ["active_power_a_w", "active_power_b_w", "active_power_c_w"]
 _Q = ["reactive_power_a_var", "reactive_power_b_var", "reactive_power_c_var"]
+SERVED_COLUMNS = [
+    "voltage_mean_pu",
+    "rolling5_active_power_total_w_mean",
+    "rolling5_reactive_power_total_var_mean",
+    "hour_of_day_sin",
+    "hour_of_day_cos",
+    "power_factor_total",
+    "active_power_total_w",
+    "reactive_power_total_var",
+]
+PARITY_TOL = 1e-4  # ONNX Runtime (float32) vs scikit-learn (float64), bank steps (rounded at serving)
 
 
 def inputs(f: pd.DataFrame) -> np.ndarray:
@@ -74,63 +87,48 @@ def analytic_rule(model: NetworkModel, f: pd.DataFrame, target_pf: float = 0.95)
     return steps
 
 
-def train(ctx: TrainContext) -> TrainResult:
-    started = time.perf_counter()
-    fdir = ctx.feeder_dir("train")
-    model = model_for_dataset(fdir)
-    readings = ctx.table("readings", "train")
-    feats = network_features(readings)
-    # label cost: 125 full power flows per state; cap the states (evenly drawn) to the budget
-    states = true_states(
-        model,
-        fdir,
-        feats,
-        readings,
-        max_states=MAX_STATES_QUICK if ctx.quick else MAX_STATES_FULL,
-        rng=ctx.rng,
-    )
-    opt = exhaustive_optimum(model, states.s_node, states.e_pu, taps=np.array([0]))
-    y = opt["steps"].astype(float)
-    x = inputs(states.features)
-    split = split_by_time(states.times, embargo=pd.Timedelta(minutes=15))
-    fit_rows = np.flatnonzero(split.train | split.val)
-    test_rows = np.flatnonzero(split.test)
+def make_mlp(hidden: tuple[int, ...], alpha: float, seed: int) -> MLPRegressor:
+    """scikit-learn's MLP (kept rather than Keras: an 11-input tabular regression on ≤ 700
+    states, cross-validated over 2–6 settings × 5 folds in seconds; skl2onnx converts it
+    exactly), ReLU, Adam."""
+    return MLPRegressor(hidden_layer_sizes=hidden, alpha=alpha, max_iter=MAX_ITER, random_state=seed)
 
-    # 5-fold contiguous CV on the training part: kvar error of the rounded plan
+
+def export_mlp(net: MLPRegressor, path, held_out: np.ndarray) -> tuple[OnnxModel, float]:
+    """ONNX export (skl2onnx, float32) and its largest |ONNX − scikit-learn| on held-out rows."""
+    sklearn_to_onnx(net, held_out.shape[1], path)
+    served = OnnxModel(path)
+    # skl2onnx flattens a multi-output MLP's answer to (n·outputs, 1): reshaped row-major, as serving does
+    onnx_steps = served.run_one(held_out).reshape(len(held_out), -1)
+    gap = float(np.max(np.abs(onnx_steps - net.predict(held_out).reshape(len(held_out), -1))))
+    if gap > PARITY_TOL:
+        raise RuntimeError(f"ONNX export differs from scikit-learn by {gap:.3g} (> {PARITY_TOL})")
+    return served, gap
+
+
+def _cross_validate(ctx: TrainContext, model: NetworkModel, x, steps_opt, fit_rows) -> tuple[dict, list]:
+    """5-fold contiguous CV on train+val: mean kvar error of the rounded plan per setting."""
     grid = (
         [((16,), 1e-1), ((32, 16), 1e-1)]
         if ctx.quick
         else [(h, a) for h in ((16,), (32,), (32, 16)) for a in (1e-3, 1e-1)]
     )
+    y = steps_opt.astype(float)
     cv = {}
     for h, a in grid:
         errs = []
         for fi, vi in KFold(5, shuffle=False).split(fit_rows):
             tr_i, va_i = fit_rows[fi], fit_rows[vi]
             mean, std = x[tr_i].mean(axis=0), x[tr_i].std(axis=0) + 1e-9
-            net = MLPRegressor(hidden_layer_sizes=h, alpha=a, max_iter=MAX_ITER, random_state=ctx.seed).fit(
-                (x[tr_i] - mean) / std, y[tr_i]
-            )
+            net = make_mlp(h, a, ctx.seed).fit((x[tr_i] - mean) / std, y[tr_i])
             pred = to_steps(model, net.predict((x[va_i] - mean) / std).reshape(len(va_i), -1))
-            errs.append(np.mean(np.abs(kvar(model, pred) - kvar(model, opt["steps"][va_i]))))
+            errs.append(np.mean(np.abs(kvar(model, pred) - kvar(model, steps_opt[va_i]))))
         cv[f"hidden={h},alpha={a:g}"] = float(np.mean(errs))
-    best = min(cv, key=cv.get)
-    h_best, a_best = grid[list(cv).index(best)]
-    mean, std = x[fit_rows].mean(axis=0), x[fit_rows].std(axis=0) + 1e-9
-    net = MLPRegressor(hidden_layer_sizes=h_best, alpha=a_best, max_iter=MAX_ITER, random_state=ctx.seed).fit(
-        (x[fit_rows] - mean) / std, y[fit_rows]
-    )
-    mlp = MLP(mean, std, [w.astype(float) for w in net.coefs_], [b.astype(float) for b in net.intercepts_])
-    art = ctx.path("reactive_power.npz")
-    save_feeders(art, [model])
-    with np.load(art) as z:
-        data = dict(z)
-    mlp.save(data)
-    np.savez(art, **data)
+    return cv, grid
 
-    # held-out evaluation: full power flow of each plan on the true state
-    pred = to_steps(model, mlp(x[test_rows]).reshape(len(test_rows), -1))
-    base = analytic_rule(model, states.features.iloc[test_rows])
+
+def _evaluate(model: NetworkModel, states, opt: dict, test_rows, pred, base) -> dict:
+    """Full power flow of each held-out plan (NN and analytic rule) on the true state."""
     loss_nn, loss_base, viol_nn = [], [], []
     for j, r in enumerate(test_rows):
         cfg = np.vstack([pred[j], base[j]])
@@ -141,60 +139,62 @@ def train(ctx: TrainContext) -> TrainResult:
         loss_base.append(loss[1])
         viol_nn.append(max(model.vmin_pu - vmin[0], 0) + max(vmax[0] - model.vmax_pu, 0))
     loss_opt = opt["loss_w"][test_rows]
-    gap_nn = np.array(loss_nn) / loss_opt - 1
-    gap_base = np.array(loss_base) / loss_opt - 1
-    k_opt = kvar(model, opt["steps"][test_rows])
-    k_nn, k_base = kvar(model, pred), kvar(model, base)
+    steps_opt = opt["steps"][test_rows]
+    k_opt = kvar(model, steps_opt)
     denom = max(float(np.mean(k_opt)), 1e-9)
-    kerr = float(np.mean(np.abs(k_nn - k_opt)) / denom * 100)
-    kerr_base = float(np.mean(np.abs(k_base - k_opt)) / denom * 100)
-    metrics = [
+    return {
+        "gap_nn": np.array(loss_nn) / loss_opt - 1,
+        "gap_base": np.array(loss_base) / loss_opt - 1,
+        "k_opt": k_opt,
+        "k_nn": kvar(model, pred),
+        "k_base": kvar(model, base),
+        "denom": denom,
+        "kerr": float(np.mean(np.abs(kvar(model, pred) - k_opt)) / denom * 100),
+        "kerr_base": float(np.mean(np.abs(kvar(model, base) - k_opt)) / denom * 100),
+        "exact": float(np.mean((pred == steps_opt).all(axis=1))),
+        "exact_base": float(np.mean((base == steps_opt).all(axis=1))),
+        "violations": float(np.sum(np.array(viol_nn) > 1e-9)),
+    }
+
+
+def _metrics(e: dict) -> list[Metric]:
+    rule = "analytic Qc to PF 0.95, busbar first"
+    return [
         Metric(
             "loss_gap_to_optimum_mean",
-            float(gap_nn.mean()),
-            float(gap_base.mean()),
-            "analytic Qc to PF 0.95, busbar first",
+            float(e["gap_nn"].mean()),
+            float(e["gap_base"].mean()),
+            rule,
             "<= 0.01",
-            higher_is_better=False,
+            False,
         ),
-        Metric(
-            "kvar_error_pct_of_optimum",
-            kerr,
-            kerr_base,
-            "analytic Qc to PF 0.95, busbar first",
-            "<= 5",
-            higher_is_better=False,
-        ),
-        Metric(
-            "exact_plan_rate",
-            float(np.mean((pred == opt["steps"][test_rows]).all(axis=1))),
-            float(np.mean((base == opt["steps"][test_rows]).all(axis=1))),
-            "analytic rule",
-        ),
-        Metric(
-            "voltage_violations", float(np.sum(np.array(viol_nn) > 1e-9)), None, "", higher_is_better=False
-        ),
+        Metric("kvar_error_pct_of_optimum", e["kerr"], e["kerr_base"], rule, "<= 5", higher_is_better=False),
+        Metric("exact_plan_rate", e["exact"], e["exact_base"], "analytic rule"),
+        Metric("voltage_violations", e["violations"], None, "", higher_is_better=False),
     ]
 
-    report = ctx.report_dir
-    report.mkdir(parents=True, exist_ok=True)
+
+def _plot(ctx: TrainContext, e: dict) -> None:
+    ctx.report_dir.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    axes[0].scatter(k_opt, k_nn, s=12, label="NN")
-    axes[0].scatter(k_opt, k_base, s=12, marker="x", label="analytic PF 0.95 rule")
-    hi = float(max(k_opt.max(), k_nn.max(), k_base.max(), 1))
+    axes[0].scatter(e["k_opt"], e["k_nn"], s=12, label="NN")
+    axes[0].scatter(e["k_opt"], e["k_base"], s=12, marker="x", label="analytic PF 0.95 rule")
+    hi = float(max(e["k_opt"].max(), e["k_nn"].max(), e["k_base"].max(), 1))
     axes[0].plot([0, hi], [0, hi], "k--", lw=1)
     axes[0].set_xlabel("optimal compensation (kvar, exhaustive search)")
     axes[0].set_ylabel("recommended (kvar)")
     axes[0].legend(fontsize=8)
-    axes[1].hist([gap_nn * 100, gap_base * 100], bins=20, label=["NN", "analytic rule"])
+    axes[1].hist([e["gap_nn"] * 100, e["gap_base"] * 100], bins=20, label=["NN", "analytic rule"])
     axes[1].axvline(1, color="r", ls="--")
     axes[1].set_xlabel("loss above the optimum (%)")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(report / f"{NAME}_eval.png", dpi=90)
+    fig.savefig(ctx.report_dir / f"{NAME}_eval.png", dpi=90)
     plt.close(fig)
 
-    report_md = f"""## Outputs
+
+def _report(model: NetworkModel, n_states: int, n_test: int, hidden, alpha: float, e: dict) -> str:
+    return f"""## Outputs
 
 * `power_factor`: the reading's signed total PF (exact, standards.md "Power").
 * `required_compensation_kvar`: Qc = P·(tan φ1 − tan φ2) to the target PF (env `GRIDTWIN_TARGET_PF`,
@@ -210,42 +210,65 @@ def train(ctx: TrainContext) -> TrainResult:
 ## Training
 
 Labels: exhaustive search over {int(np.prod(model.bank_steps + 1))} bank combinations (full power flow each,
-present tap) on {len(states.times)} true 15-min states of {model.name}; inputs {list(NN_INPUTS)} from the
+present tap) on {n_states} true 15-min states of {model.name}; inputs {list(NN_INPUTS)} from the
 transformer meter's reading at the middle of the block. Split by time (70/15/15, 15-min embargo);
-MLP {h_best}, α {a_best:g} chosen by 5-fold contiguous CV (mean kvar error) on train+val.
+MLP {hidden}, α {alpha:g} chosen by 5-fold contiguous CV (mean kvar error) on train+val; scikit-learn's
+MLPRegressor exported to ONNX and served by ONNX Runtime.
 
-## Held-out ({len(test_rows)} states)
+## Held-out ({n_test} states)
 
 | | NN | analytic PF-0.95 rule |
 |---|---|---|
-| mean loss above optimum | {gap_nn.mean():.4%} | {gap_base.mean():.4%} |
-| max loss above optimum | {gap_nn.max():.4%} | {gap_base.max():.4%} |
-| kvar error (% of mean optimum {denom:.1f} kvar) | {kerr:.2f} % | {kerr_base:.2f} % |
-| plan identical to the optimum | {np.mean((pred == opt["steps"][test_rows]).all(axis=1)):.1%} | {np.mean((base == opt["steps"][test_rows]).all(axis=1)):.1%} |
+| mean loss above optimum | {e["gap_nn"].mean():.4%} | {e["gap_base"].mean():.4%} |
+| max loss above optimum | {e["gap_nn"].max():.4%} | {e["gap_base"].max():.4%} |
+| kvar error (% of mean optimum {e["denom"]:.1f} kvar) | {e["kerr"]:.2f} % | {e["kerr_base"]:.2f} % |
+| plan identical to the optimum | {e["exact"]:.1%} | {e["exact_base"]:.1%} |
 
 ![evaluation]({NAME}_eval.png)
 """
+
+
+def train(ctx: TrainContext) -> TrainResult:
+    started = time.perf_counter()
+    fdir = ctx.feeder_dir("train")
+    model = model_for_dataset(fdir)
+    readings = ctx.table("readings", "train")
+    feats = network_features(readings)
+    # label cost: 125 full power flows per state; cap the states (evenly drawn) to the budget
+    max_states = MAX_STATES_QUICK if ctx.quick else MAX_STATES_FULL
+    states = true_states(model, fdir, feats, readings, max_states=max_states, rng=ctx.rng)
+    opt = exhaustive_optimum(model, states.s_node, states.e_pu, taps=np.array([0]))
+    x = inputs(states.features)
+    split = split_by_time(states.times, embargo=pd.Timedelta(minutes=15))
+    fit_rows = np.flatnonzero(split.train | split.val)
+    test_rows = np.flatnonzero(split.test)
+    cv, grid = _cross_validate(ctx, model, x, opt["steps"], fit_rows)
+    best = min(cv, key=cv.get)
+    h_best, a_best = grid[list(cv).index(best)]
+    mean, std = x[fit_rows].mean(axis=0), x[fit_rows].std(axis=0) + 1e-9
+    net = make_mlp(h_best, a_best, ctx.seed).fit(
+        (x[fit_rows] - mean) / std, opt["steps"][fit_rows].astype(float)
+    )
+    art = ctx.path("reactive_power.npz")
+    save_feeders(art, [model])
+    with np.load(art) as z:
+        data = dict(z)
+    np.savez(art, **data, mlp_mean=mean, mlp_std=std)
+    served, parity = export_mlp(net, ctx.path("reactive_power_mlp.onnx"), (x[test_rows] - mean) / std)
+    # held-out evaluation through the served graph
+    pred = to_steps(model, served.run_one((x[test_rows] - mean) / std).reshape(len(test_rows), -1))
+    e = _evaluate(model, states, opt, test_rows, pred, analytic_rule(model, states.features.iloc[test_rows]))
+    _plot(ctx, e)
     notes = (
-        "Feed-forward NN (scikit-learn MLPRegressor, exported to numpy) on head-end features predicting the "
-        "power-flow-optimal bank steps; analytic Qc exact. "
+        "Feed-forward NN (scikit-learn MLPRegressor, exported to ONNX, served by ONNX Runtime) on head-end "
+        "features predicting the power-flow-optimal bank steps; analytic Qc exact. "
         + f" Trained in {time.perf_counter() - started:.1f} s."
     )
     return TrainResult(
         algorithm="Feed-forward NN (MLP, ReLU) on head-end features -> power-flow-optimal capacitor steps; analytic Qc exact",
-        artifacts={"model": art},
-        features=_P
-        + _Q
-        + [
-            "voltage_mean_pu",
-            "rolling5_active_power_total_w_mean",
-            "rolling5_reactive_power_total_var_mean",
-            "hour_of_day_sin",
-            "hour_of_day_cos",
-            "power_factor_total",
-            "active_power_total_w",
-            "reactive_power_total_var",
-        ],
-        metrics=metrics,
+        artifacts={"model": art, "mlp": ctx.path("reactive_power_mlp.onnx")},
+        features=_P + _Q + SERVED_COLUMNS,
+        metrics=_metrics(e),
         hyperparameters={"hidden": list(h_best), "alpha": a_best, "inputs": list(NN_INPUTS)},
         training_data={"feeder": model.name, "states": int(len(states.times))},
         split={**split.describe(), "unit": "15-min states"},
@@ -254,7 +277,15 @@ MLP {h_best}, α {a_best:g} chosen by 5-fold contiguous CV (mean kvar error) on 
             "kvar_mae_by_setting": cv,
             "best": best,
         },
-        report_md=report_md,
+        report_md=_report(model, len(states.times), len(test_rows), h_best, a_best, e),
         notes=notes,
         latency_rows=states.features.iloc[test_rows[:20]][list(FEATURE_NAMES)].to_numpy(float),
+        extra={
+            "onnx_parity": {
+                "max_abs": parity,
+                "tolerance": PARITY_TOL,
+                "units": "bank steps",
+                "rows": len(test_rows),
+            }
+        },
     )

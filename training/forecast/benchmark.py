@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridtwin.forecast.data import TAYLOR_FIT_STEPS, load_taylor, taylor_split
-from gridtwin.forecast.evaluation import rolling_origin
-from gridtwin.forecast.model import Config, ForecastModel, default_config
+from gridtwin.forecast.config import Config
+from gridtwin.forecast.ensemble import ForecastModel
+from training.forecast.data import TAYLOR_FIT_STEPS, load_taylor, taylor_split
+from training.forecast.ensemble import default_config, fit_forecaster
+from training.forecast.evaluation import rolling_origin
 
 VAL_WEEKS = 2
 
@@ -31,7 +33,7 @@ def taylor_config(**overrides: Any) -> Config:
 
 def fit_taylor(cfg: Config | None = None, val_weeks: int = VAL_WEEKS) -> ForecastModel:
     fit, _test = taylor_split()
-    return ForecastModel(cfg or taylor_config()).fit([fit], val_steps=val_weeks * 7 * 48)
+    return fit_forecaster(cfg or taylor_config(), [fit], val_steps=val_weeks * 7 * 48)
 
 
 def run(cfg: Config | None = None, out: str | Path | None = None) -> dict[str, Any]:

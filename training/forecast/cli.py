@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(args):
-    from gridtwin.forecast.data import load_csv
+    from training.forecast.data import load_csv
 
     s = load_csv(args.csv, timestamp_col=args.timestamp_col, load_col=args.load_col, tz=args.tz)
     if s.step < MIN_STEP:
@@ -57,8 +57,9 @@ def _load(args):
 
 
 def cmd_train(args) -> int:
-    from gridtwin.forecast.evaluation import rolling_origin
-    from gridtwin.forecast.model import ForecastModel, default_config
+    from gridtwin.forecast.persistence import save
+    from training.forecast.ensemble import default_config, fit_forecaster
+    from training.forecast.evaluation import rolling_origin
 
     try:
         s = _load(args)
@@ -79,10 +80,10 @@ def cmd_train(args) -> int:
         f"[forecast] {n} steps at {s.step} ({s.filled.sum()} filled), fit {n - hold}, test {hold}", flush=True
     )
     started = time.perf_counter()
-    model = ForecastModel(cfg).fit([s.slice(0, n - hold)], val_steps=hold)
+    model = fit_forecaster(cfg, [s.slice(0, n - hold)], val_steps=hold)
     res = rolling_origin(model, s, n - hold)
     out = Path(args.out)
-    model.save(out)
+    save(model, out)
     summary = {
         "csv": str(args.csv),
         "step_minutes": cfg.step_minutes,
@@ -107,10 +108,11 @@ def _horizon_steps(text: str, step_minutes: float) -> int:
 
 
 def cmd_predict(args) -> int:
-    from gridtwin.forecast.model import ForecastModel, make_track
+    from gridtwin.forecast.persistence import load
+    from training.forecast.data import make_track
 
     try:
-        model = ForecastModel.load(args.model)
+        model = load(args.model)
         s = _load(args)
     except (OSError, ValueError, KeyError) as exc:
         print(f"forecast predict: {exc}", file=sys.stderr)
@@ -166,7 +168,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_benchmark(args) -> int:
-    from gridtwin.forecast.benchmark import run, taylor_config
+    from training.forecast.benchmark import run, taylor_config
 
     r = run(taylor_config(members=tuple(args.members.split(","))), out=args.out)
     print(f"Taylor protocol, England & Wales: {r['n_origins']} origins, horizons 1-48 half-hours")

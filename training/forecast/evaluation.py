@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from gridtwin.forecast.data import LoadSeries
+from gridtwin.forecast.track import robust_scale
+from training.forecast.data import LoadSeries, make_track
 
 
 def mape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -77,8 +78,6 @@ def rolling_origin(model, series: LoadSeries, test_start: int, test_end: int | N
     `series` holds the history and the test block; the model's scale comes from the data
     before `test_start` only.
     """
-    from gridtwin.forecast.model import make_track, robust_scale
-
     end = len(series) if test_end is None else test_end
     cfg = model.cfg
     track = make_track(series, cfg.max_h, scale=robust_scale(series.values[:test_start]))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gridtwin.forecast.data import LoadSeries
+from training.forecast.data import LoadSeries
 
 STEP = pd.Timedelta(minutes=15)
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from gridtwin.forecast.features import fill_gaps
+from gridtwin.forecast.track import Track, robust_scale
 
 MIN_STEP = pd.Timedelta(minutes=1)
 MAX_STEP = pd.Timedelta(hours=1)
@@ -241,3 +242,17 @@ def taylor_split(series: LoadSeries | None = None) -> tuple[LoadSeries, LoadSeri
     if len(s) != TAYLOR_FIT_STEPS + TAYLOR_TEST_STEPS:
         raise ValueError(f"expected {TAYLOR_FIT_STEPS + TAYLOR_TEST_STEPS} points, got {len(s)}")
     return s.slice(0, TAYLOR_FIT_STEPS), s.slice(TAYLOR_FIT_STEPS, None)
+
+
+def make_track(series: LoadSeries, extra: int, scale: float | None = None) -> Track:
+    """`series` normalised by `scale` (default: its robust scale), calendar `extra` steps ahead."""
+    scale = robust_scale(series.values) if scale is None else scale
+    slot, dow = series.calendar(len(series) + extra)
+    return Track(
+        z=series.values / scale,
+        slot=slot,
+        dow=dow,
+        abs0=int(series.start.value // series.step.value),
+        scale=scale,
+        name=series.name,
+    )

@@ -1,0 +1,72 @@
+"""The fitted forecaster at inference: members combined by per-horizon weights, with intervals.
+
+Non-negative per-horizon weights (summing to one) and split-conformal residual bounds are
+fitted on validation forecasts (``training/forecast/ensemble.py``). A ``short`` lag model
+(season = one day) serves series with less than the full ensemble's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gridtwin.forecast.config import Config
+from gridtwin.forecast.members import LagModel, LSTMMember, ProphetMember, SeasonalNaive
+from gridtwin.forecast.track import Track
+
+
+@dataclass
+class Forecast:
+    """Forecasts at given origins: point (n, H) per member and ensemble, interval bounds."""
+
+    horizons: list[int]
+    members: dict[str, np.ndarray]
+    point: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+def combine(preds: dict[str, np.ndarray], members: tuple[str, ...], weights: np.ndarray) -> np.ndarray:
+    """Ensemble point forecast (n, H): per horizon, Σ_m weights[h, m] · preds[m][:, h]."""
+    stack = np.stack([preds[m] for m in members], axis=-1)  # (n, H, M)
+    return np.einsum("nhm,hm->nh", stack, weights)
+
+
+@dataclass
+class ForecastModel:
+    cfg: Config
+    lag: LagModel | None = None
+    lstm: LSTMMember | None = None
+    prophet: ProphetMember | None = None
+    short: LagModel | None = None
+    weights: np.ndarray | None = None  # (H, M) over cfg.members
+    bounds: np.ndarray | None = None  # (H, 2) conformal residual quantiles (z units)
+    short_bounds: np.ndarray | None = None
+    validation: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def member(self, name: str):
+        return {"lag": self.lag, "lstm": self.lstm, "prophet": self.prophet, "short": self.short}[name]
+
+    @property
+    def min_history(self) -> int:
+        """Steps of history the full ensemble needs (the origin is the last of them)."""
+        return max(self.member(m).min_origin() for m in self.cfg.members) + 1
+
+    @property
+    def min_history_short(self) -> int:
+        return self.short.min_origin() + 1
+
+    def predict(self, track: Track, origins: np.ndarray, short: bool = False) -> Forecast:
+        """Forecasts (z units) from each origin; `short` uses the one-day lag model only."""
+        origins = np.asarray(origins, dtype=np.int64)
+        if short:
+            point = self.short.predict(track, origins)
+            lower, upper = point + self.short_bounds[:, 0], point + self.short_bounds[:, 1]
+            return Forecast(self.cfg.horizons, {"short": point}, point, lower, upper)
+        preds = {m: self.member(m).predict(track, origins) for m in self.cfg.members}
+        point = combine(preds, self.cfg.members, self.weights)
+        preds["naive"] = SeasonalNaive(self.cfg).predict(track, origins)
+        return Forecast(self.cfg.horizons, preds, point, point + self.bounds[:, 0], point + self.bounds[:, 1])

@@ -1,0 +1,50 @@
+"""Inputs of the reactive-power network (scikit-learn MLP exported to ONNX, run by ONNX
+Runtime), built alike at training and serving from a head-end state and the feature row."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Inputs of the reactive-power network, built from a head-end state + the feature row.
+NN_INPUTS = (
+    "p_a_kw",
+    "p_b_kw",
+    "p_c_kw",
+    "q_a_kvar",
+    "q_b_kvar",
+    "q_c_kvar",
+    "dv_pu",
+    "rolling_p_kw",
+    "rolling_q_kvar",
+    "hour_sin",
+    "hour_cos",
+)
+
+
+def nn_inputs(
+    p_phase: np.ndarray,
+    q_phase: np.ndarray,
+    v_pu: np.ndarray,
+    scale: np.ndarray,
+    rolling_p: np.ndarray,
+    rolling_q: np.ndarray,
+    hour_sin: np.ndarray,
+    hour_cos: np.ndarray,
+) -> np.ndarray:
+    """(B, len(NN_INPUTS)): head-end per-phase P/Q (kW, kvar, scaled to the whole feeder), busbar
+    voltage deviation, 5-reading rolling means of total P/Q (the current value when there is
+    no history yet), time of day."""
+    s = np.nanmean(scale, axis=1)
+    rp = np.where(np.isfinite(rolling_p), rolling_p * s, p_phase.sum(axis=1))
+    rq = np.where(np.isfinite(rolling_q), rolling_q * s, q_phase.sum(axis=1))
+    return np.column_stack(
+        [
+            p_phase / 1e3,
+            q_phase / 1e3,
+            v_pu - 1.0,
+            rp / 1e3,
+            rq / 1e3,
+            np.nan_to_num(hour_sin),
+            np.nan_to_num(hour_cos),
+        ]
+    )

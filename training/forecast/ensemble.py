@@ -1,0 +1,140 @@
+"""Fitting the forecaster: members, then ensemble weights and conformal bounds on validation
+forecasts of members trained without the validation block, then (optionally) a refit.
+
+* weights: non-negative per-horizon weights summing to one (NNLS with a penalty row);
+* intervals: split-conformal residual quantiles of the ensemble on the same validation origins.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridtwin.forecast.config import Config
+from gridtwin.forecast.ensemble import ForecastModel, combine
+from gridtwin.forecast.members import SeasonalNaive
+from gridtwin.forecast.track import Track
+from training.forecast.data import LoadSeries, make_track, steps_per_day
+from training.forecast.evaluation import mape_per_horizon
+from training.forecast.members import fit_lag, fit_lstm, fit_prophet
+
+
+def default_config(step: pd.Timedelta, max_horizon: pd.Timedelta | str = "1D", **kw: Any) -> Config:
+    """A config for a resolution: horizons every step up to `max_horizon` (≤ 1 day)."""
+    day = steps_per_day(step)
+    n_h = int(pd.Timedelta(max_horizon) / pd.Timedelta(step))
+    return Config(
+        step_minutes=pd.Timedelta(step).total_seconds() / 60.0,
+        horizons=list(range(1, n_h + 1)),
+        day=day,
+        season=7 * day,
+        **kw,
+    )
+
+
+def fit_weights(preds: np.ndarray, target: np.ndarray, penalty: float = 1e3) -> np.ndarray:
+    """Non-negative weights summing to one minimising squared error (NNLS with a penalty row).
+
+    preds: (n, M); target: (n,)."""
+    from scipy.optimize import nnls
+
+    ok = np.isfinite(preds).all(axis=1) & np.isfinite(target)
+    a = np.vstack([preds[ok], np.full((1, preds.shape[1]), penalty)])
+    b = np.concatenate([target[ok], [penalty]])
+    w, _ = nnls(a, b)
+    return w / w.sum() if w.sum() > 0 else np.full(preds.shape[1], 1.0 / preds.shape[1])
+
+
+def conformal_bounds(residuals: np.ndarray, level: float) -> tuple[float, float]:
+    """Split-conformal bounds from absolute residuals: ±q, q the ceil((n+1)·level)/n
+    empirical quantile of |residual| (symmetric: robust to a bias that changes sign between
+    the calibration and the test period)."""
+    r = np.sort(np.abs(residuals[np.isfinite(residuals)]))
+    n = len(r)
+    if n == 0:
+        return float("nan"), float("nan")
+    k = min(n - 1, int(np.ceil((n + 1) * level)) - 1)
+    return -float(r[k]), float(r[k])
+
+
+def fit_members(model: ForecastModel, tracks: list[Track], ends: list[int], step, tz) -> None:
+    """Fit every member of ``model.cfg`` and the short model on the tracks up to `ends` (in place)."""
+    c = model.cfg
+    fitters = {
+        "lag": lambda: fit_lag(c, tracks, ends),
+        "lstm": lambda: fit_lstm(c, tracks, ends),
+        "prophet": lambda: fit_prophet(c, tracks, ends, step, tz),
+        "short": lambda: fit_lag(c, tracks, ends, season=c.day),
+    }
+    for name in (*c.members, "short"):
+        if name not in fitters:
+            raise ValueError(f"unknown member {name!r}")
+        started = time.perf_counter()
+        setattr(model, name, fitters[name]())
+        key = f"fit_{name}_s"
+        model.timings[key] = model.timings.get(key, 0.0) + time.perf_counter() - started
+
+
+def validation_forecasts(model: ForecastModel, tracks: list[Track], ends: list[int]):
+    """Forecasts of every member (and the naive) from every origin whose targets fall after `ends`."""
+    c = model.cfg
+    preds: dict[str, list[np.ndarray]] = {m: [] for m in (*c.members, "short", "naive")}
+    targets = []
+    first = max(max(model.member(m).min_origin() for m in c.members), 0)
+    for tr, end in zip(tracks, ends, strict=True):
+        org = np.arange(max(end - 1, first), len(tr) - c.max_h)
+        if len(org) == 0:
+            continue
+        for m in (*c.members, "short"):
+            preds[m].append(model.member(m).predict(tr, org))
+        preds["naive"].append(SeasonalNaive(c).predict(tr, org))
+        targets.append(np.column_stack([tr.z[org + h] for h in c.horizons]))
+    if not targets:
+        raise ValueError("validation block too short for the horizons")
+    return {m: np.concatenate(v) for m, v in preds.items()}, np.concatenate(targets)
+
+
+def calibrate(model: ForecastModel, preds: dict[str, np.ndarray], y: np.ndarray) -> None:
+    """Ensemble weights, conformal bounds and validation scores from validation forecasts."""
+    c = model.cfg
+    n_h = len(c.horizons)
+    stack = np.stack([preds[m] for m in c.members], axis=-1)  # (n, H, M)
+    model.weights = np.array([fit_weights(stack[:, j], y[:, j]) for j in range(n_h)])
+    ens = combine(preds, c.members, model.weights)
+    model.bounds = np.array([conformal_bounds(y[:, j] - ens[:, j], c.level) for j in range(n_h)])
+    model.short_bounds = np.array(
+        [conformal_bounds(y[:, j] - preds["short"][:, j], c.level) for j in range(n_h)]
+    )
+    model.validation = {
+        "origins": int(len(y)),
+        "mape_per_horizon": {
+            m: mape_per_horizon(y, v).tolist() for m, v in {**preds, "ensemble": ens}.items()
+        },
+        "weights": model.weights.tolist(),
+    }
+
+
+def fit_forecaster(
+    cfg: Config, series: list[LoadSeries], val_steps: int, refit: bool = True
+) -> ForecastModel:
+    """Fit on `series` (all of it is fit data): members on all but the last `val_steps` of each
+    series, ensemble weights and conformal bounds on forecasts of those last steps, then
+    (refit=True) the members again on everything.
+
+    BLAS runs single-threaded here: the matrices are small and, on a shared 2-core machine,
+    extra BLAS/OpenMP threads spin instead of helping."""
+    from threadpoolctl import threadpool_limits
+
+    model = ForecastModel(cfg)
+    step, tz = series[0].step, series[0].tz
+    tracks = [make_track(s, cfg.max_h) for s in series]
+    inner_ends = [len(t) - val_steps for t in tracks]
+    with threadpool_limits(limits=1):
+        fit_members(model, tracks, inner_ends, step, tz)
+        calibrate(model, *validation_forecasts(model, tracks, inner_ends))
+        if refit:
+            fit_members(model, tracks, [len(t) for t in tracks], step, tz)
+    return model
