@@ -60,9 +60,8 @@ def test_a_failing_dependency_is_a_sanitised_status_never_unknown(error, code, t
     async def fail(request, context):
         raise error
 
-    with GuardedServer(fail) as address:
-        with pytest.raises(grpc.RpcError) as info:
-            _raw_call(address, b"")
+    with GuardedServer(fail) as address, pytest.raises(grpc.RpcError) as info:
+        _raw_call(address, b"")
     assert info.value.code() == code
     assert text in info.value.details()
     assert "127.0.0.1" not in info.value.details() and "secret" not in info.value.details()
