@@ -89,6 +89,9 @@ class ModuleServicer:
         # A call with less time left than this is answered DEADLINE_EXCEEDED without inference.
         self.min_remaining_s = env_float("MODULE_MIN_REMAINING_S", 0.002)
 
+    def close(self) -> None:
+        self._inference.shutdown(wait=False, cancel_futures=True)
+
     # ---- loading -------------------------------------------------------------------
     def _manifest_stamp(self, name: str) -> float | None:
         path = registry_dir() / name / "manifest.json"
