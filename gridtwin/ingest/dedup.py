@@ -1,8 +1,8 @@
 """Bounded de-duplication of readings on (meter_id, timestamp).
 
 Each reading keeps one small Redis string under a key hash-tagged by its meter
-(``{prefix}dedup:{<meter>}:<seconds>.<nanos>``, so on Redis Cluster it lives in the meter's
-slot): the 16-byte BLAKE2b digest of the reading's canonical (deterministic protobuf)
+(``{prefix}dd:{<meter>}:<seconds>[.<nanos>]``, so on Redis Cluster it lives in the meter's
+slot; the key is kept short because its bytes are most of a retained reading's cost): the 16-byte BLAKE2b digest of the reading's canonical (deterministic protobuf)
 encoding. Nothing else about the reading is stored, so a retained reading costs one small
 key (measured by ``bench/redis_memory.py``), never a feature row.
 
@@ -46,7 +46,8 @@ class Outcome(enum.Enum):
 def dedup_key(prefix: str, reading: reading_pb2.Reading) -> str:
     """The de-duplication key of a reading, hash-tagged by meter for Redis Cluster."""
     ts = reading.timestamp
-    return f"{prefix}dedup:{{{reading.meter_id}}}:{ts.seconds}.{ts.nanos:09d}"
+    instant = f"{ts.seconds}.{ts.nanos:09d}" if ts.nanos else str(ts.seconds)
+    return f"{prefix}dd:{{{reading.meter_id}}}:{instant}"
 
 
 def reading_digest(reading: reading_pb2.Reading) -> bytes:

@@ -404,7 +404,7 @@ def _wait_for_inflight(mesh: Mesh, limit_s: float = 10.0) -> None:
     client = redis.Redis.from_url(mesh.redis_url)
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        if sum(1 for _ in client.scan_iter(f"{mesh.redis_prefix}dedup:{{term-*", count=1000)) >= 80:
+        if sum(1 for _ in client.scan_iter(f"{mesh.redis_prefix}dd:{{term-*", count=1000)) >= 80:
             return
         time.sleep(0.05)
     raise AssertionError("calls did not reach the modules")

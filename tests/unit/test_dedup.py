@@ -18,7 +18,7 @@ def test_digest_is_small_equal_for_copies_and_differs_on_any_change():
 
 def test_key_is_hash_tagged_by_meter_and_keeps_nanos():
     r = make_reading("feeder-7/m:3", t=1_700_000_000.5)
-    assert dedup_key("gt:", r) == "gt:dedup:{feeder-7/m:3}:1700000000.500000000"
+    assert dedup_key("gt:", r) == "gt:dd:{feeder-7/m:3}:1700000000.500000000"
 
 
 def test_outcomes_of_a_claim():
@@ -28,3 +28,9 @@ def test_outcomes_of_a_claim():
     assert classify(d, PENDING_MARK + d) is Outcome.IN_FLIGHT
     assert classify(d, other) is Outcome.CONFLICT
     assert classify(d, PENDING_MARK + other) is Outcome.CONFLICT
+
+
+def test_whole_second_keys_are_short_and_distinct_from_sub_second_ones():
+    whole, half = make_reading("m", t=1_700_000_000.0), make_reading("m", t=1_700_000_000.5)
+    assert dedup_key("p:", whole) == "p:dd:{m}:1700000000"
+    assert dedup_key("p:", half) != dedup_key("p:", whole)
