@@ -41,6 +41,8 @@ test-fast: setup
 
 bench: setup
 	@$(PY) -m bench.run
+	@$(PY) -m bench.redis_memory
+	@$(PY) -m bench.soak --duration-s $(or $(SOAK_S),600)
 
 # Raw request bytes into a real server with the production guard and validation (hypothesis).
 fuzz: setup
