@@ -69,6 +69,29 @@ async def _sample(mesh: Mesh, client: redis.Redis, until: float, every_s: float,
         await asyncio.sleep(every_s)
 
 
+KEY_FAMILIES = {
+    "dedup digest": "dd:*",
+    "feature window": "meter:*:window",
+    "feature profile": "meter:*:profile",
+    "demand-response profile": "dr:*",
+    "load-forecast accumulators": "*:acc",
+    "load-forecast cache": "*:fc",
+    "asset stress": "maint:eqf:*",
+    "history stream": "history:*",
+}
+
+
+def key_sizes(client: redis.Redis, prefix: str, sample: int = 50) -> dict[str, dict[str, float]]:
+    """Mean `MEMORY USAGE` (bytes) and count of each key family the mesh wrote."""
+    out = {}
+    for family, pattern in KEY_FAMILIES.items():
+        keys = list(client.scan_iter(match=prefix + pattern, count=1000))
+        if keys:
+            sizes = [int(client.memory_usage(k, samples=0) or 0) for k in keys[:sample]]
+            out[family] = {"keys": len(keys), "mean_bytes": float(np.mean(sizes))}
+    return out
+
+
 def growth(samples: list[dict], warmup_s: float) -> dict[str, float]:
     """Relative RSS growth per service from the first sample after warm-up to the end
     (the mean of the last three samples, so one GC moment does not decide)."""
@@ -111,6 +134,7 @@ def main() -> None:
         mesh.start()
         mesh.wait_healthy(timeout=300)
         run = asyncio.run(soak(mesh, client, args.duration_s, args.rate, args.meters))
+        sizes = key_sizes(client, mesh.redis_prefix)
     finally:
         mesh.stop()
         local.stop()
@@ -127,6 +151,7 @@ def main() -> None:
         "goal_growth": GOAL_GROWTH,
         "met": grown[worst] <= GOAL_GROWTH,
         "redis_used_mb": [run["samples"][0]["redis_used_mb"], run["samples"][-1]["redis_used_mb"]],
+        "redis_key_sizes": sizes,
         "samples": run["samples"],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +163,11 @@ def main() -> None:
         + f"; worst {worst} {100 * grown[worst]:+.1f} % (goal ≤ {100 * GOAL_GROWTH:.0f} %)",
         flush=True,
     )
+    for family, size in sizes.items():
+        print(
+            f"[soak] {family}: {size['keys']} keys, {size['mean_bytes']:.0f} B each (MEMORY USAGE)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
