@@ -161,6 +161,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, admission: Admission | None = None) -> None:
         self.admission = admission or Admission.from_env()
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -171,6 +172,14 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         method = details.method
         if handler is None or method.startswith(PASS_THROUGH):
             return handler
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         admission = self.admission
         deserializer = _safe_deserializer(handler.request_deserializer)
 
