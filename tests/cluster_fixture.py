@@ -8,6 +8,7 @@ directory and are stopped (SIGTERM, then SIGKILL) on exit.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -17,10 +18,29 @@ import redis
 
 from gridtwin.mesh import LocalRedis, free_port
 
+CLUSTER_BUS_OFFSET = 10_000  # a cluster node also listens on port + 10000 (the cluster bus)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def cluster_port() -> int:
+    """A free port whose cluster-bus port (+10000) is valid and free too."""
+    while True:
+        port = free_port()
+        if port + CLUSTER_BUS_OFFSET <= 65_535 and _bindable(port + CLUSTER_BUS_OFFSET):
+            return port
+
 
 class RedisClusterFixture:
     def __init__(self, masters: int = 3) -> None:
-        self.ports = [free_port() for _ in range(masters)]
+        self.ports = [cluster_port() for _ in range(masters)]
         self.dir = Path(tempfile.mkdtemp(prefix="gridtwin-cluster-"))
         self.nodes: list[LocalRedis] = []
 
