@@ -100,7 +100,7 @@ def growth(samples: list[dict], warmup_s: float) -> dict[str, float]:
         raise ValueError("the run is too short for its warm-up")
     start = after[0]["rss_mb"]
     tail = after[-3:]
-    return {svc: (np.mean([s["rss_mb"][svc] for s in tail]) - mb) / mb for svc, mb in start.items()}
+    return {svc: float((np.mean([s["rss_mb"][svc] for s in tail]) - mb) / mb) for svc, mb in start.items()}
 
 
 async def soak(mesh: Mesh, client: redis.Redis, duration_s: float, rate: float, meters: int) -> dict:
@@ -149,7 +149,7 @@ def main() -> None:
         "rss_growth_after_warmup": grown,
         "worst": {"service": worst, "growth": grown[worst]},
         "goal_growth": GOAL_GROWTH,
-        "met": grown[worst] <= GOAL_GROWTH,
+        "met": bool(grown[worst] <= GOAL_GROWTH),
         "redis_used_mb": [run["samples"][0]["redis_used_mb"], run["samples"][-1]["redis_used_mb"]],
         "redis_key_sizes": sizes,
         "samples": run["samples"],
