@@ -17,7 +17,7 @@ import time
 import grpc
 import numpy as np
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from gridtwin.core.channels import make_channel
 from gridtwin.core.config import env_int, service_addr, settings
@@ -35,7 +35,7 @@ from gridtwin.v1 import reading_pb2, services_pb2, services_pb2_grpc
 log = logging.getLogger(__name__)
 
 
-def conflict_status(reading: reading_pb2.Reading) -> object:
+def conflict_status(reading: reading_pb2.Reading) -> status_pb2.Status:
     """ALREADY_EXISTS naming the (meter_id, timestamp) whose first copy had other values."""
     ts = reading.timestamp
     name = f"{reading.meter_id}@{ts.seconds}.{ts.nanos:09d}"
@@ -171,7 +171,7 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
 
     async def _compute(
         self, readings: list[reading_pb2.Reading], fresh: list[int], rows: dict[int, np.ndarray]
-    ) -> object | None:
+    ) -> status_pb2.Status | None:
         """Features for the fresh readings into `rows`; the failure status if the call failed."""
         batch = reading_pb2.ReadingBatch(readings=[readings[i] for i in fresh])
         try:
