@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/gridtwin/v1/*.proto)
 STUBS  := gridtwin/v1/.generated
 
-.PHONY: setup protos run test test-fast bench train lint format lock clean
+.PHONY: setup protos run test test-fast bench fuzz train lint format lock clean
 
 setup: $(STAMP) $(STUBS)
 
@@ -41,6 +41,12 @@ test-fast: setup
 
 bench: setup
 	@$(PY) -m bench.run
+	@$(PY) -m bench.redis_memory
+	@$(PY) -m bench.soak --duration-s $(or $(SOAK_S),600)
+
+# Raw request bytes into a real server with the production guard and validation (hypothesis).
+fuzz: setup
+	@FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),20000) $(PY) -m pytest -q -p no:cacheprovider tests/fuzz
 
 train: setup
 	@$(PY) -m gridtwin.cli train --profile $(or $(PROFILE),quick)

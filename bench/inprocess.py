@@ -15,12 +15,12 @@ from gridtwin.core.config import settings
 from gridtwin.core.redis_client import connect
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.features.state import FeatureState
+from gridtwin.ingest.dedup import Deduplicator, Outcome, classify, reading_digest
+from gridtwin.ingest.validation import Limits, StoredNominal, validate_reading
 from gridtwin.registry import MODULE_MODELS
 from gridtwin.serving.model import ModuleBatch
 from gridtwin.serving.module import ModuleServicer
 from gridtwin.v1 import assessment_pb2, reading_pb2
-from services.ingest.server import PENDING, dedup_key
-from services.ingest.validation import Limits, validate_reading
 
 
 def served_models(module: str) -> dict:
@@ -35,6 +35,7 @@ class InProcessPipeline:
         self.redis = connect(cfg.redis_url)
         self.state = FeatureState(self.redis, prefix=self.prefix)
         self.limits = Limits.from_env()
+        self.dedup = Deduplicator(self.redis, self.prefix, ttl_s=3600)
         self.modules = {
             m: ModuleServicer(m, served_models(m), FEATURE_NAMES, SCHEMA_VERSION) for m in MODULE_MODELS
         }
@@ -45,16 +46,28 @@ class InProcessPipeline:
         now = time.time()
         meters = sorted({r.meter_id for r in readings})
         profiles = await self.state.nominal_for(meters)
-        nominal = {m: p.nominal_voltage_v for m, p in profiles.items() if p is not None}
-        valid = [r for r in readings if not validate_reading(r, nominal.get(r.meter_id), self.limits, now)]
+        stored = {
+            m: StoredNominal(
+                p.nominal_voltage_v, p.nominal_frequency_hz, p.voltage_inferred, p.frequency_inferred
+            )
+            for m, p in profiles.items()
+            if p is not None
+        }
+        valid = [r for r in readings if not validate_reading(r, stored.get(r.meter_id), self.limits, now)]
+        digests = [reading_digest(r) for r in valid]
+        keys = [self.dedup.key(r) for r in valid]
         pipe = self.redis.pipeline(transaction=False)
-        for r in valid:
-            pipe.set(dedup_key(self.prefix, r), PENDING, nx=True, ex=3600)
-        claimed = await pipe.execute()
-        fresh = [r for r, ok in zip(valid, claimed, strict=True) if ok]
+        self.dedup.queue_claims(pipe, keys, digests)
+        previous = await pipe.execute()
+        won = [classify(d, p) is Outcome.FRESH for d, p in zip(digests, previous, strict=True)]
+        fresh = [r for r, ok in zip(valid, won, strict=True) if ok]
         if not fresh:
             return []
         matrix = await self.state.update_and_compute(fresh)
+        await self.dedup.commit(
+            [k for k, ok in zip(keys, won, strict=True) if ok],
+            [d for d, ok in zip(digests, won, strict=True) if ok],
+        )
         batch = ModuleBatch(
             fresh, matrix, FEATURE_NAMES, SCHEMA_VERSION, [assessment_pb2.Assessment() for _ in fresh]
         )

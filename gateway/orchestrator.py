@@ -19,7 +19,7 @@ from google.rpc import code_pb2
 
 from gridtwin.core.channels import make_channel
 from gridtwin.core.config import service_addr, settings
-from gridtwin.core.errors import error_status
+from gridtwin.core.errors import upstream_failure
 from gridtwin.core.tracing import remaining_time, trace_id_hex, tracer
 from gridtwin.registry import MODULE_MODELS
 from gridtwin.v1 import assessment_pb2, reading_pb2, services_pb2, services_pb2_grpc
@@ -68,7 +68,7 @@ class Orchestrator:
                 module,
                 None,
                 assessment_pb2.DEGRADED if late else assessment_pb2.UNAVAILABLE,
-                f"{module}: {exc.code().name}: {exc.details()}",
+                f"{exc.code().name}: {upstream_failure(module, exc).message}",
                 (time.perf_counter() - started) * 1e3,
             )
         return ModuleOutcome(
@@ -87,7 +87,7 @@ class Orchestrator:
                     timeout=remaining_time(self.ingest_deadline_s),
                 )
             except grpc.aio.AioRpcError as exc:
-                failure = error_status(exc.code(), f"ingest: {exc.details()}")
+                failure = upstream_failure("ingest", exc)
                 for a in out:
                     a.status.CopyFrom(failure)
                     a.trace_id = trace_id
@@ -101,8 +101,11 @@ class Orchestrator:
                 out[i].trace_id = trace_id
                 if result.status.code == code_pb2.OK:
                     out[i].duplicate = result.duplicate
-                    out[i].feature_schema_version = schema
-                    accepted.append(i)
+                    # A duplicate carries no feature row and reaches no model (per-meter model
+                    # state must not count it twice): it is answered flagged, without outputs.
+                    if not result.duplicate:
+                        out[i].feature_schema_version = schema
+                        accepted.append(i)
             span.set_attribute("batch.accepted", len(accepted))
             if not accepted:
                 return out

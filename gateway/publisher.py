@@ -40,7 +40,7 @@ class Publisher:
 
     def publish(self, assessments: Sequence[assessment_pb2.Assessment]) -> None:
         for assessment in assessments:
-            if assessment.status.code != 0:
+            if assessment.status.code != 0 or assessment.duplicate:  # a replay carries no outputs
                 continue
             if self.queue.full():
                 self.queue.get_nowait()

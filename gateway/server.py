@@ -12,7 +12,8 @@ from gateway.orchestrator import Orchestrator
 from gateway.publisher import Publisher, subscribe
 from gridtwin.core.config import env_int, settings
 from gridtwin.core.errors import abort_with_status
-from gridtwin.core.redis_client import connect, is_up
+from gridtwin.core.queues import ByteBoundedQueue
+from gridtwin.core.redis_client import connect, redis_ready
 from gridtwin.core.server import ServiceSpec
 from gridtwin.registry import MODULE_MODELS
 from gridtwin.v1 import assessment_pb2, gateway_pb2, gateway_pb2_grpc, reading_pb2, services_pb2
@@ -29,6 +30,8 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
         self.publisher = Publisher(self.redis, self.prefix)
         self.max_batch = env_int("GATEWAY_MAX_BATCH", 10_000)
         self.stream_batch = env_int("GATEWAY_STREAM_BATCH", 512)
+        # Readings buffered per stream while a batch is in flight, bounded in bytes.
+        self.stream_buffer_bytes = env_int("GATEWAY_STREAM_BUFFER_BYTES", 4 * 1024 * 1024)
 
     async def Assess(
         self, request: reading_pb2.Reading, context: grpc.aio.ServicerContext
@@ -56,14 +59,14 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
     ) -> AsyncIterator[assessment_pb2.Assessment]:
         # Readings that arrive while a batch is in flight form the next batch: one RPC per hop
         # per batch, answers in arrival order.
-        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=4 * self.stream_batch)
+        queue = ByteBoundedQueue(self.stream_buffer_bytes)
 
         async def read() -> None:
             try:
                 async for reading in request_iterator:
-                    await queue.put(reading)
+                    await queue.put(reading, reading.ByteSize())
             finally:
-                await queue.put(_END)
+                queue.put_nowait(_END)
 
         reader = asyncio.create_task(read())
         try:
@@ -128,7 +131,7 @@ def spec() -> ServiceSpec:
         servicer.publisher.start()
 
     async def ready() -> bool:
-        return await is_up(servicer.redis)
+        return await redis_ready(servicer.redis, servicer.prefix, "gateway")
 
     async def stop() -> None:
         await servicer.publisher.stop()
@@ -136,7 +139,14 @@ def spec() -> ServiceSpec:
         await servicer.redis.aclose()
 
     return ServiceSpec(
-        name="gateway", register=register, start=start, ready=ready, stop=stop, long_lived_streams=True
+        name="gateway",
+        register=register,
+        start=start,
+        ready=ready,
+        stop=stop,
+        long_lived_streams=True,
+        # The public API's largest request (AssessBatch of GATEWAY_MAX_BATCH readings with extras).
+        max_receive_bytes=env_int("GATEWAY_MAX_MESSAGE_BYTES", 16 * 1024 * 1024),
     )
 
 

@@ -184,10 +184,12 @@ def redis_server_binary() -> str | None:
 
 class LocalRedis:
     """A private `redis-server` on a free port with no persistence (tests, or `make run`
-    when no server answers at REDIS_URL)."""
+    when no server answers at REDIS_URL). `args` adds server options (e.g. `--maxmemory`,
+    or AOF persistence for the chaos tests, which kill and restart it on the same port)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, args: Iterable[str] = ()) -> None:
         self.port = port or free_port()
+        self.args = list(args)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -198,8 +200,9 @@ class LocalRedis:
         binary = redis_server_binary()
         if binary is None:
             raise FileNotFoundError("redis-server not found on PATH")
+        persistence = [] if "--appendonly" in self.args else ["--appendonly", "no"]
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence, *self.args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -211,6 +214,12 @@ class LocalRedis:
             except OSError:
                 time.sleep(0.05)
         raise TimeoutError("redis-server did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final save (a crash)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -15,16 +15,18 @@ import grpc
 
 from gridtwin.core.tracing import ClientTracingInterceptor, tracing_configured
 
-# Methods that are safe to retry: module evaluations are pure functions of their request,
-# and ingest de-duplicates on (meter_id, timestamp). Features.Compute appends to rolling state
-# and is therefore not retried by the channel.
+# Methods that are safe to retry. Ingest de-duplicates on (meter_id, timestamp), so a retried
+# batch is answered, never double counted; catalogues and the schema are reads. Not retried:
+# module `Evaluate` (models with per-meter state update it in `prepare`: load forecast
+# accumulators, asset stress counts, demand-response profiles) and `Features.Compute` (appends
+# to rolling windows).
 IDEMPOTENT_METHODS = [
-    {"service": "gridtwin.v1.Monitoring"},
-    {"service": "gridtwin.v1.Maintenance"},
-    {"service": "gridtwin.v1.Energy"},
-    {"service": "gridtwin.v1.Decision"},
-    {"service": "gridtwin.v1.Ingest"},
+    {"service": "gridtwin.v1.Ingest", "method": "Ingest"},
     {"service": "gridtwin.v1.Features", "method": "GetSchema"},
+    *(
+        {"service": f"gridtwin.v1.{module}", "method": "ListModels"}
+        for module in ("Monitoring", "Maintenance", "Energy", "Decision")
+    ),
 ]
 
 _SERVICE_CONFIG = {

@@ -58,3 +58,39 @@ def field_violations(status: status_pb2.Status) -> list[FieldViolation]:
 async def abort_with_status(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> None:
     """Abort the RPC with a rich status (code, message and details in trailers)."""
     await context.abort_with_status(rpc_status.to_status(status))
+
+
+# ---- failures of dependencies: sanitised, retryable codes ------------------------------------
+# What a caller is told when a hop fails. Transport details (addresses, exception text) go to
+# the log with their trace, never to the client.
+_UPSTREAM_MESSAGES = {
+    grpc.StatusCode.UNAVAILABLE: "unavailable, retry",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "deadline exceeded",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "overloaded, retry later",
+    grpc.StatusCode.CANCELLED: "cancelled",
+    grpc.StatusCode.ABORTED: "aborted, retry",
+}
+
+
+def upstream_failure(service: str, exc: grpc.aio.AioRpcError) -> status_pb2.Status:
+    """The status reported for a failed call to `service`: its code when it is one of the
+    transient ones (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ...), else INTERNAL;
+    a fixed message per code (the callee's own message when it is a sanitised one of ours)."""
+    code = exc.code()
+    if code in _UPSTREAM_MESSAGES:
+        details = exc.details() or ""
+        # Our services' own messages are sanitised at their source (gridtwin.core.guard);
+        # grpc-core's transport messages ("failed to connect to all addresses; ...") are not.
+        ours = details.startswith(("redis ", "overloaded", "deadline", "shutting down"))
+        message = f"{service}: {details if ours else _UPSTREAM_MESSAGES[code]}"
+        return error_status(code, message)
+    return error_status(grpc.StatusCode.INTERNAL, f"{service}: internal error ({code.name})")
+
+
+def retry_info_status(code: grpc.StatusCode, message: str, retry_after_ms: int) -> status_pb2.Status:
+    """A status with a google.rpc.RetryInfo detail (how long to wait before retrying)."""
+    info = error_details_pb2.RetryInfo()
+    info.retry_delay.FromMilliseconds(int(retry_after_ms))
+    packed = any_pb2.Any()
+    packed.Pack(info)
+    return status_pb2.Status(code=code.value[0], message=message, details=[packed])

@@ -144,7 +144,9 @@ def profile_features(aggs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # same meter). The aggregate only changes when a bucket closes (every 15 min per meter), so
 # the reply for a meter is just its last closed bucket id when that equals the caller's
 # cached one, else "<prev_bucket>|<FIELDS values, comma-separated>" (one bulk string per
-# meter: cheap to parse, unlike a nested array of 144 values).
+# meter: cheap to parse, unlike a nested array of 144 values). Each hash expires after
+# IDLE_TTL_S without readings (every key the mesh writes has a TTL: abandoned meters go).
+IDLE_TTL_S = 40 * 86400
 LUA_UPDATE = """
 local H = 24
 local names = {}
@@ -183,6 +185,7 @@ for i, key in ipairs(KEYS) do
     redis.call('HINCRBYFLOAT', key, 'b_q', q)
     redis.call('HINCRBYFLOAT', key, 'b_n', 1)
   end
+  redis.call('PEXPIRE', key, IDLE_TTL_MS)
   if prev == cached then
     table.insert(out, prev)
   else
@@ -196,7 +199,7 @@ for i, key in ipairs(KEYS) do
   end
 end
 return out
-"""
+""".replace("IDLE_TTL_MS", str(IDLE_TTL_S * 1000))
 
 
 class ProfileCache:

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import grpc
 
-from gridtwin.core.redis_client import is_up
+from gridtwin.core.config import settings
+from gridtwin.core.redis_client import redis_ready
 from gridtwin.core.server import ServiceSpec
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.serving.module import ModelFactory, ModuleServicer
@@ -32,13 +33,15 @@ def module_spec(
         tasks.append(asyncio.create_task(servicer.watch_registry()))
 
     async def ready() -> bool:
-        # Models loaded and warmed, and Redis reachable (per-meter model state lives there).
-        return servicer.loaded and await is_up(servicer.redis)
+        # Models loaded and warmed, and Redis accepting writes (per-meter model state lives
+        # there). Liveness (health name "liveness") does not depend on this.
+        return servicer.loaded and await redis_ready(servicer.redis, settings().redis_prefix, module)
 
     async def stop() -> None:
         for task in tasks:
             task.cancel()
         await servicer.redis.aclose()
+        servicer.close()
 
     spec = ServiceSpec(name=module, register=register, start=start, ready=ready, stop=stop)
     spec.extra["servicer"] = servicer

@@ -9,16 +9,20 @@ and reloads a model when its registry entry changes (hot swap after `gridtwin tr
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import importlib
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
 from opentelemetry import trace
 
+from gridtwin.core.config import env_float
 from gridtwin.core.metrics import instruments
 from gridtwin.core.redis_client import connect
 from gridtwin.core.tracing import tracer, tracing_configured
@@ -44,6 +48,10 @@ def default_factory(name: str) -> ModelFactory | None:
 
 
 RELOAD_INTERVAL_S = 5.0
+
+
+class DeadlinePassed(Exception):
+    """The caller's deadline passed (or the call was cancelled) before inference started."""
 
 
 class ModelSlot:
@@ -77,6 +85,15 @@ class ModuleServicer:
         self.loaded = False
         self.redis = connect()
         self.metrics_on = tracing_configured()
+        # Inference runs on one worker thread per module, off the event loop: health checks,
+        # cancellations and deadline checks stay responsive while models compute, and models
+        # (not all thread-safe) still see one batch at a time.
+        self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{module}-inference")
+        # A call with less time left than this is answered DEADLINE_EXCEEDED without inference.
+        self.min_remaining_s = env_float("MODULE_MIN_REMAINING_S", 0.002)
+
+    def close(self) -> None:
+        self._inference.shutdown(wait=False, cancel_futures=True)
 
     # ---- loading -------------------------------------------------------------------
     def _manifest_stamp(self, name: str) -> float | None:
@@ -235,8 +252,40 @@ class ModuleServicer:
             batch = self._batch(request)
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        deadline = self._deadline(context)
+        if deadline is not None and deadline - time.monotonic() < self.min_remaining_s:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline too short for inference")
         await self.prepare(batch)
-        return services_pb2.ModuleResponse(results=self.evaluate(batch))
+        gone = threading.Event()  # set when the call ends early (cancelled by the caller)
+        context.add_done_callback(lambda _: gone.set())
+        try:
+            results = await self.infer(batch, deadline, gone.is_set)
+        except DeadlinePassed:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before inference")
+        return services_pb2.ModuleResponse(results=results)
+
+    @staticmethod
+    def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+        remaining = context.time_remaining()
+        return None if remaining is None else time.monotonic() + remaining
+
+    async def infer(
+        self,
+        batch: ModuleBatch,
+        deadline: float | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> list[assessment_pb2.Assessment]:
+        """`evaluate` on the module's inference thread. A call whose deadline passes (or
+        that is cancelled) while it waits for the thread is skipped, not computed."""
+
+        def run() -> list[assessment_pb2.Assessment]:
+            late = deadline is not None and deadline - time.monotonic() < self.min_remaining_s
+            if late or (cancelled is not None and cancelled()):
+                raise DeadlinePassed
+            return self.evaluate(batch)
+
+        ctx = contextvars.copy_context()  # keeps the trace context for the model spans
+        return await asyncio.get_running_loop().run_in_executor(self._inference, ctx.run, run)
 
     async def prepare(self, batch: ModuleBatch) -> None:
         """Let models that keep per-meter state in Redis fetch it (concurrently)."""

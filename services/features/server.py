@@ -10,7 +10,7 @@ import numpy as np
 
 from gridtwin.core.config import settings
 from gridtwin.core.metrics import DRIFT_FEATURES, instruments
-from gridtwin.core.redis_client import connect, is_up, redis_span
+from gridtwin.core.redis_client import connect, redis_ready, redis_span
 from gridtwin.core.server import ServiceSpec
 from gridtwin.core.tracing import tracing_configured
 from gridtwin.features.matrix import to_message
@@ -63,7 +63,7 @@ def spec() -> ServiceSpec:
         return ["gridtwin.v1.Features"]
 
     async def ready() -> bool:
-        return await is_up(servicer.redis)
+        return await redis_ready(servicer.redis, settings().redis_prefix, "features")
 
     async def stop() -> None:
         await servicer.redis.aclose()

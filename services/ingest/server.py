@@ -1,42 +1,57 @@
 """Ingest: validates each reading, de-duplicates on (meter_id, timestamp), fans out to features.
 
-De-duplication is idempotent: the first copy of a reading claims its key with SET NX and,
-once features are computed, the key holds the feature row (tagged with the schema version),
-so a replay returns the same features flagged `duplicate` without touching the meter's
-rolling state. If the feature
-call fails the claims are released, so a retry is processed rather than lost.
+Order per batch: one Redis round trip for the meters' stored profiles, validation (invalid
+readings never touch Redis), one round trip of de-duplication claims for the valid ones
+(`gridtwin.ingest.dedup`), the feature call for the fresh readings, then the claims are
+committed. A duplicate (identical values) is answered OK, flagged `duplicate`, with no
+feature row: it reaches neither the rolling state nor any model. A conflicting replay (same
+meter and time, different values) is ALREADY_EXISTS. Claims of readings that were not
+processed are released in `finally`; a claim that outlives a crash expires within seconds.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from typing import Any
 
 import grpc
 import numpy as np
-from google.rpc import code_pb2
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from gridtwin.core.channels import make_channel
 from gridtwin.core.config import env_int, service_addr, settings
-from gridtwin.core.errors import bad_request, error_status
-from gridtwin.core.redis_client import connect, is_up, redis_span
+from gridtwin.core.errors import bad_request, error_status, upstream_failure
+from gridtwin.core.redis_client import connect, redis_ready, redis_span
 from gridtwin.core.server import ServiceSpec
 from gridtwin.core.tracing import remaining_time
 from gridtwin.features.matrix import from_message, to_message
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.features.state import FeatureState
+from gridtwin.ingest.dedup import Deduplicator, Outcome, classify, reading_digest
+from gridtwin.ingest.validation import Limits, StoredNominal, validate_reading
 from gridtwin.v1 import reading_pb2, services_pb2, services_pb2_grpc
-from services.ingest.validation import Limits, validate_reading
 
-PENDING = b"pending"
 log = logging.getLogger(__name__)
 
 
-def dedup_key(prefix: str, reading: reading_pb2.Reading) -> str:
+def conflict_status(reading: reading_pb2.Reading) -> status_pb2.Status:
+    """ALREADY_EXISTS naming the (meter_id, timestamp) whose first copy had other values."""
     ts = reading.timestamp
-    return f"{prefix}dedup:{reading.meter_id}:{ts.seconds}.{ts.nanos:09d}"
+    name = f"{reading.meter_id}@{ts.seconds}.{ts.nanos:09d}"
+    status = error_status(
+        grpc.StatusCode.ALREADY_EXISTS,
+        f"conflict: a reading of meter {reading.meter_id!r} at {ts.ToJsonString()} with different values "
+        "was already accepted; a correction needs its own timestamp",
+    )
+    packed = any_pb2.Any()
+    packed.Pack(
+        error_details_pb2.ResourceInfo(
+            resource_type="gridtwin.v1.Reading", resource_name=name, description="values differ"
+        )
+    )
+    status.details.append(packed)
+    return status
 
 
 class IngestServicer(services_pb2_grpc.IngestServicer):
@@ -45,176 +60,151 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
         self.prefix = cfg.redis_prefix
         self.redis = connect(cfg.redis_url)
         self.state = FeatureState(self.redis, prefix=self.prefix)
+        self.dedup = Deduplicator(
+            self.redis,
+            self.prefix,
+            ttl_s=env_int("DEDUP_TTL_S", 86_400),
+            pending_ttl_s=env_int("DEDUP_PENDING_TTL_S", 10),
+        )
         self.channel = make_channel(features_addr)
         self.features = services_pb2_grpc.FeaturesStub(self.channel)
         self.limits = limits
-        self.dedup_ttl_s = env_int("DEDUP_TTL_S", 86_400)
         self.deadline_s = cfg.ingest_deadline_s
         self.schema_version = SCHEMA_VERSION
         self.n_features = len(FEATURE_NAMES)
-        self._background: set[asyncio.Task[None]] = set()
+
+    async def _profiles(self, meters: list[str]) -> dict[str, StoredNominal]:
+        with redis_span("profiles", batch_size=len(meters)):
+            pipe = self.redis.pipeline(transaction=False)
+            self.state.queue_profile_reads(pipe, meters)
+            replies = await pipe.execute()
+        out = {}
+        for meter, p in self.state.parse_profiles(meters, replies).items():
+            if p is not None:
+                out[meter] = StoredNominal(
+                    p.nominal_voltage_v, p.nominal_frequency_hz, p.voltage_inferred, p.frequency_inferred
+                )
+        return out
 
     async def Ingest(
         self, request: reading_pb2.ReadingBatch, context: grpc.aio.ServicerContext
     ) -> services_pb2.IngestResponse:
         readings = request.readings
-        results = [services_pb2.IngestResult() for _ in readings]
+        results = [services_pb2.IngestResult(feature_row=-1) for _ in readings]
         now = time.time()
 
-        # One Redis round trip before the feature call: the meters' stored profiles (for
-        # the nominal-relative bounds) and the de-duplication claims of every reading with a
-        # well-formed key. Claims of readings that then fail validation are released.
-        meters = sorted({r.meter_id for r in readings if r.meter_id})
-        keyed = [i for i, r in enumerate(readings) if r.meter_id and r.HasField("timestamp")]
-        keys_by_index = {i: dedup_key(self.prefix, readings[i]) for i in keyed}
-        with redis_span("profiles + dedup claim", batch_size=len(keyed)):
-            pipe = self.redis.pipeline(transaction=False)
-            self.state.queue_profile_reads(pipe, meters)
-            for i in keyed:
-                pipe.set(keys_by_index[i], PENDING, nx=True, ex=self.dedup_ttl_s)
-            replies = await pipe.execute()
-        profiles = self.state.parse_profiles(meters, replies[: len(meters)])
-        won_by_index = dict(zip(keyed, replies[len(meters) :], strict=True))
-        nominal = {m: p.nominal_voltage_v for m, p in profiles.items() if p is not None}
-
+        valid_meters = sorted({r.meter_id for r in readings if r.meter_id})
+        profiles = await self._profiles(valid_meters) if valid_meters else {}
         valid: list[int] = []
         for i, reading in enumerate(readings):
-            violations = validate_reading(reading, nominal.get(reading.meter_id), self.limits, now)
+            violations = validate_reading(reading, profiles.get(reading.meter_id), self.limits, now)
             if violations:
                 results[i].status.CopyFrom(bad_request(violations))
             else:
                 valid.append(i)
-
-        # A claim won by an invalid reading passes to the first valid reading with the same
-        # key in this batch, else it is released.
-        valid_set = set(valid)
-        owner: dict[str, int] = {}
-        for i in keyed:
-            if won_by_index[i]:
-                owner[keys_by_index[i]] = i
-        release = []
-        for key, i in owner.items():
-            if i in valid_set:
-                continue
-            heir = next((j for j in valid if keys_by_index.get(j) == key), None)
-            if heir is None:
-                release.append(key)
-            else:
-                owner[key] = heir
-        if release:
-            with redis_span("dedup release", batch_size=len(release)):
-                await self.redis.delete(*release)
         if not valid:
-            for result in results:
-                result.feature_row = -1
-            return services_pb2.IngestResponse(
-                results=results, features=to_message(np.empty((0, self.n_features)), self.schema_version)
-            )
+            return self._response(results, {})
 
-        keys = [keys_by_index[i] for i in valid]
-        claimed = [owner.get(keys_by_index[i]) == i for i in valid]
-
-        fresh = [i for i, won in zip(valid, claimed, strict=True) if won]
-        replays = [(i, key) for i, key, won in zip(valid, keys, claimed, strict=True) if not won]
-        rows: dict[int, np.ndarray] = {}  # request index -> feature row
-
-        if fresh:
-            batch = reading_pb2.ReadingBatch(readings=[readings[i] for i in fresh])
-            try:
-                computed = await self.features.Compute(batch, timeout=remaining_time(self.deadline_s))
-                matrix = from_message(computed.features)
-            except (grpc.aio.AioRpcError, ValueError) as exc:
-                # Release the claims: the readings were not processed and must not read as seen.
-                with redis_span("dedup release", batch_size=len(fresh)):
-                    await self.redis.delete(*[dedup_key(self.prefix, readings[i]) for i in fresh])
-                if isinstance(exc, grpc.aio.AioRpcError):
-                    failure = error_status(exc.code(), f"features: {exc.details()}")
-                else:
-                    failure = error_status(grpc.StatusCode.INTERNAL, f"features: {exc}")
-                for i in fresh:
-                    results[i].status.CopyFrom(failure)
+        # One claim per distinct key; later copies in the batch compare with the first.
+        digests = {i: reading_digest(readings[i]) for i in valid}
+        keys = {i: self.dedup.key(readings[i]) for i in valid}
+        first_of: dict[str, int] = {}
+        for i in valid:
+            first_of.setdefault(keys[i], i)
+        claimants = list(first_of.values())
+        with redis_span("dedup claim", batch_size=len(claimants)):
+            pipe = self.redis.pipeline(transaction=False)
+            self.dedup.queue_claims(pipe, [keys[i] for i in claimants], [digests[i] for i in claimants])
+            previous = await pipe.execute()
+        outcome = {i: classify(digests[i], prev) for i, prev in zip(claimants, previous, strict=True)}
+        owned = [keys[i] for i in claimants if outcome[i] is Outcome.FRESH]
+        riders: set[int] = set()  # identical copies of a fresh reading in this batch
+        for i in valid:
+            first = first_of[keys[i]]
+            if i == first:
+                continue
+            if digests[i] != digests[first]:
+                outcome[i] = Outcome.CONFLICT
+            elif outcome[first] is Outcome.FRESH:
+                outcome[i] = Outcome.DUPLICATE  # answered as such once the first copy succeeds
+                riders.add(i)
             else:
-                header = self.schema_version.encode() + b"\n"
-                stored = {}
-                for j, i in enumerate(fresh):
-                    rows[i] = matrix[j]
-                    stored[dedup_key(self.prefix, readings[i])] = header + matrix[j].tobytes()
-                # Off the critical path: until it lands, a replay sees the claim and is told to
-                # retry, never a wrong answer.
-                self._spawn(self._store(stored))
+                outcome[i] = outcome[first]
 
-        if replays:
-            first_in_batch = {key: i for i, key in zip(valid, keys, strict=True) if i in rows}
-            stored = await self._stored_rows([key for _, key in replays if key not in first_in_batch])
-            for i, key in replays:
-                results[i].duplicate = True
-                if key in first_in_batch:
-                    rows[i] = rows[first_in_batch[key]]
-                elif stored.get(key) is not None:
-                    rows[i] = stored[key]
+        fresh = [i for i in claimants if outcome[i] is Outcome.FRESH]
+        rows: dict[int, np.ndarray] = {}
+        processed = False
+        try:
+            if fresh:
+                failure = await self._compute(readings, fresh, rows)
+                if failure is not None:
+                    for i in [*fresh, *riders]:
+                        results[i].status.CopyFrom(failure)
                 else:
-                    results[i].status.CopyFrom(
-                        error_status(
-                            grpc.StatusCode.ABORTED,
-                            "a reading with this (meter_id, timestamp) is being processed; retry",
-                        )
-                    )
+                    processed = True
+                    await self._commit([keys[i] for i in fresh], [digests[i] for i in fresh])
+        finally:
+            if not processed and owned:
+                # The readings were not processed: they must not read as seen.
+                with redis_span("dedup release", batch_size=len(owned)):
+                    await self.dedup.release(owned)
 
-        order = sorted(rows)
+        for i in valid:
+            if results[i].HasField("status"):
+                continue
+            state = outcome[i]
+            if state is Outcome.FRESH:
+                results[i].status.code = code_pb2.OK
+            elif state is Outcome.DUPLICATE:
+                results[i].status.code = code_pb2.OK
+                results[i].duplicate = True
+            elif state is Outcome.CONFLICT:
+                results[i].status.CopyFrom(conflict_status(readings[i]))
+            else:
+                results[i].status.CopyFrom(
+                    error_status(
+                        grpc.StatusCode.ABORTED,
+                        "an identical reading with this (meter_id, timestamp) is being processed; retry",
+                    )
+                )
+        return self._response(results, rows)
+
+    async def _compute(
+        self, readings: list[reading_pb2.Reading], fresh: list[int], rows: dict[int, np.ndarray]
+    ) -> status_pb2.Status | None:
+        """Features for the fresh readings into `rows`; the failure status if the call failed."""
+        batch = reading_pb2.ReadingBatch(readings=[readings[i] for i in fresh])
+        try:
+            computed = await self.features.Compute(batch, timeout=remaining_time(self.deadline_s))
+            matrix = from_message(computed.features)
+        except grpc.aio.AioRpcError as exc:
+            return upstream_failure("features", exc)
+        except ValueError:
+            log.exception("features answered a malformed matrix")
+            return error_status(grpc.StatusCode.INTERNAL, "features: malformed feature matrix")
+        for j, i in enumerate(fresh):
+            rows[i] = matrix[j]
+        return None
+
+    async def _commit(self, keys: list[str], digests: list[bytes]) -> None:
+        try:
+            with redis_span("dedup commit", batch_size=len(keys)):
+                await self.dedup.commit(keys, digests)
+        except Exception:
+            # The readings are in the rolling state and answered OK; their claims stay PENDING
+            # until the short TTL, so an immediate replay is told to retry, not re-appended.
+            log.exception("committing de-duplication digests failed", extra={"count": len(keys)})
+
+    def _response(
+        self, results: list[services_pb2.IngestResult], rows: dict[int, np.ndarray]
+    ) -> services_pb2.IngestResponse:
+        order = sorted(i for i in rows if results[i].status.code == code_pb2.OK)
         for r, i in enumerate(order):
-            results[i].status.code = code_pb2.OK
             results[i].feature_row = r
-        for result in results:
-            if not result.HasField("status"):  # pragma: no cover - every path sets a status
-                result.status.CopyFrom(error_status(grpc.StatusCode.INTERNAL, "no result"))
-            if result.status.code != code_pb2.OK:
-                result.feature_row = -1
         matrix_out = np.array([rows[i] for i in order]) if order else np.empty((0, self.n_features))
         return services_pb2.IngestResponse(
             results=results, features=to_message(matrix_out, self.schema_version)
         )
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _store(self, stored: dict[str, bytes]) -> None:
-        try:
-            with redis_span("dedup store", batch_size=len(stored)):
-                pipe = self.redis.pipeline(transaction=False)
-                for key, value in stored.items():
-                    pipe.set(key, value, ex=self.dedup_ttl_s)
-                await pipe.execute()
-        except Exception:  # the claims stay: replays are told to retry until the TTL
-            log.exception("storing de-duplication rows failed", extra={"count": len(stored)})
-
-    async def _stored_rows(self, keys: list[str]) -> dict[str, np.ndarray | None]:
-        """The feature rows stored under `keys`. A key still PENDING belongs to a reading in
-        flight (or one whose row is being stored): wait for it a little before giving up."""
-        out: dict[str, np.ndarray | None] = {}
-        pending = list(dict.fromkeys(keys))
-        for delay in (0.0, 0.002, 0.005, 0.01, 0.02, 0.05):
-            if not pending:
-                break
-            if delay:
-                await asyncio.sleep(delay)
-            with redis_span("dedup lookup", batch_size=len(pending)):
-                values = await self.redis.mget(pending)
-            for key, value in zip(pending, values, strict=True):
-                out[key] = self._stored_row(value)
-            pending = [k for k in pending if out[k] is None]
-        return out
-
-    def _stored_row(self, value: bytes | None) -> np.ndarray | None:
-        """The feature row stored by the first copy of a reading (None if pending or from
-        another feature schema version)."""
-        if not value or value == PENDING:
-            return None
-        version, _, payload = value.partition(b"\n")
-        if version.decode() != self.schema_version or len(payload) != 8 * self.n_features:
-            return None
-        return np.frombuffer(payload, dtype="<f8")
 
 
 def spec() -> ServiceSpec:
@@ -225,7 +215,7 @@ def spec() -> ServiceSpec:
         return ["gridtwin.v1.Ingest"]
 
     async def ready() -> bool:
-        return await is_up(servicer.redis)
+        return await redis_ready(servicer.redis, servicer.prefix, "ingest")
 
     async def stop() -> None:
         await servicer.channel.close()

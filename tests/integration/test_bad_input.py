@@ -54,6 +54,18 @@ CASES = {
     "bad meter_id characters": (_set("meter_id", "meter with spaces"), "meter_id"),
     "nominal frequency out of range": (_set("nominal_frequency", 400.0), "nominal_frequency"),
     "negative nominal voltage": (_set("nominal_voltage", -120.0), "nominal_voltage"),
+    "timestamp before 2000": (_set("timestamp.seconds", 900_000_000), "timestamp"),
+    "nanos out of range": (_set("timestamp.nanos", 1_000_000_000), "timestamp.nanos"),
+    "meter_id with a trailing newline": (_set("meter_id", "meter-1\n"), "meter_id"),
+    "current beyond the bound": (_set("current.a", 2e5), "current.a"),
+    "nominal voltage of 1 MV": (_set("nominal_voltage", 1e6), "nominal_voltage"),
+    "waveform beyond the sample cap": (
+        lambda r: (
+            setattr(r.waveform, "sample_rate_hz", 6400.0),
+            r.waveform.current_c.extend([0.0] * 20_000),
+        ),
+        "waveform.current_c",
+    ),
 }
 
 
@@ -103,3 +115,40 @@ def test_the_mesh_is_still_up_after_bad_input(mesh, gateway):
             gateway.Assess(reading, timeout=10)
     assert gateway.Assess(make_reading("after-bad"), timeout=10).status.code == 0
     assert all(p.poll() is None for p in mesh.procs.values())
+
+
+def test_undecodable_request_bytes_are_invalid_argument(mesh):
+    with grpc.insecure_channel(mesh.address("gateway")) as channel:
+        assess = channel.unary_unary(
+            "/gridtwin.v1.GridTwin/Assess", request_serializer=None, response_deserializer=None
+        )
+        with pytest.raises(grpc.RpcError) as err:
+            assess(b"\x0a\x03\xff\xfe\xfd\x12\x99", timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in field_violations(rpc_status.from_call(err.value))] == ["request"]
+
+
+def test_one_reading_cannot_rewrite_a_meters_registered_nominal(gateway):
+    gateway.Assess(make_reading("profile-meter", voltage_v=230, nominal_voltage=230), timeout=10)
+    rewrite = make_reading("profile-meter", nominal_voltage=1e6)
+    with pytest.raises(grpc.RpcError) as err:
+        gateway.Assess(rewrite, timeout=10)
+    assert "nominal_voltage" in [v.field for v in field_violations(rpc_status.from_call(err.value))]
+    # ... so a 2 MV measurement is still judged against 230 V.
+    high = make_reading("profile-meter", voltage_v=2e6, nominal_voltage=None)
+    with pytest.raises(grpc.RpcError) as err:
+        gateway.Assess(high, timeout=10)
+    assert "voltage.a" in [v.field for v in field_violations(rpc_status.from_call(err.value))]
+
+
+def test_a_conflicting_replay_is_already_exists_naming_the_conflict(gateway):
+    first = make_reading("conflict-meter", t=time.time() - 900)
+    gateway.Assess(first, timeout=10)
+    changed = reading_pb2.Reading()
+    changed.CopyFrom(first)
+    changed.current.a += 1.0
+    changed.active_power.a += 200.0
+    with pytest.raises(grpc.RpcError) as err:
+        gateway.Assess(changed, timeout=10)
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "conflict-meter" in err.value.details()

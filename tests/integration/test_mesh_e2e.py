@@ -7,7 +7,6 @@ import threading
 import time
 
 import grpc
-import numpy as np
 import pytest
 from google.rpc import code_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -87,18 +86,26 @@ def test_stream_answers_every_reading_in_order_and_survives_a_bad_one(gateway):
     assert all(a.status.code == code_pb2.OK for i, a in enumerate(answers) if i != 7)
 
 
-def test_a_replayed_reading_is_deduplicated_with_identical_features(mesh):
+def test_a_replayed_reading_is_answered_as_a_duplicate_and_a_conflicting_one_rejected(mesh):
     reading = make_reading("dedup-meter", t=time.time() - 600)
     with grpc.insecure_channel(mesh.address("ingest")) as channel:
         ingest = services_pb2_grpc.IngestStub(channel)
         first = ingest.Ingest(reading_pb2.ReadingBatch(readings=[reading]), timeout=5)
         second = ingest.Ingest(reading_pb2.ReadingBatch(readings=[reading]), timeout=5)
         both = ingest.Ingest(reading_pb2.ReadingBatch(readings=[reading, reading]), timeout=5)
+        changed = reading_pb2.Reading()
+        changed.CopyFrom(reading)
+        changed.frequency += 0.01
+        conflict = ingest.Ingest(reading_pb2.ReadingBatch(readings=[changed]), timeout=5)
     assert first.results[0].status.code == code_pb2.OK and not first.results[0].duplicate
-    assert second.results[0].duplicate and all(r.duplicate for r in both.results)
-    first_row, second_row = from_message(first.features)[0], from_message(second.features)[0]
-    np.testing.assert_array_equal(first_row, second_row)
-    assert from_message(both.features).shape == (2, len(FEATURE_NAMES))
+    assert from_message(first.features).shape == (1, len(FEATURE_NAMES))
+    # A replay is answered OK, flagged, with no feature row: it reaches no state and no model.
+    assert second.results[0].status.code == code_pb2.OK and second.results[0].duplicate
+    assert all(r.status.code == code_pb2.OK and r.duplicate for r in both.results)
+    assert from_message(second.features).shape == (0, len(FEATURE_NAMES))
+    assert [r.feature_row for r in both.results] == [-1, -1]
+    assert conflict.results[0].status.code == code_pb2.ALREADY_EXISTS
+    assert "dedup-meter" in conflict.results[0].status.message
     # A replay does not count as a new reading in the meter's rolling state.
     history_count = FEATURE_NAMES.index("history_count")
     after = make_reading("dedup-meter", t=time.time() - 599)
@@ -107,6 +114,15 @@ def test_a_replayed_reading_is_deduplicated_with_identical_features(mesh):
             reading_pb2.ReadingBatch(readings=[after]), timeout=5
         )
     assert from_message(third.features)[0, history_count] == 1
+
+
+def test_a_duplicate_through_the_gateway_reaches_no_model(mesh, gateway):
+    reading = make_reading("dedup-gw", t=time.time() - 500)
+    first = gateway.Assess(reading, timeout=10)
+    again = gateway.Assess(reading, timeout=10)
+    assert not first.duplicate and len(first.modules) == 4
+    assert again.duplicate and again.status.code == code_pb2.OK
+    assert len(again.modules) == 0  # no module was called for it
 
 
 def test_subscribe_delivers_matching_assessments_only(mesh, gateway):
@@ -147,7 +163,7 @@ def test_list_models_reports_every_model(gateway):
 
 
 def test_an_invalid_copy_does_not_block_the_valid_reading_with_the_same_key(mesh):
-    # Claims are taken before validation; a claim won by a bad copy passes to the good one.
+    # Only valid readings claim their key: a bad copy in the same batch cannot block the good one.
     good = make_reading("claim-meter", t=time.time() - 700)
     bad = reading_pb2.Reading()
     bad.CopyFrom(good)
@@ -160,8 +176,7 @@ def test_an_invalid_copy_does_not_block_the_valid_reading_with_the_same_key(mesh
     assert first.results[0].status.code == code_pb2.INVALID_ARGUMENT
     assert first.results[1].status.code == code_pb2.OK and not first.results[1].duplicate
     assert only_bad.results[0].status.code == code_pb2.INVALID_ARGUMENT
-    assert replay.results[0].duplicate
-    np.testing.assert_array_equal(from_message(replay.features)[0], from_message(first.features)[0])
+    assert replay.results[0].duplicate and replay.results[0].status.code == code_pb2.OK
 
 
 def test_a_released_claim_lets_the_corrected_reading_through(mesh):

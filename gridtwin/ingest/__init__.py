@@ -1,0 +1,1 @@
+"""Ingest library: reading validation and bounded de-duplication (used by services/ingest)."""
