@@ -20,7 +20,7 @@ from google.rpc import code_pb2
 from gridtwin.core.channels import make_channel
 from gridtwin.core.config import service_addr, settings
 from gridtwin.core.errors import error_status
-from gridtwin.core.tracing import remaining_time, trace_id_hex, tracer
+from gridtwin.core.telemetry import remaining_time, trace_id_hex, tracer
 from gridtwin.registry import MODULE_MODELS
 from gridtwin.v1 import assessment_pb2, reading_pb2, services_pb2, services_pb2_grpc
 

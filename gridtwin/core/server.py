@@ -1,9 +1,11 @@
 """grpc.aio server bootstrap shared by every service.
 
-A service supplies its servicers and a readiness check; this module adds tracing, the
-`grpc.health.v1` service (NOT_SERVING until the service says it is ready: models loaded,
-Redis reachable), server reflection, and graceful shutdown on SIGTERM/SIGINT (health goes
-NOT_SERVING, new calls are refused, in-flight calls get `SHUTDOWN_GRACE_S` to finish).
+A service supplies its servicers and a readiness check; this module adds tracing and
+metrics (a Prometheus `/metrics` endpoint on `METRICS_PORT`), the `grpc.health.v1` service
+(NOT_SERVING until the service says it is ready: models loaded, Redis reachable), server
+reflection (`GRIDTWIN_REFLECTION=on|off`, default on; off in production), TLS or mutual TLS
+from `GRIDTWIN_TLS_*` (gridtwin.security.tls), and graceful shutdown on SIGTERM/SIGINT (health
+goes NOT_SERVING, new calls are refused, in-flight calls get `SHUTDOWN_GRACE_S` to finish).
 """
 
 from __future__ import annotations
@@ -19,10 +21,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gridtwin.core.channels import CONNECTION_AGE_OPTIONS, SERVER_OPTIONS
-from gridtwin.core.config import service_port, settings
+from gridtwin.core.config import env_str, service_port, settings
 from gridtwin.core.logs import setup_logging
-from gridtwin.core.metrics import setup_metrics, shutdown_metrics
-from gridtwin.core.tracing import ServerTracingInterceptor, setup_tracing, shutdown_tracing
+from gridtwin.core.telemetry import (
+    ServerTelemetryInterceptor,
+    setup_metrics,
+    setup_tracing,
+    shutdown_metrics,
+    shutdown_tracing,
+    start_metrics_server,
+)
+from gridtwin.security import tls
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +52,11 @@ class ServiceSpec:
     stop: Callable[[], Awaitable[None]] | None = None
     # True for servers with long-lived streams (the gateway): their connections are not aged.
     long_lived_streams: bool = False
+    # Called from outside the mesh (the gateway): TLS without a client certificate; internal
+    # services require the mesh's client certificate when GRIDTWIN_TLS_CA is set.
+    public: bool = False
+    # Extra server interceptors, run inside the telemetry one (e.g. the gateway's auth).
+    interceptors: list[grpc.aio.ServerInterceptor] = field(default_factory=list)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -61,20 +75,16 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
     port = service_port(spec.name) if port is None else port
 
     options = SERVER_OPTIONS if spec.long_lived_streams else SERVER_OPTIONS + CONNECTION_AGE_OPTIONS
-    server = grpc.aio.server(interceptors=[ServerTracingInterceptor()], options=options)
+    server = grpc.aio.server(interceptors=server_interceptors(spec), options=options)
     names = spec.register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-        server,
-    )
+    enable_reflection(server, names)
     await _set_all(health_servicer, names, serving=False)
-    bound = server.add_insecure_port(f"[::]:{port}")
-    if bound == 0:
-        raise RuntimeError(f"{spec.name}: cannot bind port {port}")
+    bound = bind(server, spec, port)
     await server.start()
-    log.info("listening", extra={"port": bound, "services": names})
+    log.info("listening", extra={"port": bound, "services": names, "transport": tls.describe(spec.public)})
+    start_metrics_server(bound)
 
     stop_event = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -123,6 +133,46 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
     shutdown_tracing()
     shutdown_metrics()
     log.info("stopped")
+
+
+# ---- security and observability wiring ----------------------------------------------------
+def server_interceptors(spec: ServiceSpec) -> list[grpc.aio.ServerInterceptor]:
+    """Telemetry outermost (so refused and failed calls are traced and counted), then the
+    service's own (auth at the gateway)."""
+    return [ServerTelemetryInterceptor(), *spec.interceptors]
+
+
+def reflection_enabled() -> bool:
+    """`GRIDTWIN_REFLECTION`: on (default, for grpcurl on a laptop) or off (production: the
+    contract is published in protos/, not advertised by every pod)."""
+    value = env_str("GRIDTWIN_REFLECTION", "on").strip().lower()
+    if value not in ("on", "off", "true", "false", "1", "0"):
+        raise ValueError(f"GRIDTWIN_REFLECTION={value!r}: use on or off")
+    return value in ("on", "true", "1")
+
+
+def enable_reflection(server: grpc.aio.Server, names: list[str]) -> None:
+    if not reflection_enabled():
+        log.info("server reflection off (GRIDTWIN_REFLECTION=off)")
+        return
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+
+
+def bind(server: grpc.aio.Server, spec: ServiceSpec, port: int) -> int:
+    """Open the service's port: TLS / mutual TLS when certificates are configured."""
+    credentials = tls.server_credentials(public=spec.public)
+    address = f"[::]:{port}"
+    bound = (
+        server.add_insecure_port(address)
+        if credentials is None
+        else server.add_secure_port(address, credentials)
+    )
+    if bound == 0:
+        raise RuntimeError(f"{spec.name}: cannot bind port {port}")
+    return bound
 
 
 def run(make_spec: Callable[[], ServiceSpec]) -> None:

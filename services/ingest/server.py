@@ -23,7 +23,7 @@ from gridtwin.core.config import env_int, service_addr, settings
 from gridtwin.core.errors import bad_request, error_status
 from gridtwin.core.redis_client import connect, is_up, redis_span
 from gridtwin.core.server import ServiceSpec
-from gridtwin.core.tracing import remaining_time
+from gridtwin.core.telemetry import remaining_time
 from gridtwin.features.matrix import from_message, to_message
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.features.state import FeatureState
