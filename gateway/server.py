@@ -14,10 +14,23 @@ from gridtwin.core.config import env_int, settings
 from gridtwin.core.errors import abort_with_status
 from gridtwin.core.redis_client import connect, is_up
 from gridtwin.core.server import ServiceSpec
+from gridtwin.core.telemetry import observe_drops, observe_queue, record_items, track_queue
 from gridtwin.registry import MODULE_MODELS
+from gridtwin.security.auth import interceptors_from_env
 from gridtwin.v1 import assessment_pb2, gateway_pb2, gateway_pb2_grpc, reading_pb2, services_pb2
 
 _END = object()
+
+
+def outcomes(assessments: list[assessment_pb2.Assessment]) -> list[str]:
+    """Per-item outcome for `gridtwin_items_total`: ok, duplicate, invalid or failed."""
+    out = []
+    for a in assessments:
+        if a.status.code == code_pb2.OK:
+            out.append("duplicate" if a.duplicate else "ok")
+        else:
+            out.append("invalid" if a.status.code == code_pb2.INVALID_ARGUMENT else "failed")
+    return out
 
 
 class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
@@ -34,6 +47,7 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
         self, request: reading_pb2.Reading, context: grpc.aio.ServicerContext
     ) -> assessment_pb2.Assessment:
         (assessment,) = await self.orchestrator.assess([request])
+        record_items("Assess", outcomes([assessment]))
         if assessment.status.code != code_pb2.OK:
             await abort_with_status(context, assessment.status)
         self.publisher.publish([assessment])
@@ -48,6 +62,7 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
                 f"readings: {len(request.readings)} items exceed the batch limit {self.max_batch}",
             )
         assessments = await self.orchestrator.assess(list(request.readings)) if request.readings else []
+        record_items("AssessBatch", outcomes(assessments))
         self.publisher.publish(assessments)
         return assessment_pb2.AssessmentBatch(assessments=assessments)
 
@@ -57,6 +72,7 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
         # Readings that arrive while a batch is in flight form the next batch: one RPC per hop
         # per batch, answers in arrival order.
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=4 * self.stream_batch)
+        track_queue("assess_stream", queue)
 
         async def read() -> None:
             try:
@@ -80,6 +96,7 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
                         break
                     batch.append(item)
                 assessments = await self.orchestrator.assess(batch)  # type: ignore[arg-type]
+                record_items("AssessStream", outcomes(assessments))
                 self.publisher.publish(assessments)
                 for assessment in assessments:
                     yield assessment
@@ -119,6 +136,8 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
 
 def spec() -> ServiceSpec:
     servicer = GridTwinServicer()
+    observe_queue("publisher", lambda: servicer.publisher.queue.qsize())
+    observe_drops("publisher", lambda: servicer.publisher.dropped)
 
     def register(server: grpc.aio.Server) -> list[str]:
         gateway_pb2_grpc.add_GridTwinServicer_to_server(servicer, server)
@@ -136,7 +155,14 @@ def spec() -> ServiceSpec:
         await servicer.redis.aclose()
 
     return ServiceSpec(
-        name="gateway", register=register, start=start, ready=ready, stop=stop, long_lived_streams=True
+        name="gateway",
+        register=register,
+        start=start,
+        ready=ready,
+        stop=stop,
+        long_lived_streams=True,
+        public=True,
+        interceptors=interceptors_from_env("gateway"),
     )
 
 

@@ -84,7 +84,7 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
     bound = bind(server, spec, port)
     await server.start()
     log.info("listening", extra={"port": bound, "services": names, "transport": tls.describe(spec.public)})
-    start_metrics_server(bound)
+    start_metrics_server(bound, addr="0.0.0.0" if bind_host() == "[::]" else bind_host().strip("[]"))
 
     stop_event = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -161,10 +161,16 @@ def enable_reflection(server: grpc.aio.Server, names: list[str]) -> None:
     )
 
 
+def bind_host() -> str:
+    """`GRIDTWIN_BIND_HOST`: every interface by default ("[::]"); `make run` with auth off
+    uses 127.0.0.1 so an open mesh is not reachable from the network."""
+    return env_str("GRIDTWIN_BIND_HOST", "[::]")
+
+
 def bind(server: grpc.aio.Server, spec: ServiceSpec, port: int) -> int:
     """Open the service's port: TLS / mutual TLS when certificates are configured."""
     credentials = tls.server_credentials(public=spec.public)
-    address = f"[::]:{port}"
+    address = f"{bind_host()}:{port}"
     bound = (
         server.add_insecure_port(address)
         if credentials is None
