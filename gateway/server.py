@@ -16,7 +16,7 @@ from gridtwin.core.redis_client import connect, is_up
 from gridtwin.core.server import ServiceSpec
 from gridtwin.core.telemetry import observe_drops, observe_queue, record_items, track_queue
 from gridtwin.registry import MODULE_MODELS
-from gridtwin.security.auth import interceptors_from_env
+from gridtwin.security.auth import interceptors_from_env, log_auth_mode
 from gridtwin.v1 import assessment_pb2, gateway_pb2, gateway_pb2_grpc, reading_pb2, services_pb2
 
 _END = object()
@@ -144,6 +144,7 @@ def spec() -> ServiceSpec:
         return ["gridtwin.v1.GridTwin"]
 
     async def start() -> None:
+        log_auth_mode("gateway")
         servicer.publisher.start()
 
     async def ready() -> bool:
@@ -162,7 +163,7 @@ def spec() -> ServiceSpec:
         stop=stop,
         long_lived_streams=True,
         public=True,
-        interceptors=interceptors_from_env("gateway"),
+        interceptors=interceptors_from_env(),
     )
 
 

@@ -266,16 +266,20 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return _guarded(handler, principal, SCOPE_RULES.get(method, ScopeRule()))
 
 
-def interceptors_from_env(service: str) -> list[grpc.aio.ServerInterceptor]:
+def interceptors_from_env() -> list[grpc.aio.ServerInterceptor]:
     """[AuthInterceptor] when GRIDTWIN_AUTH is on (keys must be configured: fail closed at
-    start), else [] with a loud warning."""
-    if not auth_enabled():
-        log.warning(
-            "AUTH IS OFF (GRIDTWIN_AUTH=off): anyone who reaches the %s can call every RPC as admin. "
-            "Set GRIDTWIN_AUTH=on and GRIDTWIN_JWT_SECRET for anything but a single-user localhost.",
-            service,
-        )
-        return []
-    keys = Keys.from_env()
-    log.info("auth on", extra={"algorithm": keys.algorithm})
-    return [AuthInterceptor(keys)]
+    start), else []."""
+    return [AuthInterceptor(Keys.from_env())] if auth_enabled() else []
+
+
+def log_auth_mode(service: str) -> None:
+    """One line at start: which auth is on, or a loud warning that there is none (called once
+    the service's JSON logging is set up)."""
+    if auth_enabled():
+        log.info("auth on: bearer tokens required", extra={"algorithm": Keys.from_env().algorithm})
+        return
+    log.warning(
+        "AUTH IS OFF (GRIDTWIN_AUTH=off): anyone who reaches the %s can call every RPC as admin. "
+        "Set GRIDTWIN_AUTH=on and GRIDTWIN_JWT_SECRET for anything but a single-user localhost.",
+        service,
+    )
