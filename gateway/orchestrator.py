@@ -10,6 +10,7 @@ spent in each stage. Decision outputs computed without an upstream module are DE
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ from google.rpc import code_pb2
 
 from gridtwin.core.channels import make_channel
 from gridtwin.core.config import service_addr, settings
-from gridtwin.core.errors import error_status
+from gridtwin.core.errors import downstream_detail, error_status
 from gridtwin.core.telemetry import remaining_time, trace_id_hex, tracer
 from gridtwin.registry import MODULE_MODELS
 from gridtwin.v1 import assessment_pb2, reading_pb2, services_pb2, services_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 UPSTREAM_MODULES = ("monitoring", "maintenance", "energy")
 STUBS = {
@@ -68,7 +71,7 @@ class Orchestrator:
                 module,
                 None,
                 assessment_pb2.DEGRADED if late else assessment_pb2.UNAVAILABLE,
-                f"{module}: {exc.code().name}: {exc.details()}",
+                _public_detail(module, exc),
                 (time.perf_counter() - started) * 1e3,
             )
         return ModuleOutcome(
@@ -87,7 +90,7 @@ class Orchestrator:
                     timeout=remaining_time(self.ingest_deadline_s),
                 )
             except grpc.aio.AioRpcError as exc:
-                failure = error_status(exc.code(), f"ingest: {exc.details()}")
+                failure = error_status(exc.code(), _public_detail("ingest", exc))
                 for a in out:
                     a.status.CopyFrom(failure)
                     a.trace_id = trace_id
@@ -153,6 +156,23 @@ class Orchestrator:
                     ]
                 )
             return out
+
+
+_LOG_EVERY_S = 10.0
+_last_logged: dict[tuple[str, str], float] = {}
+
+
+def _public_detail(service: str, exc: grpc.aio.AioRpcError) -> str:
+    """The downstream failure as a client may read it; the full details go to the log (once
+    per service and code every 10 s: a module that is down fails every batch)."""
+    key = (service, exc.code().name)
+    now = time.monotonic()
+    if now - _last_logged.get(key, -_LOG_EVERY_S) >= _LOG_EVERY_S:
+        _last_logged[key] = now
+        log.warning(
+            "downstream call failed", extra={"downstream": service, "code": key[1], "details": exc.details()}
+        )
+    return downstream_detail(service, exc.code(), exc.details())
 
 
 def _mark_unavailable(assessment: assessment_pb2.Assessment, outcome: ModuleOutcome) -> None:

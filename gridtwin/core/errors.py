@@ -58,3 +58,27 @@ def field_violations(status: status_pb2.Status) -> list[FieldViolation]:
 async def abort_with_status(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> None:
     """Abort the RPC with a rich status (code, message and details in trailers)."""
     await context.abort_with_status(rpc_status.to_status(status))
+
+
+# Codes our own services set on purpose, with messages written for the caller. Other codes
+# come from the transport or a crash, and their details can name internal addresses or carry
+# exception text: callers get only the code.
+DELIBERATE_CODES = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+
+
+def downstream_detail(service: str, code: grpc.StatusCode, details: str | None) -> str:
+    """What a client may read about a failed call to an internal service: "features:
+    UNAVAILABLE", plus the details only for deliberate codes (no addresses, no tracebacks)."""
+    if code in DELIBERATE_CODES and details:
+        return f"{service}: {code.name}: {details}"
+    return f"{service}: {code.name}"

@@ -39,3 +39,13 @@ def test_bearer_metadata():
         with pytest.raises(AuthError) as err:
             bearer_token(metadata)
         assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_downstream_failures_reach_clients_without_transport_details():
+    from gridtwin.core.errors import downstream_detail
+
+    leak = "failed to connect to all addresses; last error: ipv4:10.1.2.3:50054: Connection refused"
+    assert downstream_detail("monitoring", grpc.StatusCode.UNAVAILABLE, leak) == "monitoring: UNAVAILABLE"
+    assert downstream_detail("ingest", grpc.StatusCode.INTERNAL, "Traceback ...") == "ingest: INTERNAL"
+    kept = downstream_detail("ingest", grpc.StatusCode.INVALID_ARGUMENT, "readings: 20000 items exceed 10000")
+    assert kept.endswith("exceed 10000")
