@@ -25,6 +25,7 @@ from gridtwin.core.config import env_str, service_port, settings
 from gridtwin.core.logs import setup_logging
 from gridtwin.core.telemetry import (
     ServerTelemetryInterceptor,
+    set_serving,
     setup_metrics,
     setup_tracing,
     shutdown_metrics,
@@ -64,6 +65,7 @@ async def _set_all(servicer: health.aio.HealthServicer, names: list[str], servin
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ["", *names]:
         await servicer.set(name, status)
+    set_serving(serving)  # /readyz on the metrics port mirrors the gRPC health status
 
 
 async def serve(spec: ServiceSpec, port: int | None = None) -> None:
@@ -125,6 +127,7 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
     await stop_event.wait()
     log.info("shutting down: draining in-flight calls", extra={"grace_s": cfg.shutdown_grace_s})
     await health_servicer.enter_graceful_shutdown()
+    set_serving(False)
     await server.stop(cfg.shutdown_grace_s)
     readiness_task.cancel()
     start_task.cancel()

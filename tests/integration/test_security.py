@@ -267,6 +267,14 @@ EXPECTED: dict[str, list[tuple[str, dict[str, str]]]] = {
 }
 
 
+def test_probes_answer_over_http_while_grpc_needs_the_mesh_certificate(secure_mesh):
+    for service in SERVICES:
+        base = secure_mesh.metrics_url(service).removesuffix("/metrics")
+        for path in ("/readyz", "/healthz"):
+            with urllib.request.urlopen(base + path, timeout=5) as response:
+                assert response.status == 200, (service, path)
+
+
 def test_every_service_serves_its_metrics(gateway, secure_mesh):
     analyst = token(Role.ANALYST)
     bad = make_reading("sec-metrics-bad")

@@ -90,3 +90,24 @@ def test_an_unhandled_error_reaches_the_caller_as_internal_without_its_text():
     assert code == grpc.StatusCode.INTERNAL
     assert "hunter2" not in details and "secret" not in details and "internal error" in details
     assert counted >= 1
+
+
+def test_readyz_follows_the_health_status(monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    from gridtwin.core.telemetry import set_serving, start_metrics_server
+    from gridtwin.mesh import free_port
+
+    port = free_port()
+    monkeypatch.setenv("METRICS_PORT", str(port))
+    assert start_metrics_server(0, addr="127.0.0.1") == port
+    set_serving(False)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5)
+    assert err.value.code == 503
+    set_serving(True)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+        assert response.status == 200
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        assert b"# TYPE grpc_server_handled_total counter" in response.read()

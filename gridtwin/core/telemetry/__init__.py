@@ -12,6 +12,7 @@ from gridtwin.core.telemetry.exposition import (
     PrometheusMiddleware,
     metrics_asgi_app,
     metrics_port,
+    set_serving,
     start_metrics_server,
 )
 from gridtwin.core.telemetry.interceptors import (
@@ -61,6 +62,7 @@ __all__ = [
     "record_model",
     "record_redis_error",
     "remaining_time",
+    "set_serving",
     "setup_metrics",
     "setup_tracing",
     "shutdown_metrics",

@@ -4,6 +4,10 @@ and the pieces the web service (FastAPI) mounts on its own port.
 gRPC services listen on `METRICS_PORT` (default: the service's gRPC port + 1000, e.g. the
 gateway 50051 → 51051; `0` disables; on Kubernetes every pod uses 9464). The endpoint is plain
 HTTP: it carries no secrets, and the cluster's NetworkPolicy limits who may scrape it.
+
+The same port answers `/readyz` (200 while the gRPC health status is SERVING, else 503) and
+`/healthz` (200 while the process answers): kubelet's native gRPC probe cannot speak mutual
+TLS, so probes of a TLS mesh use these HTTP paths instead.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
 from typing import Any
 
-from prometheus_client import Counter, Histogram, make_asgi_app, start_http_server
+from prometheus_client import REGISTRY, Counter, Histogram, make_asgi_app
+from prometheus_client.exposition import choose_encoder
 
 from gridtwin.core.config import env_int
 from gridtwin.core.telemetry.metrics import LATENCY_BUCKETS_S
@@ -28,18 +35,54 @@ def metrics_port(grpc_port: int) -> int:
     return env_int("METRICS_PORT", grpc_port + METRICS_PORT_OFFSET)
 
 
+_serving = False
+
+
+def set_serving(serving: bool) -> None:
+    """Mirror the gRPC health status for `/readyz`."""
+    global _serving
+    _serving = serving
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/metrics":
+            encoder, content_type = choose_encoder(self.headers.get("Accept"))
+            self._answer(200, encoder(REGISTRY), content_type)
+        elif path == "/readyz":
+            self._answer(200 if _serving else 503, b"SERVING\n" if _serving else b"NOT_SERVING\n")
+        elif path == "/healthz":
+            self._answer(200, b"ok\n")
+        else:
+            self._answer(404, b"not found: /metrics, /readyz, /healthz\n")
+
+    def _answer(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - scrapes are not news
+        return
+
+
 def start_metrics_server(grpc_port: int, addr: str = "0.0.0.0") -> int | None:
-    """Serve `/metrics` in a background thread; the port, or None when disabled or unbindable
-    (a busy metrics port is logged loudly but does not keep the service from serving)."""
+    """Serve `/metrics`, `/readyz` and `/healthz` in a background thread; the port, or None
+    when disabled or unbindable (a busy metrics port is logged loudly but does not keep the
+    service from serving)."""
     port = metrics_port(grpc_port)
     if port == 0:
         log.info("metrics endpoint disabled (METRICS_PORT=0)")
         return None
     try:
-        start_http_server(port, addr=addr)
+        server = ThreadingHTTPServer((addr, port), _Handler)
     except OSError as exc:
         log.error("metrics endpoint NOT started: cannot bind port %s (%s)", port, exc.strerror)
         return None
+    server.daemon_threads = True
+    Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     log.info("metrics endpoint listening", extra={"metrics_port": port})
     return port
 
