@@ -6,6 +6,9 @@ One mesh (seven real processes, real Redis) serves every test in this module.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -18,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from gridtwin.mesh import SERVICES, Mesh, sync_channel
+from gridtwin.mesh import ROOT, SERVICES, Mesh, sync_channel, tls_files
 from gridtwin.security.certs import create_all
 from gridtwin.security.roles import Role
 from gridtwin.security.tokens import Keys, create_token
@@ -168,6 +171,24 @@ def test_scoped_stream_stops_at_the_first_foreign_meter(gateway):
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "feeder-9-s3" in err.value.details()
     assert answered == ["feeder-7-s1", "feeder-7-s2"]
+
+
+def test_the_example_client_works_with_a_token_and_the_mesh_certificate(secure_mesh, certs):
+    env = {
+        **os.environ,
+        **tls_files(certs, "client"),
+        "GRIDTWIN_TOKEN": create_token(Role.ANALYST, "example", KEYS, 600),
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "assess.py"), secure_mesh.address("gateway")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "rejected: INVALID_ARGUMENT" in result.stdout and "batch:" in result.stdout
 
 
 # ---- transport security ------------------------------------------------------------------------
