@@ -84,18 +84,32 @@ def configure_auth() -> None:
         say(f"{os.environ['GRIDTWIN_BIND_HOST']} only; GRIDTWIN_AUTH=on for tokens and roles.")
         say("!" * 78)
         return
+    hint = "gridtwin token create --role viewer"
     try:
         keys = Keys.from_env()
     except KeyConfigError:
-        import secrets
-
-        os.environ["GRIDTWIN_JWT_SECRET"] = secrets.token_urlsafe(48)
+        os.environ["GRIDTWIN_JWT_SECRET"] = local_secret(ROOT / "var" / "jwt-secret")
         keys = Keys.from_env()
-        say("auth on: no GRIDTWIN_JWT_SECRET set, using a random one for this run")
+        hint = "GRIDTWIN_JWT_SECRET=$(cat var/jwt-secret) .venv/bin/gridtwin token create --role viewer"
+        say("auth on: no GRIDTWIN_JWT_SECRET set, using the local one in var/jwt-secret")
     token = create_token(Role.ADMIN, "make-run", keys, parse_ttl("8h"))
     os.environ["GRIDTWIN_TOKEN"] = token  # the live feed in this process sends it
-    say("auth on: admin token for this run (8 h; more: `gridtwin token create --role viewer`):")
+    say(f"auth on: admin token (8 h); more with `{hint}`:")
     print(token, flush=True)
+
+
+def local_secret(path: Path) -> str:
+    """A random HS256 secret kept in `path` (owner-only), made on first use, so tokens made
+    with the CLI keep working across `make run`s on this machine."""
+    if path.exists():
+        return path.read_text().strip()
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
+    return secret
 
 
 def configure_tls() -> Path | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 
+import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from fastapi import Depends, FastAPI
-from fastapi.testclient import TestClient
 
 from gridtwin.core.telemetry import PrometheusMiddleware, metrics_asgi_app
 from gridtwin.security.certs import create_all
@@ -53,17 +54,20 @@ def test_web_dependency_and_metrics(monkeypatch):
     def bearer(role: Role) -> dict[str, str]:
         return {"Authorization": "Bearer " + create_token(role, f"u-{role.label}", keys, 60)}
 
-    try:
-        with TestClient(app) as client:
-            missing = client.get("/assess/m-1")
+    async def calls() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://web") as client:
+            missing = await client.get("/assess/m-1")
             assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
-            assert client.get("/assess/m-1", headers=bearer(Role.VIEWER)).status_code == 403
+            assert (await client.get("/assess/m-1", headers=bearer(Role.VIEWER))).status_code == 403
             analyst = bearer(Role.ANALYST)
-            ok = client.get("/assess/m-1", headers=analyst)
+            ok = await client.get("/assess/m-1", headers=analyst)
             assert ok.status_code == 200 and ok.json()["subject"] == "u-analyst"
             # The caller's own token is what the web service forwards to the gateway.
             assert ok.json()["forward"] == [["authorization", analyst["Authorization"]]]
-            text = client.get("/metrics/").text
+            text = (await client.get("/metrics/")).text
             assert 'http_server_requests_total{code="403",method="GET",route="/assess/{meter_id}"}' in text
+
+    try:
+        asyncio.run(calls())
     finally:
         web._keys.cache_clear()
