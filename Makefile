@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/gridtwin/v1/*.proto)
 STUBS  := gridtwin/v1/.generated
 
-.PHONY: setup protos run test test-fast bench fuzz train lint format lock clean
+.PHONY: setup protos run test test-fast bench fuzz train certs lint format lock clean
 
 setup: $(STAMP) $(STUBS)
 
@@ -50,6 +50,10 @@ fuzz: setup
 
 train: setup
 	@$(PY) -m gridtwin.cli train --profile $(or $(PROFILE),quick)
+
+# A development CA and one certificate per service under var/certs/ (docs/security.md).
+certs: setup
+	@$(PY) -m gridtwin.cli certs create --out var/certs
 
 lint: setup
 	@$(PY) -m ruff check .

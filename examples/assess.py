@@ -1,6 +1,9 @@
 """Call the gateway from Python: one reading, a batch, and the model catalogue.
 
 .venv/bin/python examples/assess.py [host:port]      # default 127.0.0.1:50051
+
+With auth on, export GRIDTWIN_TOKEN=<token> (an analyst or higher); with mutual TLS, the
+GRIDTWIN_TLS_* variables of a mesh identity (e.g. var/certs/client.*).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from google.protobuf.json_format import MessageToJson
 from grpc_status import rpc_status
 
 from gridtwin.core.errors import field_violations
+from gridtwin.security.client import call_metadata, gateway_credentials
 from gridtwin.v1 import gateway_pb2_grpc, reading_pb2, services_pb2
 
 
@@ -27,16 +31,21 @@ def reading(meter_id: str, voltage_v: float = 231.0) -> reading_pb2.Reading:
 
 
 def main(address: str) -> None:
-    with grpc.insecure_channel(address) as channel:
+    credentials = gateway_credentials()
+    channel = (
+        grpc.insecure_channel(address) if credentials is None else grpc.secure_channel(address, credentials)
+    )
+    md = call_metadata()  # authorization: Bearer $GRIDTWIN_TOKEN, when set
+    with channel:
         stub = gateway_pb2_grpc.GridTwinStub(channel)
-        assessment = stub.Assess(reading("example-meter-1"), timeout=5)
+        assessment = stub.Assess(reading("example-meter-1"), timeout=5, metadata=md)
         print(MessageToJson(assessment.phase_imbalance), MessageToJson(assessment.voltage_anomaly))
         print("stage timings (ms):", {t.stage: round(t.duration_ms, 2) for t in assessment.timings})
 
         bad = reading("example-meter-2")
         bad.frequency = 75.0
         try:
-            stub.Assess(bad, timeout=5)
+            stub.Assess(bad, timeout=5, metadata=md)
         except grpc.RpcError as err:
             print(
                 "rejected:",
@@ -46,10 +55,10 @@ def main(address: str) -> None:
 
         batch = reading_pb2.ReadingBatch(readings=[reading(f"example-meter-{i}") for i in range(3, 8)])
         time.sleep(0.01)
-        result = stub.AssessBatch(batch, timeout=10)
+        result = stub.AssessBatch(batch, timeout=10, metadata=md)
         print("batch:", [(a.meter_id, a.status.code) for a in result.assessments])
 
-        for model in stub.ListModels(services_pb2.ListModelsRequest(), timeout=5).models:
+        for model in stub.ListModels(services_pb2.ListModelsRequest(), timeout=5, metadata=md).models:
             print(
                 f"{model.module:>12} {model.name:<24} {services_pb2.RegisteredModel.DESCRIPTOR.fields_by_name['status'].enum_type.values_by_number[model.status].name:<12} {model.version or model.detail}"
             )

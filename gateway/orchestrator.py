@@ -10,6 +10,7 @@ spent in each stage. Decision outputs computed without an upstream module are DE
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ from google.rpc import code_pb2
 from gridtwin.core.channels import make_channel
 from gridtwin.core.config import service_addr, settings
 from gridtwin.core.errors import upstream_failure
-from gridtwin.core.tracing import remaining_time, trace_id_hex, tracer
+from gridtwin.core.telemetry import remaining_time, trace_id_hex, tracer
 from gridtwin.registry import MODULE_MODELS
 from gridtwin.v1 import assessment_pb2, reading_pb2, services_pb2, services_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 UPSTREAM_MODULES = ("monitoring", "maintenance", "energy")
 STUBS = {
@@ -156,6 +159,10 @@ class Orchestrator:
                     ]
                 )
             return out
+
+
+_LOG_EVERY_S = 10.0
+_last_logged: dict[tuple[str, str], float] = {}
 
 
 def _mark_unavailable(assessment: assessment_pb2.Assessment, outcome: ModuleOutcome) -> None:

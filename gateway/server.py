@@ -15,10 +15,23 @@ from gridtwin.core.errors import abort_with_status
 from gridtwin.core.queues import ByteBoundedQueue
 from gridtwin.core.redis_client import connect, redis_ready
 from gridtwin.core.server import ServiceSpec
+from gridtwin.core.telemetry import observe_drops, observe_queue, record_items, track_queue
 from gridtwin.registry import MODULE_MODELS
+from gridtwin.security.auth import interceptors_from_env, log_auth_mode
 from gridtwin.v1 import assessment_pb2, gateway_pb2, gateway_pb2_grpc, reading_pb2, services_pb2
 
 _END = object()
+
+
+def outcomes(assessments: list[assessment_pb2.Assessment]) -> list[str]:
+    """Per-item outcome for `gridtwin_items_total`: ok, duplicate, invalid or failed."""
+    out = []
+    for a in assessments:
+        if a.status.code == code_pb2.OK:
+            out.append("duplicate" if a.duplicate else "ok")
+        else:
+            out.append("invalid" if a.status.code == code_pb2.INVALID_ARGUMENT else "failed")
+    return out
 
 
 class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
@@ -37,6 +50,7 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
         self, request: reading_pb2.Reading, context: grpc.aio.ServicerContext
     ) -> assessment_pb2.Assessment:
         (assessment,) = await self.orchestrator.assess([request])
+        record_items("Assess", outcomes([assessment]))
         if assessment.status.code != code_pb2.OK:
             await abort_with_status(context, assessment.status)
         self.publisher.publish([assessment])
@@ -51,6 +65,7 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
                 f"readings: {len(request.readings)} items exceed the batch limit {self.max_batch}",
             )
         assessments = await self.orchestrator.assess(list(request.readings)) if request.readings else []
+        record_items("AssessBatch", outcomes(assessments))
         self.publisher.publish(assessments)
         return assessment_pb2.AssessmentBatch(assessments=assessments)
 
@@ -60,6 +75,7 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
         # Readings that arrive while a batch is in flight form the next batch: one RPC per hop
         # per batch, answers in arrival order.
         queue = ByteBoundedQueue(self.stream_buffer_bytes)
+        track_queue("assess_stream", queue)
 
         async def read() -> None:
             try:
@@ -83,6 +99,7 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
                         break
                     batch.append(item)
                 assessments = await self.orchestrator.assess(batch)  # type: ignore[arg-type]
+                record_items("AssessStream", outcomes(assessments))
                 self.publisher.publish(assessments)
                 for assessment in assessments:
                     yield assessment
@@ -122,12 +139,15 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
 
 def spec() -> ServiceSpec:
     servicer = GridTwinServicer()
+    observe_queue("publisher", lambda: servicer.publisher.queue.qsize())
+    observe_drops("publisher", lambda: servicer.publisher.dropped)
 
     def register(server: grpc.aio.Server) -> list[str]:
         gateway_pb2_grpc.add_GridTwinServicer_to_server(servicer, server)
         return ["gridtwin.v1.GridTwin"]
 
     async def start() -> None:
+        log_auth_mode("gateway")
         servicer.publisher.start()
 
     async def ready() -> bool:
@@ -147,6 +167,8 @@ def spec() -> ServiceSpec:
         long_lived_streams=True,
         # The public API's largest request (AssessBatch of GATEWAY_MAX_BATCH readings with extras).
         max_receive_bytes=env_int("GATEWAY_MAX_MESSAGE_BYTES", 16 * 1024 * 1024),
+        public=True,
+        interceptors=interceptors_from_env(),
     )
 
 

@@ -30,8 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     from gridtwin.assets import register as register_assets
+    from gridtwin.security.certs import register as register_certs
+    from gridtwin.security.tokens import register as register_token
 
     register_assets(sub)
+    register_token(sub)
+    register_certs(sub)
     if _has("gridsim.cli"):
         from gridsim.cli import register as register_sim
 

@@ -5,6 +5,10 @@ Models: trained with the quick profile on first start when the registry is empty
 GRIDTWIN_TRAIN_ON_START=0 to skip; unregistered models answer UNAVAILABLE). Live feed: the
 simulator streams its feeder into the gateway through AssessStream (GRIDTWIN_LIVE_FEED=0 to
 switch it off; GRIDTWIN_LIVE_SPEED sets the acceleration, GRIDTWIN_LIVE_SCENARIO the scenario).
+Security: `GRIDTWIN_AUTH=off` (default) binds every service to 127.0.0.1 only and says loudly
+that anyone on this machine can call everything; `GRIDTWIN_AUTH=on` uses GRIDTWIN_JWT_SECRET
+(or makes a random one for this run) and prints an admin token. `GRIDTWIN_TLS=on` makes a
+development CA and certificates under var/certs/ (once) and runs the mesh with mutual TLS.
 Ctrl-C stops everything.
 """
 
@@ -17,11 +21,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import redis
 
 from gridtwin.core.config import env_float, env_int, env_str
-from gridtwin.mesh import ROOT, LocalRedis, Mesh
+from gridtwin.mesh import ROOT, LocalRedis, Mesh, tls_files
 from gridtwin.registry import list_entries, registry_dir
 
 
@@ -65,6 +70,63 @@ def maybe_train() -> None:
     say("full models: `make train PROFILE=full` (services hot-swap them when they land)")
 
 
+def configure_auth() -> None:
+    """Auth off: localhost only, loudly. Auth on: a key (random for this run if none is set)
+    and an admin token printed for the user and used by the live feed."""
+    from gridtwin.security.auth import auth_enabled
+    from gridtwin.security.roles import Role
+    from gridtwin.security.tokens import KeyConfigError, Keys, create_token, parse_ttl
+
+    if not auth_enabled():
+        os.environ.setdefault("GRIDTWIN_BIND_HOST", "127.0.0.1")
+        say("!" * 78)
+        say("AUTH IS OFF (GRIDTWIN_AUTH=off): every caller is admin. The services listen on")
+        say(f"{os.environ['GRIDTWIN_BIND_HOST']} only; GRIDTWIN_AUTH=on for tokens and roles.")
+        say("!" * 78)
+        return
+    hint = "gridtwin token create --role viewer"
+    try:
+        keys = Keys.from_env()
+    except KeyConfigError:
+        os.environ["GRIDTWIN_JWT_SECRET"] = local_secret(ROOT / "var" / "jwt-secret")
+        keys = Keys.from_env()
+        hint = "GRIDTWIN_JWT_SECRET=$(cat var/jwt-secret) .venv/bin/gridtwin token create --role viewer"
+        say("auth on: no GRIDTWIN_JWT_SECRET set, using the local one in var/jwt-secret")
+    token = create_token(Role.ADMIN, "make-run", keys, parse_ttl("8h"))
+    os.environ["GRIDTWIN_TOKEN"] = token  # the live feed in this process sends it
+    say(f"auth on: admin token (8 h); more with `{hint}`:")
+    print(token, flush=True)
+
+
+def local_secret(path: Path) -> str:
+    """A random HS256 secret kept in `path` (owner-only), made on first use, so tokens made
+    with the CLI keep working across `make run`s on this machine."""
+    if path.exists():
+        return path.read_text().strip()
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
+    return secret
+
+
+def configure_tls() -> Path | None:
+    """GRIDTWIN_TLS=on: development certificates (made once) and mutual TLS in the mesh."""
+    if env_str("GRIDTWIN_TLS", "off").lower() not in ("on", "1", "true"):
+        return None
+    from gridtwin.security.certs import create_all
+
+    folder = ROOT / "var" / "certs"
+    if not (folder / "client.crt").exists():
+        create_all(folder)
+        say(f"TLS: made a development CA and certificates in {folder}")
+    os.environ.update(tls_files(folder, "client"))  # the live feed is a mesh client
+    say(f"TLS on: mutual TLS between the services, CA {folder / 'ca.crt'}")
+    return folder
+
+
 async def live_feed(address: str) -> None:
     if env_str("GRIDTWIN_LIVE_FEED", "1") == "0":
         say("live feed off (GRIDTWIN_LIVE_FEED=0); the gateway is waiting for your calls")
@@ -73,9 +135,12 @@ async def live_feed(address: str) -> None:
         say("live feed: the simulator is not installed in this checkout; waiting for calls")
         await asyncio.Event().wait()
     from gridtwin.livefeed import stream_feeder
+    from gridtwin.security.client import call_metadata, gateway_credentials
 
     await stream_feeder(
         address,
+        credentials=gateway_credentials(),
+        metadata=call_metadata(),
         scenario=env_str("GRIDTWIN_LIVE_SCENARIO", "normal"),
         meters=env_int("GRIDTWIN_LIVE_METERS", 12),
         speed=env_float("GRIDTWIN_LIVE_SPEED", 60.0),
@@ -86,11 +151,14 @@ def main() -> None:
     url, local_redis = ensure_redis(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
     os.environ["REDIS_URL"] = url  # the live feed (in this process) writes to the same Redis
     maybe_train()
+    configure_auth()
+    tls_dir = configure_tls()
     mesh = Mesh(
         ports=Mesh.default_ports(),
         redis_url=url,
         registry=registry_dir().resolve(),
         log_dir=ROOT / "var" / "logs",
+        tls_dir=tls_dir,
     )
     say(f"starting {len(mesh.ports)} services; logs in {mesh.log_dir}")
     stopping = False
@@ -110,7 +178,14 @@ def main() -> None:
         for service, port in mesh.ports.items():
             say(f"  {service:<12} 127.0.0.1:{port}")
         gateway = mesh.address("gateway")
-        say(f"try: grpcurl -plaintext {gateway} list   |   .venv/bin/python examples/assess.py")
+        if tls_dir is None:
+            say(f"try: grpcurl -plaintext {gateway} list   |   .venv/bin/python examples/assess.py")
+        else:
+            say(f"try: grpcurl -cacert {tls_dir}/ca.crt {gateway} list")
+        say(
+            "metrics: http://127.0.0.1:<gRPC port + 1000>/metrics, e.g. gateway :"
+            + str(mesh.metrics_ports["gateway"])
+        )
         asyncio.run(live_feed(gateway))
     except KeyboardInterrupt:
         pass

@@ -29,9 +29,18 @@ def load_simulated_assets() -> None:
     print(f"[gridtwin] asset register of the simulated feeder loaded ({count} meters)", flush=True)
 
 
-async def stream_feeder(address: str, scenario: str, meters: int, speed: float, seed: int = 1) -> None:
+async def stream_feeder(
+    address: str,
+    scenario: str,
+    meters: int,
+    speed: float,
+    seed: int = 1,
+    credentials: grpc.ChannelCredentials | None = None,
+    metadata: list[tuple[str, str]] | None = None,
+) -> None:
     """Stream the simulated feeder; accelerated feeds replay the recent past so that no
-    timestamp runs ahead of the wall clock (ingest rejects readings from the future)."""
+    timestamp runs ahead of the wall clock (ingest rejects readings from the future).
+    `credentials` (TLS) and `metadata` (the bearer token) are used when given."""
     import pandas as pd
 
     from gridsim.live import iter_live_readings
@@ -40,7 +49,12 @@ async def stream_feeder(address: str, scenario: str, meters: int, speed: float, 
     now = pd.Timestamp.now(tz="UTC").floor("min")
     start = now - pd.Timedelta(days=7) if speed > 1 else now
 
-    async with grpc.aio.insecure_channel(address) as channel:
+    channel_cm = (
+        grpc.aio.insecure_channel(address)
+        if credentials is None
+        else grpc.aio.secure_channel(address, credentials)
+    )
+    async with channel_cm as channel:
         stub = gateway_pb2_grpc.GridTwinStub(channel)
         sent: dict[tuple[str, int], float] = {}
 
@@ -66,7 +80,7 @@ async def stream_feeder(address: str, scenario: str, meters: int, speed: float, 
         )
         while True:
             try:
-                async for assessment in stub.AssessStream(readings()):
+                async for assessment in stub.AssessStream(readings(), metadata=metadata or None):
                     count += 1
                     started = sent.pop((assessment.meter_id, assessment.timestamp.seconds), None)
                     if started is not None:

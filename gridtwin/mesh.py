@@ -1,7 +1,9 @@
 """Start, watch and stop the mesh's processes: used by `make run`, the tests and the benchmark.
 
 Each service runs as its own OS process (`python -m services.<name>`), exactly as in a
-container, configured only through environment variables. Logs go to one file per service.
+container, configured only through environment variables (each process gets its own
+METRICS_PORT and, with `tls_dir`, its own certificate, as each pod would). Logs go to one
+file per service.
 """
 
 from __future__ import annotations
@@ -41,10 +43,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def health_status(address: str, timeout: float = 1.0) -> int | None:
+def sync_channel(address: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+    if credentials is None:
+        return grpc.insecure_channel(address)
+    return grpc.secure_channel(address, credentials)
+
+
+def tls_files(tls_dir: Path, identity: str) -> dict[str, str]:
+    """GRIDTWIN_TLS_* for one identity of a `gridtwin certs create` folder."""
+    return {
+        "GRIDTWIN_TLS_CA": str(tls_dir / "ca.crt"),
+        "GRIDTWIN_TLS_CERT": str(tls_dir / f"{identity}.crt"),
+        "GRIDTWIN_TLS_KEY": str(tls_dir / f"{identity}.key"),
+    }
+
+
+def health_status(
+    address: str, timeout: float = 1.0, credentials: grpc.ChannelCredentials | None = None
+) -> int | None:
     """The overall grpc.health.v1 status of a server, or None if it does not answer."""
     try:
-        with grpc.insecure_channel(address) as channel:
+        with sync_channel(address, credentials) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout).status
     except grpc.RpcError:
@@ -63,8 +82,16 @@ class Mesh:
         registry: str | os.PathLike[str] | None = None,
         log_dir: str | os.PathLike[str] | None = None,
         extra_env: dict[str, str] | None = None,
+        tls_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.ports = dict(ports) if ports is not None else {s: free_port() for s in SERVICES}
+        # /metrics ports: the documented default (gRPC port + 1000) on fixed ports, free ones
+        # when the gRPC ports are free ones too (tests run meshes side by side).
+        self.metrics_ports = {
+            s: (port + 1000 if ports is not None else free_port()) for s, port in self.ports.items()
+        }
+        # Folder of `gridtwin certs create`: mutual TLS, each service with its own certificate.
+        self.tls_dir = Path(tls_dir) if tls_dir is not None else None
         self.redis_url = redis_url
         self.redis_prefix = redis_prefix
         self.registry = str(registry if registry is not None else ROOT / "registry")
@@ -99,9 +126,36 @@ class Mesh:
         env.update(self.extra_env)
         return env
 
+    def service_env(self, service: str, env: dict[str, str]) -> dict[str, str]:
+        """What differs between the processes: the metrics port and the TLS identity."""
+        own = dict(env)
+        if service in self.metrics_ports and env.get("METRICS_PORT") != "0":  # 0 keeps them all off
+            own["METRICS_PORT"] = str(self.metrics_ports[service])
+        if self.tls_dir is not None:
+            own.update(tls_files(self.tls_dir, service))
+        return own
+
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        """Client credentials of a mesh caller (the `client` identity) when TLS is on."""
+        if self.tls_dir is None:
+            return None
+        return grpc.ssl_channel_credentials(
+            root_certificates=(self.tls_dir / "ca.crt").read_bytes(),
+            private_key=(self.tls_dir / "client.key").read_bytes(),
+            certificate_chain=(self.tls_dir / "client.crt").read_bytes(),
+        )
+
+    def channel(self, service: str) -> grpc.Channel:
+        """A blocking channel to a service, with the mesh's client certificate under TLS."""
+        return sync_channel(self.address(service), self.credentials())
+
+    def metrics_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
+
     def start(self, services: Iterable[str] = SERVICES) -> None:
-        env = self.env()
+        base_env = self.env()
         for service in services:
+            env = self.service_env(service, base_env)
             log = open(self.log_dir / f"{service}.log", "ab")  # noqa: SIM115 - owned by the child
             self.procs[service] = subprocess.Popen(
                 [sys.executable, "-m", ENTRY_POINTS[service]],
@@ -115,13 +169,17 @@ class Mesh:
     def wait_healthy(self, services: Iterable[str] = SERVICES, timeout: float = 120.0) -> None:
         """Block until every service reports SERVING; raise with its log tail otherwise."""
         pending = set(services)
+        credentials = self.credentials()
         deadline = time.monotonic() + timeout
         while pending:
             for service in sorted(pending):
                 proc = self.procs.get(service)
                 if proc is not None and proc.poll() is not None:
                     raise RuntimeError(f"{service} exited ({proc.returncode}):\n{self.log_tail(service)}")
-                if health_status(self.address(service), 0.5) == health_pb2.HealthCheckResponse.SERVING:
+                if (
+                    health_status(self.address(service), 0.5, credentials)
+                    == health_pb2.HealthCheckResponse.SERVING
+                ):
                     pending.discard(service)
             if not pending:
                 return

@@ -94,3 +94,27 @@ def retry_info_status(code: grpc.StatusCode, message: str, retry_after_ms: int) 
     packed = any_pb2.Any()
     packed.Pack(info)
     return status_pb2.Status(code=code.value[0], message=message, details=[packed])
+
+
+# Codes our own services set on purpose, with messages written for the caller. Other codes
+# come from the transport or a crash, and their details can name internal addresses or carry
+# exception text: callers get only the code.
+DELIBERATE_CODES = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+
+
+def downstream_detail(service: str, code: grpc.StatusCode, details: str | None) -> str:
+    """What a client may read about a failed call to an internal service: "features:
+    UNAVAILABLE", plus the details only for deliberate codes (no addresses, no tracebacks)."""
+    if code in DELIBERATE_CODES and details:
+        return f"{service}: {code.name}: {details}"
+    return f"{service}: {code.name}"

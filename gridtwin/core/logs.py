@@ -1,4 +1,7 @@
-"""Structured (JSON lines) logging, one logger setup per process."""
+"""Structured (JSON lines) logging, one logger setup per process.
+
+Every line logged inside a traced call carries `trace_id` and `span_id` (hex, as Jaeger and
+the OTLP backends show them), so a log line leads to its trace and back."""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import json
 import logging
 import sys
 import time
+
+from opentelemetry import trace
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
 
@@ -26,6 +31,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value

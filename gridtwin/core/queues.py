@@ -52,3 +52,7 @@ class ByteBoundedQueue:
 
     def empty(self) -> bool:
         return not self._items
+
+    def qsize(self) -> int:
+        """Items held (the queue-depth metric counts items; `held_bytes` is the budget)."""
+        return len(self._items)

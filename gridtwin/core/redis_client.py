@@ -17,7 +17,8 @@ from opentelemetry.trace import SpanKind
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from gridtwin.core.config import settings
-from gridtwin.core.tracing import tracer
+from gridtwin.core.telemetry import attributes as attr
+from gridtwin.core.telemetry import record_redis_error, tracer
 
 READINESS_PROBE_TTL_MS = 5_000
 
@@ -49,6 +50,7 @@ async def is_up(client: Any) -> bool:
     try:
         return bool(await client.ping())
     except Exception:
+        record_redis_error("ping")
         return False
 
 
@@ -64,8 +66,13 @@ async def redis_ready(client: Any, prefix: str, service: str) -> bool:
 
 @contextmanager
 def redis_span(operation: str, **attributes: object) -> Iterator[None]:
-    """A CLIENT span around a Redis round trip, named for what it does ("redis dedup")."""
-    attrs = {"db.system": "redis", "db.operation": operation}
+    """A CLIENT span around a Redis round trip, named for what it does ("redis dedup"); a
+    Redis error inside it is counted by operation."""
+    attrs = {attr.DB_SYSTEM: "redis", attr.DB_OPERATION: operation}
     attrs.update({k: v for k, v in attributes.items()})
     with tracer().start_as_current_span(f"redis {operation}", kind=SpanKind.CLIENT, attributes=attrs):
-        yield
+        try:
+            yield
+        except aioredis.RedisError:
+            record_redis_error(operation)  # gridtwin_redis_errors_total{operation}
+            raise

@@ -1,9 +1,11 @@
 """grpc.aio server bootstrap shared by every service.
 
-A service supplies its servicers and a readiness check; this module adds tracing, the guard
-(admission control, undecodable requests, sanitised failures: `gridtwin.core.guard`), the
-`grpc.health.v1` service, server reflection, and graceful shutdown on SIGTERM/SIGINT (health
-goes NOT_SERVING, new calls are refused, in-flight calls get `SHUTDOWN_GRACE_S` to finish).
+A service supplies its servicers and a readiness check; this module adds tracing and
+metrics (a Prometheus `/metrics` endpoint on `METRICS_PORT`), the guard (admission control,
+undecodable requests, sanitised failures: `gridtwin.core.guard`), the `grpc.health.v1` service,
+server reflection (`GRIDTWIN_REFLECTION=on|off`, default on; off in production), TLS or mutual
+TLS from `GRIDTWIN_TLS_*` (gridtwin.security.tls), and graceful shutdown on SIGTERM/SIGINT
+(health goes NOT_SERVING, new calls are refused, in-flight calls get `SHUTDOWN_GRACE_S`).
 
 Health has two names:
   * `""` and each service name: **readiness**, SERVING only while the service can answer
@@ -30,11 +32,19 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gridtwin.core.channels import CONNECTION_AGE_OPTIONS, MAX_MESSAGE_BYTES, SERVER_OPTIONS
-from gridtwin.core.config import env_int, service_port, settings
+from gridtwin.core.config import env_int, env_str, service_port, settings
 from gridtwin.core.guard import GuardInterceptor
 from gridtwin.core.logs import setup_logging
-from gridtwin.core.metrics import setup_metrics, shutdown_metrics
-from gridtwin.core.tracing import ServerTracingInterceptor, setup_tracing, shutdown_tracing
+from gridtwin.core.telemetry import (
+    ServerTelemetryInterceptor,
+    set_serving,
+    setup_metrics,
+    setup_tracing,
+    shutdown_metrics,
+    shutdown_tracing,
+    start_metrics_server,
+)
+from gridtwin.security import tls
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +68,11 @@ class ServiceSpec:
     long_lived_streams: bool = False
     # Largest request accepted, bytes (None: GRIDTWIN_MAX_RECEIVE_BYTES, default 64 MiB).
     max_receive_bytes: int | None = None
+    # Called from outside the mesh (the gateway): TLS without a client certificate; internal
+    # services require the mesh's client certificate when GRIDTWIN_TLS_CA is set.
+    public: bool = False
+    # Extra server interceptors, run inside the telemetry one (e.g. the gateway's auth).
+    interceptors: list[grpc.aio.ServerInterceptor] = field(default_factory=list)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -65,6 +80,7 @@ async def _set_all(servicer: health.aio.HealthServicer, names: list[str], servin
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ["", *names]:
         await servicer.set(name, status)
+    set_serving(serving)  # /readyz on the metrics port mirrors the gRPC health status
 
 
 async def serve(spec: ServiceSpec, port: int | None = None) -> None:
@@ -79,21 +95,17 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
     max_receive = spec.max_receive_bytes or env_int("GRIDTWIN_MAX_RECEIVE_BYTES", MAX_MESSAGE_BYTES)
     options = [o for o in options if o[0] != "grpc.max_receive_message_length"]
     options.append(("grpc.max_receive_message_length", max_receive))
-    server = grpc.aio.server(interceptors=[ServerTracingInterceptor(), GuardInterceptor()], options=options)
+    server = grpc.aio.server(interceptors=server_interceptors(spec), options=options)
     names = spec.register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-        server,
-    )
+    enable_reflection(server, names)
     await _set_all(health_servicer, names, serving=False)
     await health_servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
-    bound = server.add_insecure_port(f"[::]:{port}")
-    if bound == 0:
-        raise RuntimeError(f"{spec.name}: cannot bind port {port}")
+    bound = bind(server, spec, port)
     await server.start()
-    log.info("listening", extra={"port": bound, "services": names})
+    log.info("listening", extra={"port": bound, "services": names, "transport": tls.describe(spec.public)})
+    start_metrics_server(bound, addr="0.0.0.0" if bind_host() == "[::]" else bind_host().strip("[]"))
 
     stop_event = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -134,6 +146,7 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
     await stop_event.wait()
     log.info("shutting down: draining in-flight calls", extra={"grace_s": cfg.shutdown_grace_s})
     await health_servicer.enter_graceful_shutdown()
+    set_serving(False)
     await server.stop(cfg.shutdown_grace_s)
     readiness_task.cancel()
     start_task.cancel()
@@ -142,6 +155,53 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
     shutdown_tracing()
     shutdown_metrics()
     log.info("stopped")
+
+
+# ---- security and observability wiring ----------------------------------------------------
+def server_interceptors(spec: ServiceSpec) -> list[grpc.aio.ServerInterceptor]:
+    """Telemetry outermost (so refused and failed calls are traced and counted), then the
+    guard (admission control, sanitised failures), then the service's own (auth at the
+    gateway)."""
+    return [ServerTelemetryInterceptor(), GuardInterceptor(), *spec.interceptors]
+
+
+def reflection_enabled() -> bool:
+    """`GRIDTWIN_REFLECTION`: on (default, for grpcurl on a laptop) or off (production: the
+    contract is published in protos/, not advertised by every pod)."""
+    value = env_str("GRIDTWIN_REFLECTION", "on").strip().lower()
+    if value not in ("on", "off", "true", "false", "1", "0"):
+        raise ValueError(f"GRIDTWIN_REFLECTION={value!r}: use on or off")
+    return value in ("on", "true", "1")
+
+
+def enable_reflection(server: grpc.aio.Server, names: list[str]) -> None:
+    if not reflection_enabled():
+        log.info("server reflection off (GRIDTWIN_REFLECTION=off)")
+        return
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+
+
+def bind_host() -> str:
+    """`GRIDTWIN_BIND_HOST`: every interface by default ("[::]"); `make run` with auth off
+    uses 127.0.0.1 so an open mesh is not reachable from the network."""
+    return env_str("GRIDTWIN_BIND_HOST", "[::]")
+
+
+def bind(server: grpc.aio.Server, spec: ServiceSpec, port: int) -> int:
+    """Open the service's port: TLS / mutual TLS when certificates are configured."""
+    credentials = tls.server_credentials(public=spec.public)
+    address = f"{bind_host()}:{port}"
+    bound = (
+        server.add_insecure_port(address)
+        if credentials is None
+        else server.add_secure_port(address, credentials)
+    )
+    if bound == 0:
+        raise RuntimeError(f"{spec.name}: cannot bind port {port}")
+    return bound
 
 
 def run(make_spec: Callable[[], ServiceSpec]) -> None:

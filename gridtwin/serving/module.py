@@ -23,9 +23,9 @@ import numpy as np
 from opentelemetry import trace
 
 from gridtwin.core.config import env_float
-from gridtwin.core.metrics import instruments
 from gridtwin.core.redis_client import connect
-from gridtwin.core.tracing import tracer, tracing_configured
+from gridtwin.core.telemetry import attributes as attr
+from gridtwin.core.telemetry import record_model, trace_id_hex, tracer
 from gridtwin.features.matrix import from_message
 from gridtwin.registry import MODULE_MODELS, RegistryError, load_entry, registry_dir
 from gridtwin.serving.model import ModuleBatch, ServedModel, output_class
@@ -84,7 +84,6 @@ class ModuleServicer:
         self.slots = {name: ModelSlot(name) for name in MODULE_MODELS[module]}
         self.loaded = False
         self.redis = connect()
-        self.metrics_on = tracing_configured()
         # Inference runs on one worker thread per module, off the event loop: health checks,
         # cancellations and deadline checks stay responsive while models compute, and models
         # (not all thread-safe) still see one batch at a time.
@@ -127,8 +126,12 @@ class ModuleServicer:
             model = factory(entry)
             model.warm(self.warm_batch())
         except Exception as exc:  # a broken artifact must not take the module down
+            # The exception text stays in the log: callers read `reason` in every answer.
             log.exception("model failed to load", extra={"model": name})
-            slot.model, slot.reason = None, f"failed to load: {exc}"
+            slot.model, slot.reason = (
+                None,
+                f"failed to load ({type(exc).__name__}); see the {self.module} log",
+            )
             return
         slot.model, slot.reason = model, ""
         log.info("model loaded", extra={"model": name, "version": model.version})
@@ -193,16 +196,15 @@ class ModuleServicer:
                 )
                 for result in results:
                     getattr(result, name).CopyFrom(unavailable)
-                if self.metrics_on:
-                    instruments()["outputs"].add(len(batch), {"model": name, "status": "UNAVAILABLE"})
+                record_model(name, "", None, {("UNAVAILABLE", "SEVERITY_UNSPECIFIED"): len(batch)})
                 continue
             with tracer().start_as_current_span(
                 f"model {name}",
                 attributes={
-                    "model.name": name,
-                    "model.version": slot.model.version,
-                    "model.algorithm": slot.model.algorithm,
-                    "batch.size": len(batch),
+                    attr.MODEL_NAME: name,
+                    attr.MODEL_VERSION: slot.model.version,
+                    attr.MODEL_ALGORITHM: slot.model.algorithm,
+                    attr.BATCH_SIZE: len(batch),
                 },
             ) as span:
                 started = time.perf_counter()
@@ -211,39 +213,32 @@ class ModuleServicer:
                 except Exception as exc:
                     log.exception("model failed", extra={"model": name})
                     span.record_exception(exc)
-                    span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+                    span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
+                    # No exception text in the answer (it reaches clients): the trace id finds the log.
                     failed = cls(
                         info=assessment_pb2.ModelInfo(
                             status=assessment_pb2.FAILED,
                             model_name=name,
                             model_version=slot.model.version,
-                            detail=f"{type(exc).__name__}: {exc}",
+                            detail=f"prediction failed ({type(exc).__name__}); trace_id {trace_id_hex() or 'n/a'}",
                         )
                     )
                     outputs = [failed] * len(batch)
                 elapsed_ms = (time.perf_counter() - started) * 1e3
-                span.set_attribute("model.duration_ms", elapsed_ms)
+                span.set_attribute(attr.MODEL_DURATION_MS, elapsed_ms)
             for result, output in zip(results, outputs, strict=True):
                 getattr(result, name).CopyFrom(output)
-            if self.metrics_on:
-                self._record(name, slot.model.version, elapsed_ms, outputs)
+            self._record(name, slot.model.version, elapsed_ms, outputs)
         return results
 
     def _record(self, name: str, version: str, elapsed_ms: float, outputs: list) -> None:
         """Per-model latency, and the mix of statuses and severities (prediction drift)."""
-        tools = instruments()
-        tools["model"].record(elapsed_ms, {"model": name, "model.version": version})
         mix = Counter((o.info.status, o.info.severity) for o in outputs)
-        for (status, severity), count in mix.items():
-            tools["outputs"].add(
-                count,
-                {
-                    "model": name,
-                    "model.version": version,
-                    "status": assessment_pb2.ModelStatus.Name(status),
-                    "severity": assessment_pb2.Severity.Name(severity),
-                },
-            )
+        named = {
+            (assessment_pb2.ModelStatus.Name(status), assessment_pb2.Severity.Name(severity)): count
+            for (status, severity), count in mix.items()
+        }
+        record_model(name, version, elapsed_ms / 1e3, named)
 
     async def Evaluate(
         self, request: services_pb2.ModuleRequest, context: grpc.aio.ServicerContext

@@ -9,10 +9,9 @@ import grpc
 import numpy as np
 
 from gridtwin.core.config import settings
-from gridtwin.core.metrics import DRIFT_FEATURES, instruments
 from gridtwin.core.redis_client import connect, redis_ready, redis_span
 from gridtwin.core.server import ServiceSpec
-from gridtwin.core.tracing import tracing_configured
+from gridtwin.core.telemetry import DRIFT_FEATURES, record_feature_mean
 from gridtwin.features.matrix import to_message
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.features.state import FeatureState
@@ -26,10 +25,9 @@ def record_feature_means(matrix: np.ndarray) -> None:
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column (e.g. no THD)
         means = np.nanmean(matrix[:, _DRIFT_COLUMNS], axis=0)
-    histogram = instruments()["feature"]
     for name, value in zip(DRIFT_FEATURES, means, strict=True):
         if np.isfinite(value):
-            histogram.record(float(value), {"feature": name})
+            record_feature_mean(name, float(value))
 
 
 class FeaturesServicer(services_pb2_grpc.FeaturesServicer):
@@ -37,7 +35,6 @@ class FeaturesServicer(services_pb2_grpc.FeaturesServicer):
         cfg = settings()
         self.redis = connect(cfg.redis_url)
         self.state = FeatureState(self.redis, prefix=cfg.redis_prefix)
-        self.metrics_on = tracing_configured()
 
     async def Compute(
         self, request: reading_pb2.ReadingBatch, context: grpc.aio.ServicerContext
@@ -45,7 +42,7 @@ class FeaturesServicer(services_pb2_grpc.FeaturesServicer):
         readings = request.readings
         with redis_span("rolling window update", batch_size=len(readings)):
             matrix = await self.state.update_and_compute(readings)
-        if self.metrics_on and len(readings):
+        if len(readings):
             record_feature_means(matrix)
         return services_pb2.FeatureBatch(features=to_message(matrix, SCHEMA_VERSION))
 

@@ -24,7 +24,7 @@ from gridtwin.core.config import env_int, service_addr, settings
 from gridtwin.core.errors import bad_request, error_status, upstream_failure
 from gridtwin.core.redis_client import connect, redis_ready, redis_span
 from gridtwin.core.server import ServiceSpec
-from gridtwin.core.tracing import remaining_time
+from gridtwin.core.telemetry import remaining_time
 from gridtwin.features.matrix import from_message, to_message
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.features.state import FeatureState

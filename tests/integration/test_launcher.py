@@ -19,3 +19,14 @@ def test_starts_a_private_redis_server_when_nothing_answers():
         assert redis.Redis.from_url(url).ping()
     finally:
         started.stop()
+
+
+def test_auth_on_without_a_secret_keeps_a_private_local_one(tmp_path):
+    import stat
+
+    from gridtwin.launcher import local_secret
+
+    path = tmp_path / "var" / "jwt-secret"
+    first = local_secret(path)
+    assert len(first) >= 32 and local_secret(path) == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

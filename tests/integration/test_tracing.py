@@ -100,7 +100,11 @@ def test_services_export_rpc_model_and_feature_metrics(redis_url, empty_registry
         def seen() -> set[tuple[str, str, str]]:
             with metrics.lock:
                 return {
-                    (svc, name, attrs.get("rpc.method") or attrs.get("model") or attrs.get("feature", ""))
+                    (
+                        svc,
+                        name,
+                        attrs.get("rpc.method") or attrs.get("model.name") or attrs.get("feature.name", ""),
+                    )
                     for svc, name, attrs in metrics.points
                 }
 
@@ -117,7 +121,7 @@ def test_services_export_rpc_model_and_feature_metrics(redis_url, empty_registry
         mesh.stop()
         cleanup_prefix(redis_url, mesh.redis_prefix)
     assert wanted <= seen(), sorted(seen())
-    statuses = {a.get("status") for s, n, a in metrics.points if n == "gridtwin.model.outputs"}
+    statuses = {a.get("model.status") for s, n, a in metrics.points if n == "gridtwin.model.outputs"}
     assert statuses == {"UNAVAILABLE"}  # the registry is empty: every answer says so
 
 
