@@ -30,7 +30,9 @@ from training.pipeline import dataset_dir
 
 def simulator_batch(n: int = 1000, feeder: str = "kerber_dorfnetz") -> ModuleBatch:
     r = pd.read_parquet(dataset_dir("quick", 0) / feeder / "readings.parquet")
-    feats = features_from_dataframe(r).iloc[60:]
+    r = r[r.groupby("meter_id").cumcount() < 200]  # enough history per meter, quick to compute
+    feats = features_from_dataframe(r)
+    feats = feats[feats.groupby("meter_id").cumcount() >= 60]
     feats = feats.iloc[np.linspace(0, len(feats) - 1, n).astype(int)]
     x = feats[list(FEATURE_NAMES)].to_numpy(float)
     col = list(FEATURE_NAMES).index("voltage_min_pu")

@@ -275,3 +275,30 @@ def test_demand_response_nearest_centroid_is_kmeans_predict(rows) -> None:
     z = (z - z.mean(0)) / z.std(0)
     km = KMeans(n_clusters=4, n_init=5, random_state=0).fit(z[:2000])
     np.testing.assert_array_equal(nearest_centroid(z[2000:], km.cluster_centers_), km.predict(z[2000:]))
+
+
+SERVED_ON_ONNX = (
+    "voltage_sag",
+    "harmonic_analysis",
+    "phase_imbalance",
+    "overload_risk",
+    "equipment_failure",
+    "energy_loss",
+    "demand_response",
+    "optimal_dispatch",
+    "grid_stability",
+)
+
+
+@pytest.mark.parametrize("name", SERVED_ON_ONNX)
+def test_serving_imports_no_training_library(name) -> None:
+    """Serving loads ONNX Runtime, not the libraries that trained or converted the models."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys, gridtwin.models.{name}; "
+        "print(sorted(m for m in ('sklearn', 'xgboost', 'skl2onnx', 'onnxmltools', 'training') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -300,6 +300,9 @@ Total-loss MAPE on the test part: {mape_tot:.2f} %.
         algorithm=(
             "ridge regression on polynomial features (physics-normalised, ONNX Runtime) "
             "+ exact transformer losses"
+            if pipe
+            else "physics term R_eq·ΣI² × one fitted loss ratio (CV chose degree 0: no regression graph) "
+            "+ exact transformer losses"
         ),
         artifacts={"network": art, "params": params_path, **({"regression": reg_path} if reg_path else {})},
         features=list(INPUTS),
