@@ -71,7 +71,8 @@ class Model(ServedModel):
         if known.any():
             src = batch.columns(SOURCE_COLUMNS)[known]
             x = (impute(design_matrix(src, rated[known]), self.fill) - self.mu) / self.sd
-            label, scores = (self.svc.run(x)[k] for k in self.svc.output_names[:2])
+            graph_out = self.svc.run(x)
+            label, scores = (graph_out[k] for k in self.svc.output_names[:2])
             dec = ovo_decisions(scores, len(self.classes))
             votes = np.asarray(label, str)
             cls[known], prob[known] = calibrated_classes(

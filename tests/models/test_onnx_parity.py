@@ -11,7 +11,8 @@ held-out rows. Tolerances:
   leaves; outputs agree within 1e-5 absolute (float32 accumulation of the leaf values);
 * SVM / SVR (RBF kernel): ONNX Runtime sums the kernel expansion in float32, so decision
   values and regression outputs agree within 1e-4 relative to the output's scale (labels
-  exactly);
+  exactly); optimal_dispatch's SVRs are exported as a plain-operator graph
+  (`rbf_svr_to_onnx`, a GEMM) and compared with the scikit-learn pipeline's predict;
 * the polynomial ridge regression of energy_loss: within 1e-4 relative (float32 powers);
 * XGBoost AFT: within 1e-5 relative; TreeSHAP (the kept engine) vs XGBoost's
   pred_contribs: within 1e-5 absolute (log-odds).
@@ -31,7 +32,7 @@ import pytest
 
 from gridtwin.features.compute import features_from_dataframe
 from gridtwin.serving.runtime import OnnxModel
-from training.onnx_export import sklearn_to_onnx, xgboost_to_onnx
+from training.onnx_export import rbf_svr_to_onnx, sklearn_to_onnx, xgboost_to_onnx
 from training.pipeline import dataset_dir
 
 FEEDER = "kerber_dorfnetz"
@@ -183,7 +184,7 @@ def test_optimal_dispatch_svr_surrogate(tmp_path) -> None:
     from sklearn.svm import SVR
 
     from gridtwin.decision.dispatch import DispatchLP, DispatchParams
-    from training.models.optimal_dispatch import INPUTS, label, surrogate_pipeline, svr_inputs, tr_states
+    from training.models.optimal_dispatch import label, surrogate_pipeline, svr_inputs, tr_states
 
     class _Ctx:  # tr_states reads one table of the quick dataset
         def table(self, name: str, feeder: str) -> pd.DataFrame:
@@ -199,9 +200,10 @@ def test_optimal_dispatch_svr_surrogate(tmp_path) -> None:
     for j in range(y.shape[1]):
         yz = (y[:100, j] - y[:100, j].mean()) / (y[:100, j].std() + 1e-9)
         svr = SVR(kernel="rbf", epsilon=0.05, C=10.0, gamma=0.2).fit((x[:100] - x_mean) / x_scale, yz)
-        pipe = surrogate_pipeline(svr, x_mean, x_scale)
-        got = graph(pipe, len(INPUTS), tmp_path, f"svr{j}").run_one(x[100:])[:, 0]
-        expected = pipe.predict(x[100:])
+        expected = surrogate_pipeline(svr, x_mean, x_scale).predict(x[100:])
+        got = OnnxModel(rbf_svr_to_onnx(svr, x_mean, x_scale, tmp_path / f"svr{j}.onnx")).run_one(x[100:])[
+            :, 0
+        ]
         np.testing.assert_allclose(got, expected, atol=1e-4 * max(1.0, np.abs(expected).max()))
 
 

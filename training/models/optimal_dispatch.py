@@ -34,7 +34,7 @@ from gridtwin.decision.dispatch import (
 from gridtwin.decision.reporting import md_table, save_hist, save_xy
 from gridtwin.features.schema import FEATURE_NAMES as SCHEMA_FEATURES
 from training.context import Metric, TrainContext, TrainResult
-from training.onnx_export import sklearn_to_onnx, write_params
+from training.onnx_export import rbf_svr_to_onnx, write_params
 
 NAME = "optimal_dispatch"
 TARGETS = ("battery_kw", "genset_kw", "cost")
@@ -118,6 +118,7 @@ def train(ctx: TrainContext) -> TrainResult:
         cv_results[target] = [{**hp, "cv_mse_std_units": s} for hp, s in zip(grid, scores, strict=True)]
         model = SVR(kernel="rbf", epsilon=0.05, **best).fit(z_tr, yz)
         exported[target] = {
+            "svr": model,
             "pipeline": surrogate_pipeline(model, x_mean, x_scale),
             "y_mean": float(y_mean),
             "y_scale": float(y_scale),
@@ -158,10 +159,11 @@ def train(ctx: TrainContext) -> TrainResult:
     bat_mae = float(np.mean(np.abs(settled["battery_kw"] - y_te[:, 0])))
     lp_ms = float(np.median(np.concatenate([lp_times, te_times])) * 1e3)
 
-    # one ONNX graph per target (standardisation + SVR, served by ONNX Runtime); the target's
-    # de-standardisation, the LP parameters and the measured LP solve time as JSON
+    # one ONNX graph per target (standardisation + RBF kernel expansion, served by ONNX
+    # Runtime); the target's de-standardisation, the LP parameters and the measured LP solve
+    # time as JSON
     artifacts = {
-        t: sklearn_to_onnx(exported[t]["pipeline"], len(INPUTS), ctx.path(f"optimal_dispatch_{t}.onnx"))
+        t: rbf_svr_to_onnx(exported[t]["svr"], x_mean, x_scale, ctx.path(f"optimal_dispatch_{t}.onnx"))
         for t in TARGETS
     }
     artifacts["params"] = write_params(
