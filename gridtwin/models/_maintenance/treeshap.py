@@ -26,6 +26,31 @@ from math import factorial
 import numpy as np
 
 
+def shapley_table(zero: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """φ of every slot for every leaf and every one-fraction pattern, (leaves, 2^D, D) float32.
+
+    The one fractions are 0 or 1, so a leaf's φ depends only on which slots the row follows:
+    the table is computed once at load and a batch only looks it up. `zero` (leaves, D) are
+    the slots' zero fractions, `value` (leaves,) the leaf values.
+    """
+    n_leaves, depth = zero.shape
+    weights = np.array([factorial(s) * factorial(depth - s - 1) / factorial(depth) for s in range(depth)])
+    patterns = (np.arange(2**depth)[:, None] >> np.arange(depth)[None, :]) & 1  # (patterns, slots)
+    one = np.broadcast_to(patterns[None].astype(float), (n_leaves, *patterns.shape))
+    zeros = np.broadcast_to(zero[:, None, :], one.shape)
+    table = np.empty(one.shape)
+    for k in range(depth):
+        # Π_{j≠k} (z_j + o_j t) as polynomial coefficients in t; coefficient s ↔ |S| = s
+        poly = np.zeros((*one.shape[:2], depth))
+        poly[..., 0] = 1.0
+        for j in range(depth):
+            if j != k:
+                poly[..., 1:] = poly[..., 1:] * zeros[..., j : j + 1] + poly[..., :-1] * one[..., j : j + 1]
+                poly[..., :1] *= zeros[..., j : j + 1]
+        table[..., k] = (one[..., k] - zeros[..., k]) * (poly @ weights)
+    return (table * value[:, None, None]).astype(np.float32)
+
+
 class TreeShap:
     """SHAP values of every feature for a batch of rows, in the ensemble's margin units."""
 
@@ -53,25 +78,7 @@ class TreeShap:
             slot_feature[has, k] = self.feature[has, on[has].argmax(axis=1)]
         self.onehot = np.zeros((n_leaves * depth, n_features + 1), np.float32)
         self.onehot[np.arange(n_leaves * depth), slot_feature.ravel()] = 1.0
-        weights = np.array([factorial(s) * factorial(depth - s - 1) / factorial(depth) for s in range(depth)])
-        # The one fractions are 0 or 1, so a leaf's φ depends only on which slots the row
-        # follows: one table entry per leaf and pattern (2^depth), computed once at load.
-        patterns = (np.arange(2**depth)[:, None] >> np.arange(depth)[None, :]) & 1  # (patterns, slots)
-        one = np.broadcast_to(patterns[None].astype(float), (n_leaves, *patterns.shape))
-        zero = np.broadcast_to(self.zero[:, None, :], one.shape)
-        table = np.empty(one.shape)
-        for k in range(depth):
-            # Π_{j≠k} (z_j + o_j t) as polynomial coefficients in t; coefficient s ↔ |S| = s
-            poly = np.zeros((*one.shape[:2], depth))
-            poly[..., 0] = 1.0
-            for j in range(depth):
-                if j != k:
-                    poly[..., 1:] = (
-                        poly[..., 1:] * zero[..., j : j + 1] + poly[..., :-1] * one[..., j : j + 1]
-                    )
-                    poly[..., :1] *= zero[..., j : j + 1]
-            table[..., k] = (one[..., k] - zero[..., k]) * (poly @ weights)
-        self.table = (table * self.value[:, None, None]).astype(np.float32)  # (leaves, patterns, slots)
+        self.table = shapley_table(self.zero, self.value)
         self.member_f = self.member.astype(np.float32)
         self.bits = (1 << np.arange(depth)).astype(np.int64)
         self.leaf_index = np.arange(n_leaves)[None, :]
