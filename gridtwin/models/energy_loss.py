@@ -1,7 +1,7 @@
 """3.2 Energy loss (served): technical losses of the section behind a head-end meter.
 
 Line losses from the registered polynomial regression (per unit loss-equivalent resistance
-of the meter's section); for the transformer meter, plus the exact transformer load loss
+of the meter's section, an ONNX graph run by ONNX Runtime); for the transformer meter, plus the exact transformer load loss
 R_k·Σ I_p² and core loss P_fe·(V/Un)² (standards.md "Power"). Split (`loss_category`):
 resistive / reactive = load losses × Σ P_p² / Σ S_p² and × Σ Q_p² / Σ S_p² at the meter
 (I² = (P² + Q²)/V² per phase), core = no-load loss. loss_pct = loss / (|P| + transformer
@@ -9,6 +9,8 @@ losses) × 100 (the active power entering the section).
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
@@ -31,7 +33,9 @@ class Model(ServedModel):
 
     def __init__(self, entry: RegistryEntry) -> None:
         super().__init__(entry)
-        self.loss = LossModel.load(entry.artifact("model"))
+        params = json.loads(entry.artifact("params").read_text())
+        regression = entry.artifact("regression") if "regression" in entry.manifest["artifacts"] else None
+        self.loss = LossModel.load(entry.artifact("network"), regression, params["constant_ratio"])
 
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.EnergyLoss]:
         n = len(batch)

@@ -1,5 +1,9 @@
 """2.1 Equipment failure — XGBoost (30-day failure probability, SHAP factors) + XGBoost AFT.
 
+Both boosters run as ONNX graphs in ONNX Runtime; the SHAP factors come from
+`_maintenance.treeshap` (exact TreeSHAP on the exported leaf paths: ONNX has no attribution
+operator), so serving imports no xgboost.
+
 Serves transformer meters (a meter with a rated current in its asset hash or in the
 registered transformer table). `prepare` integrates each reading into the meter's Redis
 state (IEC 60076-7 hot spot, daily load/ageing accumulators, 30-day stress sums; see
@@ -16,14 +20,15 @@ import time
 from typing import Any
 
 import numpy as np
-import xgboost as xgb
 
 from gridtwin.models._maintenance.asset_state import FIELDS, update_states
 from gridtwin.models._maintenance.common import fetch_assets
 from gridtwin.models._maintenance.failure import EQF_FEATURES
 from gridtwin.models._maintenance.thermal import ageing_rate, steady_rises
+from gridtwin.models._maintenance.treeshap import TreeShap
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2 as pb
 
 ASSET_FIELDS = ("rated_current_a", "age_years", "last_maintenance_unix")
@@ -46,12 +51,10 @@ class Model(ServedModel):
 
     def __init__(self, entry: RegistryEntry) -> None:
         super().__init__(entry)
-        self.clf = xgb.Booster()
-        self.clf.load_model(entry.artifact("clf"))
-        self.aft = xgb.Booster()
-        self.aft.load_model(entry.artifact("aft"))
-        for b in (self.clf, self.aft):
-            b.set_param({"nthread": 1})
+        self.clf = OnnxModel(entry.artifact("clf"))
+        self.aft = OnnxModel(entry.artifact("aft"))
+        with np.load(entry.artifact("shap_paths")) as z:
+            self.shap = TreeShap({k: z[k] for k in z.files}, len(EQF_FEATURES))
         meta = json.loads(entry.artifact("meta").read_text())
         self.defaults = meta["defaults"]
         self.ratings: dict[str, float] = meta["transformer_rated_current_a"]
@@ -151,16 +154,14 @@ class Model(ServedModel):
         rows = np.flatnonzero(served)
         if len(rows):
             xs = x[rows]
-            p = self.clf.inplace_predict(xs)
-            ttf_h = self.aft.inplace_predict(xs) * 24.0
-            # SHAP only where risk is at least "elevated": it costs ~0.3 ms per call and a
-            # low-risk unit needs no explanation (the detail says so)
+            p = self.clf.run_one(xs, "probabilities")[:, 1].astype(float)
+            ttf_h = self.aft.run_one(xs)[:, 0].astype(float) * 24.0
+            # SHAP only where risk is at least "elevated": a low-risk unit needs no explanation
+            # (the detail says so)
             contrib = np.zeros((len(rows), len(EQF_FEATURES)))
             explain = p >= EXPLAIN_FROM
             if explain.any():
-                # nthread=1: a DMatrix otherwise starts an OpenMP team per call (57 ms on a busy host)
-                dm = xgb.DMatrix(xs[explain], feature_names=list(EQF_FEATURES), nthread=1)
-                contrib[explain] = self.clf.predict(dm, pred_contribs=True)[:, :-1]
+                contrib[explain] = self.shap(xs[explain])
         pos = {r: j for j, r in enumerate(rows)}
         for i in range(n):
             if not served[i]:

@@ -3,8 +3,11 @@
 `stability_score` = 100·(1 − P(instability within 15 min)), the calibrated ensemble
 probability; `stability_class` unstable if P ≥ 0.5, marginal if P ≥ 0.1, else stable;
 `risk_factors` = the logistic member's largest positive contributions (coefficient ×
-standardised value, log-odds). The forest runs as packed numpy arrays, XGBoost
-as packed numpy trees too (no xgboost import in serving); missing inputs are imputed with the training medians.
+standardised value, log-odds). The forest and the booster run as ONNX graphs in ONNX Runtime
+(no scikit-learn or xgboost in serving; XGBoost sends NaN inputs down its learned default
+branch); the logistic member is plain arithmetic because its contributions are the risk
+factors. Missing inputs of the forest and the logistic member are imputed with the training
+medians.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ import json
 
 import numpy as np
 
-from gridtwin.decision.forest import ForestPredictor, XgbPredictor
 from gridtwin.decision.stability import upstream_matrix
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
 
 UNSTABLE_P, MARGINAL_P = 0.5, 0.1
@@ -31,27 +34,27 @@ class Model(ServedModel):
 
     def __init__(self, entry: RegistryEntry) -> None:
         super().__init__(entry)
-        with np.load(entry.artifact("model")) as z:
-            a = {k: z[k] for k in z.files}
-        self.forest = ForestPredictor({k[4:]: v for k, v in a.items() if k.startswith("rf__")})
-        self.features = json.loads(str(a["features"]))
-        self.upstream_used = json.loads(str(a["upstream_used"]))
-        self.median = a["median"]
-        self.coef, self.intercept = a["lr_coef"], float(a["lr_intercept"][0])
-        self.mu, self.sd = a["mu"], a["sd"]
-        self.iso_x, self.iso_y = a["iso_x"], a["iso_y"]
+        a = json.loads(entry.artifact("params").read_text())
+        self.forest = OnnxModel(entry.artifact("rf"))
+        self.xgb = OnnxModel(entry.artifact("xgb"))
+        self.features = list(a["features"])
+        self.upstream_used = list(a["upstream_used"])
+        self.median = np.asarray(a["median"], float)
+        self.coef, self.intercept = np.asarray(a["lr_coef"], float), float(a["lr_intercept"])
+        self.mu, self.sd = np.asarray(a["mu"], float), np.asarray(a["sd"], float)
+        self.iso_x, self.iso_y = np.asarray(a["iso_x"], float), np.asarray(a["iso_y"], float)
         self.w = float(a["member_weight"])
         self.keep_rate = float(a["keep_rate"])
-        self.xgb = XgbPredictor({k[5:]: v for k, v in a.items() if k.startswith("xgb__")})
         self.names = list(self.features) + list(self.upstream_used)
 
     def probability(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated P(unstable within 15 min) and the LR contributions (n, n_inputs)."""
         xi = np.where(np.isnan(x), self.median, x)
-        rf = _odds_correct(self.forest(xi), self.w)
+        rf = _odds_correct(self.forest.run_one(xi, "probabilities")[:, 1].astype(float), self.w)
         contrib = (xi - self.mu) / self.sd * self.coef
         lr = _odds_correct(1.0 / (1.0 + np.exp(-(contrib.sum(axis=1) + self.intercept))), self.w)
-        p = _odds_correct((rf + lr + self.xgb(x)) / 3.0, self.keep_rate)
+        xg = self.xgb.run_one(x, "probabilities")[:, 1].astype(float)
+        p = _odds_correct((rf + lr + xg) / 3.0, self.keep_rate)
         return np.interp(p, self.iso_x, self.iso_y), contrib
 
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.GridStability]:

@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from gridtwin.models._monitoring.harmonic_features import (
@@ -23,9 +25,9 @@ from gridtwin.models._monitoring.harmonic_features import (
     spectrum_descriptors,
     waveform_spectra_pct,
 )
-from gridtwin.models._monitoring.trees import load_packed
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2, reading_pb2
 
 #: THD band edges (%) and names (EN 50160 8 % limit; IEEE 519-2014 LV: 5 % individual, 8 % THD).
@@ -80,14 +82,15 @@ class Model(ServedModel):
 
     def __init__(self, entry: RegistryEntry) -> None:
         super().__init__(entry)
-        with np.load(entry.artifact("model"), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        self.forest_vi = load_packed(arrays, "vi_")
-        self.forest_v = load_packed(arrays, "v_")
-        self.estimator = load_packed(arrays, "est_")
-        self.classes = np.array([SOURCE_NAMES.get(c, c) for c in np.asarray(arrays["classes"]).astype(str)])
-        self.est_columns = [str(c) for c in arrays["est_columns"]]
-        self.est_fill = np.asarray(arrays["est_fill"], float)
+        params = json.loads(entry.artifact("params").read_text())
+        self.forest_vi = OnnxModel(entry.artifact("source_vi"))
+        self.forest_v = OnnxModel(entry.artifact("source_v"))
+        # the RMS-only THD estimator: a forest, or the training median when that validated better
+        self.est_constant = params["est_constant"]
+        self.estimator = OnnxModel(entry.artifact("thd_estimate")) if self.est_constant is None else None
+        self.classes = np.array([SOURCE_NAMES.get(c, c) for c in params["classes"]])
+        self.est_columns = [str(c) for c in params["est_columns"]]
+        self.est_fill = np.asarray(params["est_fill"], float)
         metrics = entry.manifest.get("metrics", {})
         self.est_mae = metrics.get("thd_estimate_mae_pp", {}).get("value")
 
@@ -113,17 +116,22 @@ class Model(ServedModel):
                     spectrum_descriptors(np.stack([spectra[k][1] for k in with_i])),
                 ]
             )
-            proba[with_i] = self.forest_vi.mean_value(x)
+            proba[with_i] = self.forest_vi.run_one(x, "probabilities")
         if v_only:
-            proba[v_only] = self.forest_v.mean_value(
-                spectrum_descriptors(np.stack([spectra[k][0] for k in v_only]))
+            proba[v_only] = self.forest_v.run_one(
+                spectrum_descriptors(np.stack([spectra[k][0] for k in v_only])), "probabilities"
             )
         estimate = np.full(n, np.nan)
         missing = [k for k in range(n) if k not in set(exact)]
         if missing:
             x = batch.columns(self.est_columns)[missing]
             x = np.where(np.isfinite(x), x, self.est_fill)
-            estimate[missing] = np.maximum(self.estimator.mean_value(x)[:, 0], 0.0)
+            raw = (
+                np.full(len(missing), float(self.est_constant))
+                if self.estimator is None
+                else self.estimator.run_one(x)[:, 0]
+            )
+            estimate[missing] = np.maximum(raw, 0.0)
         exact_set = set(exact)
         out = []
         for k in range(n):

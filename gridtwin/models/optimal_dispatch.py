@@ -2,7 +2,8 @@
 
 The economic dispatch (`gridtwin.decision.dispatch`) is solved exactly with HiGHS while the
 expected solve time fits the batch budget `DISPATCH_LP_BUDGET_MS` (default 2 ms, read at
-load); the remaining items get the RBF-SVR surrogate (numpy forward pass). `solver` says which.
+load); the remaining items get the RBF-SVR surrogate (one ONNX Runtime call per target for the
+whole batch). `solver` says which.
 The battery state of charge comes from Redis (`{prefix}dispatch:soc:{meter_id}`, a fraction
 written by battery telemetry); when absent 50 % is assumed and `info.detail` says so.
 """
@@ -18,9 +19,9 @@ import numpy as np
 
 from gridtwin.core.config import settings
 from gridtwin.decision.dispatch import DispatchLP, DispatchParams, baseline_cost, forecasts, settle_first_hour
-from gridtwin.decision.svr import SvrPredictor
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
 
 TARGETS = ("battery_kw", "genset_kw", "cost")
@@ -32,18 +33,25 @@ def lp_budget_ms() -> float:
     return float(raw) if raw else 2.0
 
 
+class Surrogate:
+    """One target's SVR (standardised inputs in the graph) and its de-standardisation."""
+
+    def __init__(self, graph: OnnxModel, y_mean: float, y_scale: float) -> None:
+        self.graph, self.y_mean, self.y_scale = graph, float(y_mean), float(y_scale)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.graph.run_one(x)[:, 0].astype(float) * self.y_scale + self.y_mean
+
+
 class Model(ServedModel):
     name = "optimal_dispatch"
 
     def __init__(self, entry: RegistryEntry) -> None:
         super().__init__(entry)
-        with np.load(entry.artifact("model")) as z:
-            raw = json.loads(str(z["params_json"]))
-            self.lp_ms = float(z["lp_solve_ms"])
-            self.svr = {
-                t: SvrPredictor({k.split("__", 1)[1]: z[k] for k in z.files if k.startswith(f"{t}__")})
-                for t in TARGETS
-            }
+        spec = json.loads(entry.artifact("params").read_text())
+        raw = spec["dispatch"]
+        self.lp_ms = float(spec["lp_solve_ms"])
+        self.svr = {t: Surrogate(OnnxModel(entry.artifact(t)), **spec["targets"][t]) for t in TARGETS}
         raw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
         self.params = DispatchParams(**raw)
         self.lp = DispatchLP(self.params)

@@ -1,7 +1,8 @@
 """2.2 Overload risk — SVM (RBF), loading class 30–60 min ahead.
 
 Serving: the rating-normalised design matrix (`_maintenance.loading`), training-median
-imputation, standardisation and the one-vs-one RBF decision in numpy (`_maintenance.fastsvm`).
+imputation and standardisation, then the RBF SVC's one-vs-one decision values and vote from
+ONNX Runtime (`gridtwin.serving.runtime`, one call per batch).
 Labels and `overload_probability` come from the validation-fitted logistic calibration of
 the decision values (`_maintenance.loading.calibrated_classes`).
 The rating of a meter comes from its asset hash in Redis (`rated_current_a`) or the
@@ -17,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from gridtwin.models._maintenance.common import fetch_assets, impute
-from gridtwin.models._maintenance.fastsvm import RbfSvc
 from gridtwin.models._maintenance.loading import SOURCE_COLUMNS, calibrated_classes, design_matrix
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2 as pb
 
 ACTIONS = {
@@ -36,13 +37,13 @@ class Model(ServedModel):
 
     def __init__(self, entry: RegistryEntry) -> None:
         super().__init__(entry)
-        a = dict(np.load(entry.artifact("svm")))
-        self.svc = RbfSvc.from_arrays(a)
-        self.fill, self.mu, self.sd = a["fill"], a["mu"], a["sd"]
-        self.cal_w, self.cal_b = a["cal_w"], a["cal_b"]
-        self.cal_classes = a["cal_classes"].astype(str)
-        self.prior_overload = float(a["prior_overload"][0])
-        self.ttf_minutes = float(a["ttf_minutes"][0])
+        self.svc = OnnxModel(entry.artifact("svm"))
+        a = json.loads(entry.artifact("params").read_text())
+        self.fill, self.mu, self.sd = (np.asarray(a[k], float) for k in ("fill", "mu", "sd"))
+        self.cal_w, self.cal_b = np.asarray(a["cal_w"], float), np.asarray(a["cal_b"], float)
+        self.cal_classes = np.asarray(a["cal_classes"], str)
+        self.prior_overload = float(a["prior_overload"])
+        self.ttf_minutes = float(a["ttf_minutes"])
         meta = json.loads(entry.artifact("meta").read_text())
         self.classes = np.array(meta["classes"])
         self.ratings: dict[str, float] = meta["rated_current_a"]
@@ -70,8 +71,10 @@ class Model(ServedModel):
         if known.any():
             src = batch.columns(SOURCE_COLUMNS)[known]
             x = (impute(design_matrix(src, rated[known]), self.fill) - self.mu) / self.sd
-            dec = self.svc.decision_ovo(x)
-            votes = self.classes[_vote(dec, len(self.classes))]
+            graph_out = self.svc.run(x)
+            label, scores = (graph_out[k] for k in self.svc.output_names[:2])
+            dec = ovo_decisions(scores, len(self.classes))
+            votes = np.asarray(label, str)
             cls[known], prob[known] = calibrated_classes(
                 dec, votes, self.cal_classes, self.cal_w, self.cal_b, self.prior_overload
             )
@@ -114,14 +117,11 @@ class Model(ServedModel):
         return out
 
 
-def _vote(dec: np.ndarray, n_cls: int) -> np.ndarray:
-    """One-vs-one voting on precomputed decisions (same rule as RbfSvc.predict_index)."""
-    votes = np.zeros((len(dec), n_cls))
-    p = 0
-    for i in range(n_cls):
-        for j in range(i + 1, n_cls):
-            win = dec[:, p] > 0
-            votes[:, i] += win
-            votes[:, j] += ~win
-            p += 1
-    return votes.argmax(1)
+def ovo_decisions(scores: np.ndarray, n_classes: int) -> np.ndarray:
+    """The SVC graph's scores as sklearn's `decision_function` (ovo), (n, n_pairs).
+
+    For two classes the graph answers (d, −d) with d sklearn's binary decision (positive =
+    second class): the first column (pinned by tests/models/test_onnx_parity.py).
+    """
+    scores = np.asarray(scores, float)
+    return scores[:, :1] if n_classes == 2 else scores

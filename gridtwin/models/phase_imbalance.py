@@ -8,13 +8,15 @@ magnitudes only), ``lvur_pct`` (NEMA MG-1), ``pvur_pct`` (IEEE), ``current_unbal
 (EN 50160 limit 2 %, up to 3 % in some networks; NEMA MG-1 motor derating above 1 %):
 balanced < 1 %, minor 1–2 %, moderate 2–3 %, severe ≥ 3 %.
 
-Model: a decision tree trained on the simulator's labelled unbalance causes (none,
+Model: a decision tree (run by ONNX Runtime) trained on the simulator's labelled unbalance causes (none,
 phase_concentrated_load, open_phase, unbalanced_pv, sensor_fault) from scale-free
 descriptors (:mod:`gridtwin.models._monitoring.imbalance_features`). ``critical_phase`` is
 named by the cause's physics (see :func:`critical_phase`).
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
@@ -24,9 +26,9 @@ from gridtwin.models._monitoring.imbalance_features import (
     critical_phase,
     three_phase_current,
 )
-from gridtwin.models._monitoring.trees import load_packed
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
 
 #: VUF band edges (%) and class names: EN 50160 (2 %, 3 %) and NEMA MG-1 (1 %).
@@ -45,10 +47,8 @@ class Model(ServedModel):
 
     def __init__(self, entry: RegistryEntry) -> None:
         super().__init__(entry)
-        with np.load(entry.artifact("model"), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        self.tree = load_packed(arrays)
-        self.classes = np.asarray(arrays["classes"]).astype(str)
+        self.tree = OnnxModel(entry.artifact("model"))
+        self.classes = np.asarray(json.loads(entry.artifact("params").read_text())["classes"], str)
 
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.PhaseImbalance]:
         n = len(batch)
@@ -56,7 +56,7 @@ class Model(ServedModel):
             return []
         x = batch.columns(INPUT_COLUMNS)
         exact = batch.columns(["vuf_pct", "lvur_pct", "pvur_pct", "current_unbalance_pct"])
-        proba = self.tree.mean_value(cause_descriptors(x))
+        proba = self.tree.run_one(cause_descriptors(x), "probabilities").astype(float)
         best = np.argmax(proba, axis=1)
         cause = self.classes[best]
         confidence = proba[np.arange(n), best]

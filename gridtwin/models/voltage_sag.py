@@ -1,4 +1,4 @@
-"""2.4 Voltage sag — Random Forests (served as flattened numpy forests).
+"""2.4 Voltage sag — Random Forests (served by ONNX Runtime, `gridtwin.serving.runtime`).
 
 Every reading gets `sag_probability` (next hour, from conditions). A reading with any phase
 below 0.9 pu is a sag (or interruption) in progress: the cause classifier and the
@@ -8,14 +8,16 @@ predicted final depth and duration (`gridtwin.physics.limits.ieee1159_category`)
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from gridtwin.models._maintenance.common import impute
-from gridtwin.models._maintenance.forest import FlatForest
 from gridtwin.models._maintenance.sag import CONDITION_COLUMNS, SAG_COLUMNS, SAG_THRESHOLD_PU, sag_design
 from gridtwin.physics.limits import ieee1159_category
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2 as pb
 
 
@@ -24,19 +26,23 @@ class Model(ServedModel):
 
     def __init__(self, entry: RegistryEntry) -> None:
         super().__init__(entry)
-        a = dict(np.load(entry.artifact("forests")))
-        self.cause = FlatForest.from_arrays(a, "cause_")
-        self.reg = FlatForest.from_arrays(a, "reg_")
-        self.dur = FlatForest.from_arrays(a, "dur_")
-        self.hour = FlatForest.from_arrays(a, "hour_")
-        self.fill, self.hour_fill = a["fill"], a["hour_fill"]
-        self.classes = a["classes"].astype(str)
-        self.hour_pos = int(a["hour_pos"][0])
+        self.cause, self.depth, self.duration, self.hour = (
+            OnnxModel(entry.artifact(key)) for key in ("cause", "depth", "duration", "hour")
+        )
+        params = json.loads(entry.artifact("params").read_text())
+        self.fill = np.asarray(params["fill"], float)
+        self.hour_fill = np.asarray(params["hour_fill"], float)
+        self.classes = np.asarray(params["classes"], str)
+        self.hour_pos = int(params["hour_pos"])
 
     def predict(self, batch: ModuleBatch) -> list[pb.VoltageSag]:
         n = len(batch)
         hx = impute(batch.columns(CONDITION_COLUMNS), self.hour_fill)
-        p_hour = self.hour.predict(hx)[:, self.hour_pos] if self.hour_pos >= 0 else np.zeros(n)
+        p_hour = (
+            self.hour.run_one(hx, "probabilities")[:, self.hour_pos].astype(float)
+            if self.hour_pos >= 0
+            else np.zeros(n)
+        )
         src = batch.columns(SAG_COLUMNS)
         vmin = src[:, SAG_COLUMNS.index("voltage_min_pu")]
         active = np.isfinite(vmin) & (vmin < SAG_THRESHOLD_PU)
@@ -47,13 +53,14 @@ class Model(ServedModel):
         cat = np.full(n, "", dtype=object)
         if active.any():
             x = impute(sag_design(src[active]), self.fill)
-            proba = self.cause.predict(x)
+            proba = self.cause.run_one(x, "probabilities").astype(float)
             k = proba.argmax(1)
             cause[active] = self.classes[k]
             conf[active] = proba[np.arange(len(k)), k]
             # the depth forest predicts how much deeper than this reading the sag goes (≤ 0)
-            depth[active] = np.clip(vmin[active] + np.minimum(self.reg.predict(x)[:, 0], 0.0), 0.0, 1.0)
-            dur[active] = np.exp(self.dur.predict(x)[:, 0])
+            increment = self.depth.run_one(x)[:, 0].astype(float)
+            depth[active] = np.clip(vmin[active] + np.minimum(increment, 0.0), 0.0, 1.0)
+            dur[active] = np.exp(self.duration.run_one(x)[:, 0].astype(float))
             f0 = batch.column("nominal_frequency_hz")[active]
             f0 = np.where(np.isfinite(f0) & (f0 > 0), f0, 50.0)
             cat[active] = ieee1159_category(depth[active], dur[active], f0)

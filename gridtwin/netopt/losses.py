@@ -1,5 +1,7 @@
 """Served loss model: polynomial regression of line losses per unit loss-equivalent resistance,
-plus the exact transformer losses (numpy only; artifact written by training/models/energy_loss).
+plus the exact transformer losses. The regression (scaling, polynomial features, ridge) is an
+ONNX graph run by ONNX Runtime; the network tables (catalogue, R_eq, transformer data) are an
+.npz. Both are written by training/models/energy_loss.
 
 R_eq of a section (ohm) = line loss / sum_p |I_p|^2 at its head, for the load allocated to the
 section's customers by annual energy (balanced 10 kW per phase, PF 0.95): the resistance
@@ -8,13 +10,13 @@ that, carrying the measured head current, dissipates the section's line losses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from gridtwin.netopt.catalogue import KIND_CUSTOMER, KIND_HEAD, KIND_TRANSFORMER, Catalogue
-from gridtwin.netopt.network import NetworkModel
-from gridtwin.netopt.powerflow import solve
+from gridtwin.serving.runtime import OnnxModel
 
 # Serving features read by the loss model (docs/features.md).
 INPUTS = (
@@ -49,53 +51,6 @@ def design(x: np.ndarray) -> np.ndarray:
     return np.hstack([i / tot, x[:, 3:4] / 100.0, x[:, 4:5] / s, x[:, 5:6] / s, x[:, 7:8] - 1.0])
 
 
-def loss_equivalent_resistance(model: NetworkModel) -> dict[str, float]:
-    """R_eq (ohm) of every transformer/feeder-head meter of the model."""
-    s = 10e3 * (1 + 1j * np.tan(np.arccos(0.95)))
-    out: dict[str, float] = {}
-    for mid, kind, head in zip(model.meter_ids, model.meter_kind, model.meter_head, strict=True):
-        if kind not in (KIND_TRANSFORMER, KIND_HEAD):
-            continue
-        w = model.weights.copy()
-        if kind == KIND_HEAD:
-            w[model.node_head != head] = 0.0
-            w /= np.where(w.sum(axis=0) > 0, w.sum(axis=0), 1.0)
-        flow = solve(model, (w * s)[:, :, None], model.source_pu)
-        on = np.ones(model.n_nodes, bool) if kind == KIND_TRANSFORMER else model.node_head == head
-        i_head = flow.i[on].sum(axis=0)[:, 0]
-        out[str(mid)] = float(flow.line_w[0] / (np.abs(i_head) ** 2).sum())
-    return out
-
-
-def save_artifact(
-    path: Path,
-    models: list[NetworkModel],
-    powers: np.ndarray,
-    scale: np.ndarray,
-    coef: np.ndarray,
-    intercept: float,
-) -> None:
-    """One .npz with the regression and, per feeder, the catalogue and transformer data."""
-    data: dict[str, np.ndarray] = {
-        "powers": np.asarray(powers, int),
-        "scale": np.asarray(scale, float),
-        "coef": np.asarray(coef, float),
-        "intercept": np.array(intercept),
-        "n_feeders": np.array(len(models)),
-    }
-    for f, m in enumerate(models):
-        r_eq = loss_equivalent_resistance(m)
-        data[f"f{f}_name"] = np.array(m.name)
-        data[f"f{f}_meter_ids"] = m.meter_ids
-        data[f"f{f}_meter_kind"] = m.meter_kind
-        data[f"f{f}_meter_head"] = m.meter_head
-        data[f"f{f}_r_eq"] = np.array([r_eq.get(str(x), np.nan) for x in m.meter_ids])
-        data[f"f{f}_weights"] = m.weights
-        data[f"f{f}_node_head"] = m.node_head
-        data[f"f{f}_trafo"] = np.array([m.r_trafo, m.pfe_w, m.un])
-    np.savez(path, **data)
-
-
 class _Lite:
     """The catalogue fields of a NetworkModel (enough for `Catalogue`)."""
 
@@ -111,32 +66,33 @@ class _Lite:
 
 
 class LossModel:
-    """Line-loss regression + exact transformer losses for a batch of readings."""
+    """Line-loss regression + exact transformer losses for a batch of readings.
 
-    def __init__(
-        self, powers: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: float, feeders: list
-    ) -> None:
-        self.powers = powers
-        self.scale = scale
-        self.coef = coef
-        self.intercept = intercept
+    `ratio` maps the DESIGN descriptors (B, len(DESIGN)) to the regressed loss ratio (B,):
+    the ONNX graph at serving, the fitted scikit-learn pipeline's `predict` in training.
+    """
+
+    def __init__(self, ratio: Callable[[np.ndarray], np.ndarray], feeders: list) -> None:
+        self.ratio = ratio
         self.feeders = feeders
         self.catalogue = Catalogue(feeders)
 
     @classmethod
-    def load(cls, path: Path) -> LossModel:
-        with np.load(path, allow_pickle=False) as z:
+    def load(cls, network: Path, regression: Path | None, constant_ratio: float | None) -> LossModel:
+        """From the network tables and the regression graph (or the one fitted ratio when the
+        cross-validation chose the physics term alone)."""
+        with np.load(network, allow_pickle=False) as z:
             feeders = [_Lite(z, f) for f in range(int(z["n_feeders"]))]
-            return cls(z["powers"], z["scale"], z["coef"], float(z["intercept"]), feeders)
+        if regression is None:
+            value = float(constant_ratio)  # type: ignore[arg-type]
+            return cls(lambda d: np.full(len(d), value), feeders)
+        graph = OnnxModel(regression)
+        return cls(lambda d: graph.run_one(d)[:, 0].astype(float), feeders)
 
     def line_loss(self, x: np.ndarray, r_eq: np.ndarray) -> np.ndarray:
         """Line losses (W) from the INPUTS matrix (B, len(INPUTS)) and each meter's R_eq (ohm):
         physics_loss x the regressed loss ratio (polynomial in the DESIGN descriptors)."""
-        z = design(x) / self.scale
-        ratio = np.full(len(z), self.intercept)
-        if len(self.coef):
-            ratio = ratio + np.prod(z[:, None, :] ** self.powers[None], axis=2) @ self.coef
-        return np.maximum(ratio, 0.0) * physics_loss(x, r_eq)
+        return np.maximum(self.ratio(design(x)), 0.0) * physics_loss(x, r_eq)
 
     def r_eq(self, feeder: np.ndarray, row: np.ndarray, kind: np.ndarray) -> np.ndarray:
         out = np.full(len(row), np.nan)

@@ -1,41 +1,16 @@
-"""2.2 Overload risk: registered metrics, numpy SVM == sklearn, served outputs."""
+"""2.2 Overload risk: registered metrics and served outputs (ONNX parity: test_onnx_parity.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.svm import SVC
 
-from gridtwin.models._maintenance.fastsvm import RbfSvc
 from gridtwin.models._maintenance.loading import loading_class
 from gridtwin.registry import load_entry
 from gridtwin.v1 import assessment_pb2 as pb
 from tests.models._maintenance_rows import assert_same_output, batch_from_frame, single, zero_batch
 from training.pipeline import dataset_dir
-
-
-def test_numpy_svm_matches_sklearn() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(300, 4))
-    y = np.where(x[:, 0] > 0.5, "c", np.where(x[:, 1] > 0, "b", "a"))
-    svc = SVC(C=3.0, gamma=0.4, decision_function_shape="ovo").fit(x, y)
-    fast = RbfSvc.from_sklearn(svc)
-    xt = rng.normal(size=(200, 4))
-    np.testing.assert_allclose(fast.decision_ovo(xt), svc.decision_function(xt), rtol=1e-9, atol=1e-9)
-    assert (svc.classes_[fast.predict_index(xt)] == svc.predict(xt)).all()
-
-
-def test_numpy_svm_binary_matches_sklearn() -> None:
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(200, 3))
-    y = np.where(x[:, 0] > 0.3, "high", "normal")
-    svc = SVC(C=1.0, gamma=0.5).fit(x, y)
-    fast = RbfSvc.from_sklearn(svc)
-    xt = rng.normal(size=(100, 3))
-    # libsvm convention: positive = first class, i.e. minus sklearn's binary decision
-    np.testing.assert_allclose(fast.decision_ovo(xt)[:, 0], -svc.decision_function(xt), atol=1e-9)
-    assert (svc.classes_[fast.predict_index(xt)] == svc.predict(xt)).all()
 
 
 def test_loading_class_edges() -> None:

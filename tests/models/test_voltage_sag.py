@@ -1,31 +1,16 @@
-"""2.4 Voltage sag: registered metrics, numpy forest == sklearn, served outputs."""
+"""2.4 Voltage sag: registered metrics and served outputs (ONNX parity: test_onnx_parity.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-from gridtwin.models._maintenance.forest import FlatForest
 from gridtwin.registry import load_entry
 from gridtwin.v1 import assessment_pb2 as pb
 from tests.models._maintenance_rows import assert_same_output, batch_from_frame, single, zero_batch
 from training.pipeline import dataset_dir
 
 CAUSES = {"fault", "motor_start", "transformer_energising", "upstream_reclose"}
-
-
-def test_flat_forest_matches_sklearn() -> None:
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(400, 5))
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int) + (x[:, 2] > 1)
-    clf = RandomForestClassifier(n_estimators=7, max_depth=6, random_state=0).fit(x, y)
-    xt = rng.normal(size=(100, 5))
-    np.testing.assert_allclose(FlatForest.from_sklearn(clf).predict(xt), clf.predict_proba(xt), atol=1e-12)
-    yr = np.column_stack([x[:, 0] * 2, np.sin(x[:, 1])])
-    reg = RandomForestRegressor(n_estimators=5, max_depth=5, random_state=0).fit(x, yr)
-    np.testing.assert_allclose(FlatForest.from_sklearn(reg).predict(xt), reg.predict(xt), atol=1e-12)
 
 
 @pytest.fixture(scope="module")

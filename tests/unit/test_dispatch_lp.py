@@ -1,11 +1,10 @@
-"""The dispatch LP against hand-solvable cases, the surrogate helpers and the numpy predictors."""
+"""The dispatch LP against hand-solvable cases and the surrogate helpers (the SVR surrogate's ONNX
+parity is in tests/models/test_onnx_parity.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.svm import SVR
 
 from gridtwin.decision.dispatch import (
     DispatchLP,
@@ -16,8 +15,6 @@ from gridtwin.decision.dispatch import (
     forecasts,
     settle_first_hour,
 )
-from gridtwin.decision.forest import ForestPredictor, pack_forest
-from gridtwin.decision.svr import SvrPredictor, export_svr
 
 
 def test_clear_sky_is_zero_at_night_and_peaks_near_solar_noon() -> None:
@@ -84,33 +81,3 @@ def test_settle_first_hour_balances_power() -> None:
     assert np.all((s["genset_kw"] >= 0) & (s["genset_kw"] <= p.genset_kw))
     assert np.all((s["pv_curtailment_kw"] >= 0) & (s["pv_curtailment_kw"] <= a + 1e-9))
     assert H == 24
-
-
-def test_numpy_svr_equals_sklearn() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, 5))
-    y = np.sin(x[:, 0]) + 0.1 * x[:, 1]
-    m = SVR(C=10.0, gamma=0.3, epsilon=0.05).fit(x, y)
-    pred = SvrPredictor(export_svr(m, np.zeros(5), np.ones(5), 0.0, 1.0))
-    assert np.allclose(pred(x[:20]), m.predict(x[:20]), atol=1e-9)
-
-
-def test_numpy_forest_equals_sklearn() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(500, 6))
-    y = (x[:, 0] + x[:, 1] ** 2 > 1).astype(int)
-    rf = RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0).fit(x, y)
-    assert np.allclose(ForestPredictor(pack_forest(rf))(x[:50]), rf.predict_proba(x[:50])[:, 1], atol=1e-12)
-
-
-def test_numpy_xgboost_equals_xgboost() -> None:
-    import xgboost as xgb
-
-    from gridtwin.decision.forest import XgbPredictor, pack_xgb
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(1000, 5))
-    x[rng.random(x.shape) < 0.1] = np.nan  # missing values follow XGBoost's default branch
-    y = (np.nan_to_num(x[:, 0]) + np.nan_to_num(x[:, 1]) ** 2 > 1).astype(int)
-    m = xgb.XGBClassifier(n_estimators=25, max_depth=4, n_jobs=1, max_bin=64).fit(x, y)
-    assert np.allclose(XgbPredictor(pack_xgb(m.get_booster()))(x), m.predict_proba(x)[:, 1], atol=1e-6)

@@ -12,6 +12,7 @@ the transformer meter's reading and are computed, not learned (standards.md "Pow
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import matplotlib
 
@@ -22,21 +23,18 @@ import pandas as pd
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
-from sklearn.preprocessing import PolynomialFeatures
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from gridtwin.features.schema import FEATURE_NAMES
+from gridtwin.netopt.catalogue import KIND_HEAD, KIND_TRANSFORMER
 from gridtwin.netopt.dataset import model_for_dataset, network_features
-from gridtwin.netopt.losses import (
-    DESIGN,
-    INPUTS,
-    LossModel,
-    design,
-    loss_equivalent_resistance,
-    physics_loss,
-    save_artifact,
-)
+from gridtwin.netopt.losses import DESIGN, INPUTS, LossModel, design, physics_loss
 from gridtwin.netopt.md import table as md_table
+from gridtwin.netopt.network import NetworkModel
+from gridtwin.netopt.powerflow import solve
 from training.context import Metric, TrainContext, TrainResult
+from training.onnx_export import sklearn_to_onnx, write_params
 from training.split import split_by_time
 
 NAME = "energy_loss"
@@ -55,6 +53,51 @@ def _rows(ctx: TrainContext, feeder: str) -> tuple[pd.DataFrame, object]:
     return df.dropna(subset=["r_eq"]).reset_index(drop=True), model
 
 
+def loss_equivalent_resistance(model: NetworkModel) -> dict[str, float]:
+    """R_eq (ohm) of every transformer/feeder-head meter of the model."""
+    s = 10e3 * (1 + 1j * np.tan(np.arccos(0.95)))
+    out: dict[str, float] = {}
+    for mid, kind, head in zip(model.meter_ids, model.meter_kind, model.meter_head, strict=True):
+        if kind not in (KIND_TRANSFORMER, KIND_HEAD):
+            continue
+        w = model.weights.copy()
+        if kind == KIND_HEAD:
+            w[model.node_head != head] = 0.0
+            w /= np.where(w.sum(axis=0) > 0, w.sum(axis=0), 1.0)
+        flow = solve(model, (w * s)[:, :, None], model.source_pu)
+        on = np.ones(model.n_nodes, bool) if kind == KIND_TRANSFORMER else model.node_head == head
+        i_head = flow.i[on].sum(axis=0)[:, 0]
+        out[str(mid)] = float(flow.line_w[0] / (np.abs(i_head) ** 2).sum())
+    return out
+
+
+def save_network(path: Path, models: list[NetworkModel]) -> Path:
+    """One .npz with, per feeder, the catalogue, each meter's R_eq and the transformer data
+    (read by `gridtwin.netopt.losses.LossModel.load`)."""
+    data: dict[str, np.ndarray] = {"n_feeders": np.array(len(models))}
+    for f, m in enumerate(models):
+        r_eq = loss_equivalent_resistance(m)
+        data[f"f{f}_name"] = np.array(m.name)
+        data[f"f{f}_meter_ids"] = m.meter_ids
+        data[f"f{f}_meter_kind"] = m.meter_kind
+        data[f"f{f}_meter_head"] = m.meter_head
+        data[f"f{f}_r_eq"] = np.array([r_eq.get(str(x), np.nan) for x in m.meter_ids])
+        data[f"f{f}_weights"] = m.weights
+        data[f"f{f}_node_head"] = m.node_head
+        data[f"f{f}_trafo"] = np.array([m.r_trafo, m.pfe_w, m.un])
+    np.savez(path, **data)
+    return path
+
+
+def fixed_scaler(scale: np.ndarray) -> StandardScaler:
+    """Division by the training design's max |value| (no centring), as a fitted scaler so the
+    scaling travels inside the exported graph."""
+    scaler = StandardScaler(with_mean=False)
+    scaler.scale_, scaler.var_, scaler.mean_ = scale, scale**2, None
+    scaler.n_features_in_, scaler.n_samples_seen_ = len(scale), 1
+    return scaler
+
+
 def _x(df: pd.DataFrame) -> np.ndarray:
     return np.nan_to_num(df[list(INPUTS)].to_numpy(float))
 
@@ -71,12 +114,19 @@ def train(ctx: TrainContext) -> TrainResult:
     d_tr = design(x_tr)
     scale = np.maximum(np.abs(d_tr).max(axis=0), 1e-9)
 
-    def fit(d: int, a: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        if d == 0:  # the physics term alone, one fitted ratio
-            return np.zeros((0, d_tr.shape[1]), int), np.zeros(0), float(np.mean(y_tr[rows]))
-        poly = PolynomialFeatures(d, include_bias=False).fit(d_tr[rows] / scale)
-        reg = Ridge(alpha=a).fit(poly.transform(d_tr[rows] / scale), y_tr[rows])
-        return poly.powers_, reg.coef_, float(reg.intercept_)
+    def fit(d: int, a: float, rows: np.ndarray) -> tuple[Pipeline | None, float]:
+        """(scaling → polynomial features → ridge, None) or, for degree 0, (None, the one
+        fitted ratio: the physics term alone)."""
+        if d == 0:
+            return None, float(np.mean(y_tr[rows]))
+        # fitted step by step: Pipeline.fit would refit the scaler to the standard deviation
+        z = d_tr[rows] / scale
+        poly = PolynomialFeatures(d, include_bias=False).fit(z)
+        reg = Ridge(alpha=a).fit(poly.transform(z), y_tr[rows])
+        return make_pipeline(fixed_scaler(scale), poly, reg), float("nan")
+
+    def ratio_of(pipe: Pipeline | None, constant: float):
+        return pipe.predict if pipe is not None else (lambda d: np.full(len(d), constant))
 
     # 5-fold CV (contiguous folds: rows are ordered by meter, so folds hold out meters) over
     # polynomial degree and ridge strength, on the training part only
@@ -86,20 +136,25 @@ def train(ctx: TrainContext) -> TrainResult:
     for d, a in grid:
         scores = []
         for fi, vi in folds:
-            powers, coef, icpt = fit(d, a, fi)
-            lm_cv = LossModel(powers, scale, coef, icpt, [])
+            lm_cv = LossModel(ratio_of(*fit(d, a, fi)), [])
             pred = lm_cv.line_loss(x_tr[vi], tr.r_eq.to_numpy()[vi])
             scores.append(r2_score(tr.line_loss_w.to_numpy()[vi], pred))
         cv[f"degree={d},alpha={a:g}"] = float(np.mean(scores))
     best = max(cv, key=cv.get)
     d_best = int(best.split(",")[0].split("=")[1])
     a_best = float(best.split("alpha=")[1])
-    powers, coef, icpt = fit(d_best, a_best, np.arange(len(tr)))
+    pipe, icpt = fit(d_best, a_best, np.arange(len(tr)))
     art = ctx.path("energy_loss.npz")
     other = model_for_dataset(ctx.feeder_dir("test"))
-    save_artifact(art, [model, other], powers, scale, coef, icpt)
+    save_network(art, [model, other])
+    # the regression as an ONNX graph (ONNX Runtime serves it), or the one ratio for degree 0
+    reg_path = sklearn_to_onnx(pipe, len(DESIGN), ctx.path("energy_loss_ratio.onnx")) if pipe else None
+    params_path = write_params(
+        ctx.path("energy_loss_params.json"), {"constant_ratio": None if pipe else icpt, "design": DESIGN}
+    )
 
-    lm = LossModel.load(art)
+    # evaluated through the exported graph: the held-out figures are the served model's
+    lm = LossModel.load(art, reg_path, None if pipe else icpt)
 
     def predict_line(frame: pd.DataFrame) -> np.ndarray:
         return lm.line_loss(_x(frame), frame.r_eq.to_numpy())
@@ -182,6 +237,8 @@ def train(ctx: TrainContext) -> TrainResult:
         .groupby("meter_id")
         .agg(mae_w=("err", "mean"), mean_loss_w=("line_loss_w", "mean"))
     )
+    powers = pipe[1].powers_ if pipe else np.zeros((0, len(DESIGN)), int)
+    coef = pipe[2].coef_ if pipe else np.zeros(0)
     terms = np.array([" ".join(f"{n}^{e}" for n, e in zip(DESIGN, row, strict=True) if e) for row in powers])
     top = np.argsort(-np.abs(coef))[:8]
 
@@ -240,8 +297,14 @@ Total-loss MAPE on the test part: {mape_tot:.2f} %.
     rows = te.sample(n=min(20, len(te)), random_state=ctx.seed)
     latency = rows[list(FEATURE_NAMES)].to_numpy(float)
     return TrainResult(
-        algorithm="Ridge linear regression on polynomial features (physics-normalised) + exact transformer losses",
-        artifacts={"model": art},
+        algorithm=(
+            "ridge regression on polynomial features (physics-normalised, ONNX Runtime) "
+            "+ exact transformer losses"
+            if pipe
+            else "physics term R_eq·ΣI² × one fitted loss ratio (CV chose degree 0: no regression graph) "
+            "+ exact transformer losses"
+        ),
+        artifacts={"network": art, "params": params_path, **({"regression": reg_path} if reg_path else {})},
         features=list(INPUTS),
         metrics=metrics,
         hyperparameters={"degree": d_best, "alpha": a_best, "inputs": list(INPUTS), "design": list(DESIGN)},

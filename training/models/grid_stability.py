@@ -15,8 +15,6 @@ speed and the probabilities prior-corrected; the averaged probability is then ca
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import xgboost as xgb
@@ -25,13 +23,13 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, brier_score_loss, precision_recall_curve, roc_auc_score, roc_curve
 
-from gridtwin.decision.forest import ForestPredictor, XgbPredictor, pack_forest, pack_xgb
 from gridtwin.decision.reporting import md_table, save_barh, save_xy
 from gridtwin.decision.stability import RAW_FEATURES
 from gridtwin.features.compute import features_from_dataframe
 from gridtwin.features.schema import FEATURE_NAMES as SCHEMA_FEATURES
 from gridtwin.features.schema import SCHEMA_VERSION
 from training.context import Metric, TrainContext, TrainResult
+from training.onnx_export import sklearn_to_onnx, write_params, xgboost_to_onnx
 from training.split import split_by_time
 from training.upstream import run_upstream, upstream_registry
 
@@ -198,33 +196,27 @@ def train(ctx: TrainContext) -> TrainResult:
     acc_g = accuracy_score(yg_, (pg >= 0.5).astype(int))
     auc_g = float(roc_auc_score(yg_, pg)) if 0 < yg_.sum() < len(yg_) else float("nan")
 
-    # ---- artifacts ----
-    forest = pack_forest(ens.rf)
-    packed_xgb = pack_xgb(ens.xgb.get_booster())
-    arrays = {f"rf__{k}": v for k, v in forest.items()}
-    arrays.update({f"xgb__{k}": v for k, v in packed_xgb.items()})
-    arrays.update(
+    # ---- artifacts: the forest and the booster as ONNX graphs (ONNX Runtime serves them); the
+    # logistic member stays arithmetic in the params because its per-input contributions
+    # (coefficient × standardised value) are the served risk factors ----
+    n_in = x_all.shape[1]
+    rf_path = sklearn_to_onnx(ens.rf, n_in, ctx.path("grid_stability_rf.onnx"))
+    xgb_path = xgboost_to_onnx(ens.xgb, n_in, ctx.path("grid_stability_xgb.onnx"))
+    params_path = write_params(
+        ctx.path("grid_stability_params.json"),
         {
             "median": med,
             "lr_coef": ens.lr.coef_.ravel(),
-            "lr_intercept": ens.lr.intercept_,
+            "lr_intercept": float(ens.lr.intercept_[0]),
             "mu": ens.mu,
             "sd": ens.sd,
             "iso_x": iso_x,
             "iso_y": iso_y,
-            "member_weight": np.array(ens.pos_rate / (1 - ens.pos_rate)),
-            "keep_rate": np.array(keep_rate),
-            "features": np.array(json.dumps(list(RAW_FEATURES))),
-            "upstream_used": np.array(json.dumps(used_up)),
-        }
-    )
-    npz = ctx.path("grid_stability.npz")
-    np.savez(npz, **arrays)
-    # the numpy forest must reproduce sklearn exactly (checked on held-out rows)
-    xi = np.where(np.isnan(x_te[:500]), med, x_te[:500])
-    assert np.allclose(ForestPredictor(forest)(xi), ens.rf.predict_proba(xi)[:, 1], atol=1e-9)
-    assert np.allclose(
-        XgbPredictor(packed_xgb)(x_te[:500]), ens.xgb.predict_proba(x_te[:500])[:, 1], atol=1e-5
+            "member_weight": ens.pos_rate / (1 - ens.pos_rate),
+            "keep_rate": keep_rate,
+            "features": list(RAW_FEATURES),
+            "upstream_used": used_up,
+        },
     )
 
     # ---- report ----
@@ -310,8 +302,11 @@ def train(ctx: TrainContext) -> TrainResult:
         notes += "The held-out test part has no unstable rows in this profile: AUC is undefined (NaN). "
     rows = _latency_rows(df, split)
     return TrainResult(
-        algorithm="Soft-voting ensemble: random forest + XGBoost + logistic regression, isotonic-calibrated",
-        artifacts={"model": npz},
+        algorithm=(
+            "Soft-voting ensemble: random forest + XGBoost (ONNX Runtime) + logistic regression, "
+            "isotonic-calibrated"
+        ),
+        artifacts={"rf": rf_path, "xgb": xgb_path, "params": params_path},
         features=input_names,
         metrics=[
             Metric("accuracy", float(acc), float(base_acc), "always stable", ">= 0.93"),

@@ -31,7 +31,7 @@ from training.models._monitoring.common import (
     save_barh,
     save_confusion,
 )
-from training.models._monitoring.pack import constant_tree, pack_classifier_trees, pack_regressor_trees
+from training.onnx_export import sklearn_to_onnx, write_params
 from training.split import split_by_time
 
 NAME = "harmonic_analysis"
@@ -163,10 +163,10 @@ def train(ctx: TrainContext) -> TrainResult:
     est_kind = "forest" if val_mae_rf < val_mae_const else "constant median"
     if est_kind == "forest":
         est.fit(xe[j_train], ye[j_train])
-        est_packed = pack_regressor_trees(est.estimators_)
+        est_constant = None
         est_pred = est.predict(xe[j_test])
     else:
-        est_packed = constant_tree(float(np.median(ye[j_train])))
+        est_constant = float(np.median(ye[j_train]))
         est_pred = np.full(int(j_test.sum()), float(np.median(ye[j_train])))
     est_mae = float(np.mean(np.abs(est_pred - ye[j_test])))
     est_base = float(np.mean(np.abs(np.median(ye[j_train]) - ye[j_test])))
@@ -175,22 +175,23 @@ def train(ctx: TrainContext) -> TrainResult:
         (thd_level_index(np.full(j_test.sum(), np.median(ye[j_train]))) == thd_level_index(ye[j_test])).mean()
     )
 
-    # Artifact: both forests, the estimator, class names.
-    arrays = {}
-    for prefix, packed in (
-        ("vi_", pack_classifier_trees(rf_vi.estimators_)),
-        ("v_", pack_classifier_trees(rf_v.estimators_)),
-        ("est_", est_packed),
-    ):
-        arrays.update({prefix + k: v for k, v in packed.to_arrays().items()})
+    # Artifacts: one ONNX graph per forest (ONNX Runtime serves them), the class names, the
+    # estimator's inputs and medians, and the constant when the median beat the forest.
     assert list(rf_vi.classes_) == list(rf_v.classes_)
-    model_path = ctx.path("harmonic_analysis.npz")
-    np.savez(
-        model_path,
-        **arrays,
-        classes=np.asarray(rf_vi.classes_).astype(str),
-        est_columns=np.asarray(EST_COLUMNS),
-        est_fill=fill,
+    artifacts = {
+        "source_vi": sklearn_to_onnx(rf_vi, x_vi.shape[1], ctx.path("harmonic_source_vi.onnx")),
+        "source_v": sklearn_to_onnx(rf_v, x_v.shape[1], ctx.path("harmonic_source_v.onnx")),
+    }
+    if est_constant is None:
+        artifacts["thd_estimate"] = sklearn_to_onnx(est, xe.shape[1], ctx.path("harmonic_thd_estimate.onnx"))
+    artifacts["params"] = write_params(
+        ctx.path("harmonic_analysis_params.json"),
+        {
+            "classes": np.asarray(rf_vi.classes_).astype(str),
+            "est_columns": list(EST_COLUMNS),
+            "est_fill": fill,
+            "est_constant": est_constant,
+        },
     )
 
     # Report.
@@ -307,8 +308,11 @@ fitted on {len(fit_idx)}.
         Metric("thd_estimate_band_accuracy", band_acc, band_base, "median's band"),
     ]
     return TrainResult(
-        algorithm="FFT (IEC 61000-4-7) + RandomForestClassifier (source) + RandomForestRegressor (RMS-only THD estimate)",
-        artifacts={"model": model_path},
+        algorithm=(
+            "FFT (IEC 61000-4-7) + random forest classifiers (source) + random forest regressor "
+            "(RMS-only THD estimate) (ONNX Runtime)"
+        ),
+        artifacts=artifacts,
         features=EST_COLUMNS + ["frequency_hz", "nominal_frequency_hz"],
         metrics=metrics,
         hyperparameters={

@@ -15,12 +15,13 @@ optimum; naive baseline: leave battery and genset idle in the first hour.
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
 from gridtwin.decision.dispatch import (
@@ -31,13 +32,22 @@ from gridtwin.decision.dispatch import (
     settle_first_hour,
 )
 from gridtwin.decision.reporting import md_table, save_hist, save_xy
-from gridtwin.decision.svr import SvrPredictor, export_svr
 from gridtwin.features.schema import FEATURE_NAMES as SCHEMA_FEATURES
 from training.context import Metric, TrainContext, TrainResult
+from training.onnx_export import rbf_svr_to_onnx, write_params
 
 NAME = "optimal_dispatch"
 TARGETS = ("battery_kw", "genset_kw", "cost")
 INPUTS = ("demand_kw", "soc", "pv_avail_kw", "hour_sin", "hour_cos")
+
+
+def surrogate_pipeline(svr: SVR, x_mean: np.ndarray, x_scale: np.ndarray) -> Pipeline:
+    """The SVR (fitted on standardised inputs) behind its input standardisation, one estimator
+    for export: `x_scale` is the training std + 1e-9, set as the scaler's fitted state."""
+    scaler = StandardScaler()
+    scaler.mean_, scaler.scale_, scaler.var_ = x_mean, x_scale, x_scale**2
+    scaler.n_features_in_, scaler.n_samples_seen_ = len(x_mean), 1
+    return make_pipeline(scaler, svr)
 
 
 def tr_states(ctx: TrainContext, feeder: str) -> pd.DataFrame:
@@ -107,8 +117,13 @@ def train(ctx: TrainContext) -> TrainResult:
         best = grid[int(np.argmin(scores))]
         cv_results[target] = [{**hp, "cv_mse_std_units": s} for hp, s in zip(grid, scores, strict=True)]
         model = SVR(kernel="rbf", epsilon=0.05, **best).fit(z_tr, yz)
-        exported[target] = export_svr(model, x_mean, x_scale, y_mean, y_scale)
-        exported[target]["hyperparameters"] = best
+        exported[target] = {
+            "svr": model,
+            "pipeline": surrogate_pipeline(model, x_mean, x_scale),
+            "y_mean": float(y_mean),
+            "y_scale": float(y_scale),
+            "hyperparameters": best,
+        }
 
     # ---- held-out evaluation on the other feeder (once) ----
     te = tr_states(ctx, "test").sample(n_test, random_state=ctx.seed + 1)
@@ -116,7 +131,10 @@ def train(ctx: TrainContext) -> TrainResult:
     t_te, d_te = te["t_s"].to_numpy(), te["demand_kw"].to_numpy()
     y_te, te_times, (d, a, pr) = label(lp, params, t_te, d_te, te_soc)
     x_te = svr_inputs(params, t_te, d_te, te_soc)
-    pred = {t: SvrPredictor(exported[t])(x_te) for t in TARGETS}
+    pred = {
+        t: exported[t]["pipeline"].predict(x_te) * exported[t]["y_scale"] + exported[t]["y_mean"]
+        for t in TARGETS
+    }
     settled = settle_first_hour(params, d[:, 0], a[:, 0], pred["battery_kw"], pred["genset_kw"], te_soc)
     cost_opt = y_te[:, 2]
     cost_sur = np.array(
@@ -141,13 +159,21 @@ def train(ctx: TrainContext) -> TrainResult:
     bat_mae = float(np.mean(np.abs(settled["battery_kw"] - y_te[:, 0])))
     lp_ms = float(np.median(np.concatenate([lp_times, te_times])) * 1e3)
 
-    artifact = ctx.path("optimal_dispatch.npz")
-    arrays = {"params_json": np.array(json.dumps(params.as_dict())), "lp_solve_ms": np.array(lp_ms)}
-    for t in TARGETS:
-        for k, v in exported[t].items():
-            if k != "hyperparameters":
-                arrays[f"{t}__{k}"] = np.asarray(v)
-    np.savez(artifact, **arrays)
+    # one ONNX graph per target (standardisation + RBF kernel expansion, served by ONNX
+    # Runtime); the target's de-standardisation, the LP parameters and the measured LP solve
+    # time as JSON
+    artifacts = {
+        t: rbf_svr_to_onnx(exported[t]["svr"], x_mean, x_scale, ctx.path(f"optimal_dispatch_{t}.onnx"))
+        for t in TARGETS
+    }
+    artifacts["params"] = write_params(
+        ctx.path("optimal_dispatch_params.json"),
+        {
+            "dispatch": params.as_dict(),
+            "lp_solve_ms": lp_ms,
+            "targets": {t: {k: exported[t][k] for k in ("y_mean", "y_scale")} for t in TARGETS},
+        },
+    )
 
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     rel_gap = (cost_sur - cost_opt) / np.maximum(np.abs(cost_opt), 1.0)
@@ -216,8 +242,8 @@ def train(ctx: TrainContext) -> TrainResult:
         notes += f"Goal missed: surrogate cost gap {gap * 100:.2f} % > 2 %. "
     rows = _latency_rows(ctx)
     return TrainResult(
-        algorithm="RBF SVR surrogate of an exact LP economic dispatch (scipy HiGHS)",
-        artifacts={"model": artifact},
+        algorithm="RBF SVR surrogate (ONNX Runtime) of an exact LP economic dispatch (scipy HiGHS)",
+        artifacts=artifacts,
         features=["active_power_total_w", "hour_of_day (reading timestamp)", "battery_soc (Redis)"],
         metrics=[
             Metric(

@@ -19,7 +19,6 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_m
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 
-from gridtwin.models._maintenance.fastsvm import RbfSvc
 from gridtwin.models._maintenance.loading import (
     DESIGN_NAMES,
     SOURCE_COLUMNS,
@@ -37,6 +36,7 @@ from training.models._maintenance.common import (
     save_plot,
     write_json,
 )
+from training.onnx_export import sklearn_to_onnx, write_params
 from training.split import split_by_time
 
 CLASSES = ["high", "normal", "overload"]  # sklearn's sorted order
@@ -122,14 +122,20 @@ def train(ctx: TrainContext) -> TrainResult:
         cv_scores[f"C={c},gamma={g}"] = float(np.mean(scores))
     best = max(cv_scores, key=cv_scores.get)
     c_best, g_best = (float(v.split("=")[1]) for v in best.split(","))
-    svc = SVC(C=c_best, gamma=g_best, kernel="rbf").fit(xt, yt, sample_weight=wt)
-    fast = RbfSvc.from_sklearn(svc)
+    # one-vs-one decision values (the libsvm pairs, sklearn's order) feed the calibration
+    svc = SVC(C=c_best, gamma=g_best, kernel="rbf", decision_function_shape="ovo").fit(
+        xt, yt, sample_weight=wt
+    )
     classes = list(svc.classes_)
+
+    def decisions(rows: np.ndarray) -> np.ndarray:
+        """(n, n_pairs) decision values; binary: sklearn's sign (positive = second class)."""
+        return np.asarray(svc.decision_function(rows)).reshape(len(rows), -1)
 
     # Platt-style calibration of the OvO decisions on the validation part (see
     # `calibrated_classes`): labels and P(overload) respect the class prior again
     va = np.flatnonzero(split.val)
-    dec_va = fast.decision_ovo(xs[va])
+    dec_va = decisions(xs[va])
     prior = float(np.clip(np.average(yt == "overload", weights=wt), 1e-6, 1 - 1e-6))
     if len(np.unique(y[va])) >= 2:
         cal = LogisticRegression(C=1.0, max_iter=1000).fit(dec_va, y[va])
@@ -138,8 +144,8 @@ def train(ctx: TrainContext) -> TrainResult:
         cal_classes, cal_w, cal_b = np.array([], dtype=str), np.zeros((0, dec_va.shape[1])), np.zeros(0)
 
     def classify(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        dec = fast.decision_ovo(rows)
-        votes = np.array(classes)[fast.predict_index(rows)]
+        dec = decisions(rows)
+        votes = svc.predict(rows)
         return calibrated_classes(dec, votes, cal_classes, cal_w, cal_b, prior)
 
     # time to overload: median of the simulator's first-crossing minutes for training rows
@@ -181,18 +187,22 @@ def train(ctx: TrainContext) -> TrainResult:
     gacc_p = accuracy_score(gdf.future_loading_class, loading_class(gdf.loading_pu.to_numpy()))
 
     # ---- artifacts --------------------------------------------------------------------
-    arrays = {
-        **fast.to_arrays(),
-        "fill": fill,
-        "mu": mu,
-        "sd": sd,
-        "cal_w": np.asarray(cal_w, float),
-        "cal_b": np.asarray(cal_b, float),
-        "cal_classes": cal_classes,
-        "prior_overload": np.array([prior]),
-        "ttf_minutes": np.array([ttf]),
-    }
-    np.savez(ctx.path("overload_svm.npz"), **arrays)
+    # the SVC as an ONNX graph (ONNX Runtime serves it); imputation, standardisation and the
+    # logistic calibration of its decisions are a few numbers each, kept as JSON
+    svm_path = sklearn_to_onnx(svc, xs.shape[1], ctx.path("overload_svm.onnx"))
+    params_path = write_params(
+        ctx.path("overload_params.json"),
+        {
+            "fill": fill,
+            "mu": mu,
+            "sd": sd,
+            "cal_w": np.asarray(cal_w, float),
+            "cal_b": np.asarray(cal_b, float),
+            "cal_classes": cal_classes,
+            "prior_overload": prior,
+            "ttf_minutes": ttf,
+        },
+    )
     ratings = {}
     for feeder in ("train", "test"):
         m = ctx.table("meters", feeder)
@@ -246,7 +256,7 @@ Generalisation feeder `{ctx.feeder_dir("test").name}`: accuracy {gacc:.4f} vs pe
 ### Cross-validation (5-fold, training part, macro-F1)
 {chr(10).join(f"- {k}: {v:.3f}" for k, v in cv_scores.items())}
 
-Chosen: {best}. Support vectors: {len(fast.support_vectors)}.
+Chosen: {best}. Support vectors: {len(svc.support_vectors_)}.
 """
     notes = (
         f"SVM (RBF) on {len(DESIGN_NAMES)} rating-normalised inputs; normal rows subsampled to "
@@ -264,8 +274,8 @@ Chosen: {best}. Support vectors: {len(fast.support_vectors)}.
         f"table shipped as an artifact; a meter with neither gets no loading (detail says so)."
     )
     return TrainResult(
-        algorithm="SVC(kernel=rbf), numpy one-vs-one decision at serving",
-        artifacts={"svm": ctx.path("overload_svm.npz"), "meta": ctx.path("ratings.json")},
+        algorithm="SVM (RBF kernel, one-vs-one, ONNX Runtime) + logistic calibration",
+        artifacts={"svm": svm_path, "params": params_path, "meta": ctx.path("ratings.json")},
         features=list(SOURCE_COLUMNS),
         metrics=[
             Metric("accuracy", float(acc), float(acc_persist), "persistence (current class)", ">= 0.90"),
@@ -277,7 +287,7 @@ Chosen: {best}. Support vectors: {len(fast.support_vectors)}.
             "C": c_best,
             "gamma": g_best,
             "design": list(DESIGN_NAMES),
-            "n_support_vectors": int(len(fast.support_vectors)),
+            "n_support_vectors": int(len(svc.support_vectors_)),
         },
         training_data={
             "table": "loading + readings",

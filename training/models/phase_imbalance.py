@@ -30,7 +30,7 @@ from training.models._monitoring.common import (
     save_confusion,
     time_folds,
 )
-from training.models._monitoring.pack import pack_classifier_trees
+from training.onnx_export import sklearn_to_onnx, write_params
 from training.split import split_by_time
 
 NAME = "phase_imbalance"
@@ -113,9 +113,10 @@ def train(ctx: TrainContext) -> TrainResult:
     gen_base = accuracy_score(gen_y, np.full_like(gen_y, majority))
 
     # Artifacts and plots.
-    packed = pack_classifier_trees([tree])
-    model_path = ctx.path("phase_imbalance_tree.npz")
-    np.savez(model_path, **packed.to_arrays(), classes=np.asarray(tree.classes_).astype(str))
+    model_path = sklearn_to_onnx(tree, x_all.shape[1], ctx.path("phase_imbalance_tree.onnx"))
+    params_path = write_params(
+        ctx.path("phase_imbalance_params.json"), {"classes": np.asarray(tree.classes_).astype(str)}
+    )
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     labels = [c for c in CAUSES if c in set(yte) | set(pred)]
     save_confusion(ctx.report_dir / f"{NAME}_confusion.png", yte, pred, labels, "Cause, held-out test")
@@ -205,8 +206,8 @@ Training rows by cause: {classes_train}. Test rows by cause: {classes_test}.
         Metric("other_feeder_cause_accuracy", float(gen_acc), float(gen_base), f"always {majority}"),
     ]
     return TrainResult(
-        algorithm="DecisionTreeClassifier (cause) + exact VUF/LVUR/PVUR",
-        artifacts={"model": model_path},
+        algorithm="decision tree (cause, ONNX Runtime) + exact VUF/LVUR/PVUR",
+        artifacts={"model": model_path, "params": params_path},
         features=list(INPUT_COLUMNS),
         metrics=metrics,
         hyperparameters={**params, "descriptors": list(DESCRIPTOR_NAMES), "vuf_bands_pct": [1.0, 2.0, 3.0]},

@@ -24,7 +24,6 @@ from sklearn.model_selection import GroupKFold
 from gridtwin.features.compute import features_from_dataframe
 from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.models._maintenance.common import impute
-from gridtwin.models._maintenance.forest import FlatForest
 from gridtwin.models._maintenance.sag import (
     CONDITION_COLUMNS,
     SAG_COLUMNS,
@@ -41,6 +40,7 @@ from training.models._maintenance.common import (
     reading_features,
     save_plot,
 )
+from training.onnx_export import sklearn_to_onnx, write_params
 from training.split import split_by_time
 
 HORIZON = pd.Timedelta(minutes=60)
@@ -182,11 +182,11 @@ def train(ctx: TrainContext) -> TrainResult:
     m_cause = clf(**best_c).fit(x[tr], y_cause[tr], sample_weight=w[tr])
     m_reg = reg_mae(**best_r).fit(x[tr], y_reg[tr, 0], sample_weight=w[tr])
     m_dur = reg(**best_t).fit(x[tr], y_reg[tr, 1], sample_weight=w[tr])
-    f_cause, f_reg, f_dur = (FlatForest.from_sklearn(m) for m in (m_cause, m_reg, m_dur))
     classes = np.array(m_cause.classes_)
 
     # ---- next-hour probability from conditions ----------------------------------------
     hf, hy = _hour_labels(ctx, "train", 2 if ctx.quick else 5)
+    hy = hy.astype(np.int64)  # 0/1 classes: the ONNX export needs integer or string labels
     hsplit = split_by_time(hf.timestamp, hf.meter_id, embargo=HORIZON, seed=ctx.seed)
     hx_raw = hf[list(CONDITION_COLUMNS)].to_numpy(float)
     hfill = medians(hx_raw[hsplit.train])
@@ -206,7 +206,7 @@ def train(ctx: TrainContext) -> TrainResult:
 
     def brier(m, xb, yb, wb):
         p = m.predict_proba(xb)
-        p1 = p[:, list(m.classes_).index(True)] if True in m.classes_ else np.zeros(len(xb))
+        p1 = p[:, list(m.classes_).index(1)] if 1 in m.classes_ else np.zeros(len(xb))
         return -brier_score_loss(yb, p1)
 
     n_groups = len(np.unique(hgroups))
@@ -222,16 +222,15 @@ def train(ctx: TrainContext) -> TrainResult:
     )
     best_h = {k: v for k, v in best_h.items() if k != "n_estimators"}
     m_hour = clf(**best_h).fit(hx[sub], hy[sub])
-    f_hour = FlatForest.from_sklearn(m_hour)
-    hour_pos = list(m_hour.classes_).index(True) if True in m_hour.classes_ else -1
+    hour_pos = list(m_hour.classes_).index(1) if 1 in m_hour.classes_ else -1
 
     # ---- held-out evaluation, once -----------------------------------------------------
     te = np.flatnonzero(split.test)
-    pc = classes[f_cause.predict(x[te]).argmax(1)]
+    pc = classes[m_cause.predict_proba(x[te]).argmax(1)]
     acc = float(np.average(pc == y_cause[te], weights=w[te]))
     major = pd.Series(y_cause[tr]).value_counts().index[0]
     acc_base = float(np.average(y_cause[te] == major, weights=w[te]))
-    pr = np.column_stack([f_reg.predict(x[te])[:, 0], f_dur.predict(x[te])[:, 0]])
+    pr = np.column_stack([m_reg.predict(x[te]), m_dur.predict(x[te])])
     depth_pred = np.clip(vmin_now[te] + np.minimum(pr[:, 0], 0.0), 0.0, None)
     depth_true = df.depth_pu.to_numpy()[te]
     depth_err = np.abs(depth_pred - depth_true) * 100
@@ -249,7 +248,7 @@ def train(ctx: TrainContext) -> TrainResult:
     cm = confusion_matrix(y_cause[te], pc, labels=labels)
 
     hte = np.flatnonzero(hsplit.test)
-    p_hour = f_hour.predict(hx[hte])[:, hour_pos] if hour_pos >= 0 else np.zeros(len(hte))
+    p_hour = m_hour.predict_proba(hx[hte])[:, hour_pos] if hour_pos >= 0 else np.zeros(len(hte))
     clim = float(hy[htr].mean())
     bs = float(brier_score_loss(hy[hte], p_hour))
     bs_clim = float(brier_score_loss(hy[hte], np.full(len(hte), clim)))
@@ -261,23 +260,31 @@ def train(ctx: TrainContext) -> TrainResult:
     gw = 1.0 / (gdf.event_id.astype(str) + "#" + gdf.base_meter).map(
         (gdf.event_id.astype(str) + "#" + gdf.base_meter).value_counts()
     ).to_numpy(float)
-    gacc = float(np.average(classes[f_cause.predict(gx).argmax(1)] == gdf.cause.to_numpy(), weights=gw))
+    gacc = float(np.average(classes[m_cause.predict_proba(gx).argmax(1)] == gdf.cause.to_numpy(), weights=gw))
     gvmin = gdf.voltage_min_pu.to_numpy(float)
-    gdepth = np.clip(gvmin + np.minimum(f_reg.predict(gx)[:, 0], 0.0), 0.0, None)
+    gdepth = np.clip(gvmin + np.minimum(m_reg.predict(gx), 0.0), 0.0, None)
     gmae = float(np.average(np.abs(gdepth - gdf.depth_pu.to_numpy()) * 100, weights=gw))
 
     # ---- artifacts ------------------------------------------------------------------------
-    np.savez(
-        ctx.path("voltage_sag_forests.npz"),
-        **f_cause.to_arrays("cause_"),
-        **f_reg.to_arrays("reg_"),
-        **f_dur.to_arrays("dur_"),
-        **f_hour.to_arrays("hour_"),
-        fill=fill,
-        hour_fill=hfill,
-        classes=classes.astype(str),
-        hour_pos=np.array([hour_pos]),
-        climatology=np.array([clim]),
+    # one ONNX graph per forest (served by ONNX Runtime) + the imputation medians and names
+    artifacts = {
+        key: sklearn_to_onnx(m, n_in, ctx.path(f"voltage_sag_{key}.onnx"))
+        for key, m, n_in in (
+            ("cause", m_cause, x.shape[1]),
+            ("depth", m_reg, x.shape[1]),
+            ("duration", m_dur, x.shape[1]),
+            ("hour", m_hour, hx.shape[1]),
+        )
+    }
+    artifacts["params"] = write_params(
+        ctx.path("voltage_sag_params.json"),
+        {
+            "fill": fill,
+            "hour_fill": hfill,
+            "classes": classes.astype(str),
+            "hour_pos": hour_pos,
+            "climatology": clim,
+        },
     )
 
     # ---- report ---------------------------------------------------------------------------
@@ -331,7 +338,7 @@ Brier {bs:.5f} vs climatology {bs_clim:.5f} (base rate {clim:.4f}); ROC AUC {auc
 - next hour (−Brier, grouped by 6-h block): {cv_h}
 """
     notes = (
-        f"Four RFs, served as flattened numpy forests. In progress = any phase < 0.9 pu on the reading "
+        f"Four RFs, served by ONNX Runtime (exported with skl2onnx). In progress = any phase < 0.9 pu on the reading "
         f"(IEEE 1159 magnitude band; the cause, final depth and duration are learned from the simulator's events). "
         f"Inputs are the serving features of half-cycle RMS trace readings (history within the event trace). "
         f"Classes include `upstream_reclose` (momentary interruption from the MV recloser), which the simulator "
@@ -343,8 +350,8 @@ Brier {bs:.5f} vs climatology {bs_clim:.5f} (base rate {clim:.4f}); ROC AUC {auc
     )
     rows = df[list(FEATURE_NAMES)].to_numpy(float)[te]
     return TrainResult(
-        algorithm="RandomForest x4 (cause, final-depth increment, log duration, next-hour sag)",
-        artifacts={"forests": ctx.path("voltage_sag_forests.npz")},
+        algorithm="random forest x4 (cause, final-depth increment, log duration, next-hour sag) (ONNX Runtime)",
+        artifacts=artifacts,
         features=sorted(set(SAG_COLUMNS) | set(CONDITION_COLUMNS)),
         metrics=[
             Metric("cause_accuracy", acc, acc_base, f"majority class ({major})", ">= 0.90"),

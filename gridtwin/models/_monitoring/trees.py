@@ -1,5 +1,8 @@
-"""Vectorised numpy inference for packed decision trees (decision tree, random forest,
-isolation forest).
+"""Vectorised numpy inference for packed isolation-forest trees.
+
+Kept only while voltage_anomaly (owned elsewhere, moving to ONNX) imports it: the random
+forests and the decision tree of harmonic_analysis and phase_imbalance run in ONNX Runtime
+(`gridtwin.serving.runtime`). Delete this module once voltage_anomaly no longer loads it.
 
 Training exports the fitted scikit-learn trees into dense arrays (one row per tree, padded to
 the largest tree) saved as ``.npz``; serving walks all trees for all rows at once, one depth

@@ -1,5 +1,8 @@
-"""Export fitted scikit-learn trees to the padded arrays of
-:class:`gridtwin.models._monitoring.trees.PackedTrees` (serving needs no scikit-learn)."""
+"""Export a fitted scikit-learn isolation forest to the padded arrays of
+:class:`gridtwin.models._monitoring.trees.PackedTrees` (serving needs no scikit-learn).
+
+Only voltage_anomaly still uses this packer (its owner moves it to ONNX); the random forests
+and the decision tree of the other monitoring models are exported to ONNX instead."""
 
 from __future__ import annotations
 
@@ -42,22 +45,6 @@ def _pad(trees: Sequence, values: Sequence[np.ndarray]) -> PackedTrees:
     )
 
 
-def pack_classifier_trees(estimators: Sequence) -> PackedTrees:
-    """Decision tree(s) of a classifier; leaf value = class fractions (predict_proba of a tree)."""
-    trees = [e.tree_ for e in estimators]
-    values = []
-    for t in trees:
-        v = t.value[:, 0, :].astype(float)
-        values.append(v / np.maximum(v.sum(axis=1, keepdims=True), 1e-300))
-    return _pad(trees, values)
-
-
-def pack_regressor_trees(estimators: Sequence) -> PackedTrees:
-    """Regression tree(s); leaf value = the leaf mean."""
-    trees = [e.tree_ for e in estimators]
-    return _pad(trees, [t.value[:, 0, :1].astype(float) for t in trees])
-
-
 def pack_isolation_forest(forest: IsolationForest) -> tuple[PackedTrees, float]:
     """Isolation trees with leaf value = path length h(x) as scikit-learn computes it
     (node depth + c(n_node_samples) − 1), and c(max_samples) for the score 2^(−E[h]/c)."""
@@ -70,17 +57,3 @@ def pack_isolation_forest(forest: IsolationForest) -> tuple[PackedTrees, float]:
     ]
     c = float(_average_path_length([forest._max_samples])[0])
     return _pad(trees, values), c
-
-
-def constant_tree(value: float) -> PackedTrees:
-    """A single-leaf tree answering ``value`` (a constant estimator in the packed format)."""
-    return PackedTrees(
-        {
-            "feature": np.zeros((1, 1), np.int64),
-            "threshold": np.zeros((1, 1)),
-            "left": np.full((1, 1), LEAF, np.int64),
-            "right": np.full((1, 1), LEAF, np.int64),
-            "value": np.full((1, 1, 1), float(value)),
-            "depth": np.array([0]),
-        }
-    )
