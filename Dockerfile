@@ -42,9 +42,11 @@ RUN python -m gridtwin.protogen
 COPY services/ services/
 COPY gateway/ gateway/
 COPY gridsim/ gridsim/
+# The exec health probe of the Kubernetes manifests (native gRPC probes cannot speak TLS).
+COPY docker/grpc_probe.py grpc_probe.py
 # The root filesystem is read-only at run time, so bytecode must be in the image;
 # unchecked-hash .pyc files stay valid whatever the file timestamps become.
-RUN python -m compileall -q --invalidation-mode unchecked-hash gridtwin services gateway gridsim \
+RUN python -m compileall -q --invalidation-mode unchecked-hash gridtwin services gateway gridsim grpc_probe.py \
  && mkdir -p /app/registry /app/var
 
 # ---------------------------------------------------------------------------------------
