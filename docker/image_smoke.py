@@ -1,0 +1,278 @@
+"""Run every gridtwin service from the image and check it: the smoke test of `make image-test`.
+
+What it does, with real processes only:
+1. a private `redis-server` on a free loopback port, locked down with the ACL users of
+   k8s/redis/users.acl.template (default user off, user `gridtwin` limited to the key prefix);
+2. one container per service of the image's own gridtwin.mesh.ENTRY_POINTS (so history and
+   web join once they exist), host networking on free ports, the same hardening as on
+   Kubernetes: read-only root filesystem, tmpfs /tmp and /app/var, uid 10001, no capabilities,
+   no-new-privileges, REDIS_URL with the ACL user's password;
+3. waits until every gRPC service reports SERVING (grpc.health.v1), runs the Kubernetes exec
+   probe (/app/grpc_probe.py) inside each container, checks /metrics where the image serves it;
+4. one `Assess` through the gateway must answer OK with the four modules OK and a status for
+   each of the 16 models (without a model registry the learned models answer UNAVAILABLE:
+   the image's honest default; with --registry none may), and a bad reading must come back
+   INVALID_ARGUMENT;
+5. the services' keys are in Redis under the prefix, and the ACL user cannot touch others;
+6. removes the containers and stops Redis, whatever happened.
+
+Usage: python docker/image_smoke.py --image gridtwin:image-test [--registry DIR]
+(--registry mounts a trained registry read-only at /app/registry; then models must load.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from string import Template
+
+import grpc
+import redis
+
+from gridtwin.mesh import free_port, health_status
+from gridtwin.v1 import assessment_pb2, gateway_pb2_grpc, reading_pb2
+
+ROOT = Path(__file__).resolve().parents[1]
+ACL_TEMPLATE = ROOT / "k8s" / "redis" / "users.acl.template"
+READY_TIMEOUT_S = 240.0
+SERVING = 1  # grpc.health.v1.HealthCheckResponse.SERVING
+
+
+def log(message: str) -> None:
+    print(f"[image-test] {message}", flush=True)
+
+
+def docker(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], check=check, capture_output=capture, text=True)
+
+
+class PrivateRedis:
+    """redis-server on a free loopback port with the manifests' ACL users."""
+
+    def __init__(self, password: str) -> None:
+        self.password = password
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="gridtwin-image-test-redis-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PrivateRedis:
+        server = shutil.which("redis-server")
+        if server is None:
+            raise SystemExit("redis-server is needed (apt-get install redis-server)")
+        acl = self.dir / "users.acl"
+        acl.write_text(Template(ACL_TEMPLATE.read_text()).substitute(REDIS_PASSWORD=self.password))
+        acl.chmod(0o600)
+        self.proc = subprocess.Popen(
+            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            + ["--protected-mode", "yes", "--aclfile", str(acl), "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = self.client()
+        for _ in range(100):
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("private redis-server did not start")
+
+    def url(self, user: str = "gridtwin") -> str:
+        return f"redis://{user}:{self.password}@127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url(), socket_connect_timeout=1)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def image_entry_points(image: str) -> dict[str, str]:
+    code = "import json; from gridtwin.mesh import ENTRY_POINTS; print(json.dumps(ENTRY_POINTS))"
+    out = docker("run", "--rm", "--network", "none", "--read-only", image, "python", "-c", code).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def image_has(image: str, path: str) -> bool:
+    code = f"import os, sys; sys.exit(0 if os.path.exists({path!r}) else 1)"
+    return (
+        docker("run", "--rm", "--network", "none", image, "python", "-c", code, check=False).returncode == 0
+    )
+
+
+def reading(meter_id: str, frequency_hz: float = 50.01) -> reading_pb2.Reading:
+    r = reading_pb2.Reading(
+        meter_id=meter_id, frequency=frequency_hz, nominal_voltage=230, nominal_frequency=50
+    )
+    r.timestamp.GetCurrentTime()
+    r.voltage.a, r.voltage.b, r.voltage.c = 231.0, 229.0, 233.0  # V
+    r.current.a, r.current.b, r.current.c = 12.0, 10.5, 11.2  # A
+    r.active_power.a, r.active_power.b, r.active_power.c = 2630.0, 2280.0, 2470.0  # W
+    r.reactive_power.a, r.reactive_power.b, r.reactive_power.c = 610.0, 540.0, 580.0  # var
+    return r
+
+
+def model_statuses(assessment: assessment_pb2.Assessment) -> dict[str, int]:
+    """model field name -> ModelStatus of every model result in the Assessment."""
+    return {
+        field.name: getattr(assessment, field.name).info.status
+        for field in assessment.DESCRIPTOR.fields
+        if field.message_type is not None and "info" in field.message_type.fields_by_name
+    }
+
+
+def run(image: str, registry: str | None) -> None:
+    run_id = secrets.token_hex(4)
+    prefix = f"gridtwin:image-test-{run_id}:"
+    store = PrivateRedis(password=secrets.token_hex(24)).start()
+    names: dict[str, str] = {}
+    try:
+        entries = image_entry_points(image)
+        log(f"services in the image: {', '.join(entries)}")
+        ports = {s: free_port() for s in entries}
+        metrics_ports = {s: free_port() for s in entries}
+        env = {
+            **{f"{s.upper()}_PORT": str(p) for s, p in ports.items()},
+            **{f"{s.upper()}_ADDR": f"127.0.0.1:{p}" for s, p in ports.items()},
+            "REDIS_URL": store.url(),
+            "GRIDTWIN_REDIS_PREFIX": prefix,
+            # No tokens or certificates in the smoke test; the reflection switch as in production.
+            "GRIDTWIN_AUTH": "off",
+            "GRIDTWIN_REFLECTION": "off",
+            "GRIDTWIN_BIND_HOST": "127.0.0.1",
+            "DATABASE_URL": "sqlite:////app/var/history.sqlite3",
+            "OMP_NUM_THREADS": "1",
+            "LOG_LEVEL": "INFO",
+        }
+        for service, module in entries.items():
+            name = f"gridtwin-image-test-{run_id}-{service}"
+            args = ["run", "-d", "--name", name, "--network", "host", "--read-only"]
+            args += ["--tmpfs", "/tmp:rw,size=128m,mode=1777", "--tmpfs", "/app/var:rw,size=256m,mode=1777"]
+            args += ["--user", "10001:10001", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+            if registry:
+                args += ["-v", f"{Path(registry).resolve()}:/app/registry:ro"]
+            for key, value in {**env, "METRICS_PORT": str(metrics_ports[service])}.items():
+                args += ["-e", f"{key}={value}"]
+            docker(*args, image, "python", "-m", module)
+            names[service] = name
+        log(f"started {len(names)} containers")
+
+        grpc_services = [s for s in entries if s != "web"]
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        pending = set(grpc_services)
+        while pending and time.monotonic() < deadline:
+            for service in sorted(pending):
+                if health_status(f"127.0.0.1:{ports[service]}") == SERVING:
+                    pending.discard(service)
+            running = docker(
+                "ps", "--filter", f"name=gridtwin-image-test-{run_id}-", "--format", "{{.Names}}"
+            ).stdout
+            dead = [s for s, n in names.items() if n not in running.split()]
+            if dead:
+                raise AssertionError(f"containers exited: {dead}")
+            time.sleep(1.0)
+        assert not pending, f"not SERVING after {READY_TIMEOUT_S:.0f} s: {sorted(pending)}"
+        log(f"gRPC health SERVING: {', '.join(grpc_services)}")
+
+        # The Kubernetes readiness/startup probe, run where the kubelet runs it.
+        for service in grpc_services:
+            probe = docker("exec", names[service], "python", "/app/grpc_probe.py", service, check=False)
+            assert probe.returncode == 0, f"{service}: exec probe failed: {probe.stderr.strip()}"
+        log("exec probe /app/grpc_probe.py passes in every gRPC container")
+
+        if "web" in entries:
+            _wait_http(f"http://127.0.0.1:{ports['web']}/metrics", deadline)
+            log("web answers /metrics")
+        if image_has(image, "/app/gridtwin/core/telemetry"):
+            for service in grpc_services:
+                _wait_http(f"http://127.0.0.1:{metrics_ports[service]}/metrics", deadline)
+            log("every gRPC service serves /metrics")
+
+        uid = docker("exec", names["gateway"], "python", "-c", "import os; print(os.getuid())").stdout.strip()
+        assert uid == "10001", uid
+        write = docker("exec", names["gateway"], "python", "-c", "open('/app/x', 'w')", check=False)
+        assert write.returncode != 0 and "Read-only file system" in write.stderr, write.stderr
+
+        with grpc.insecure_channel(f"127.0.0.1:{ports['gateway']}") as channel:
+            stub = gateway_pb2_grpc.GridTwinStub(channel)
+            assessment = stub.Assess(reading(f"image-test-{run_id}"), timeout=30)
+            assert assessment.status.code == 0, assessment.status
+            modules = {m.module: m for m in assessment.modules}
+            assert set(modules) == {"monitoring", "maintenance", "energy", "decision"}, set(modules)
+            assert all(m.status == assessment_pb2.OK for m in modules.values()), modules
+            models = model_statuses(assessment)
+            assert len(models) == 16 and assessment_pb2.MODEL_STATUS_UNSPECIFIED not in models.values(), (
+                models
+            )
+            counts: dict[str, int] = {}
+            for status in models.values():
+                name = assessment_pb2.ModelStatus.Name(status)
+                counts[name] = counts.get(name, 0) + 1
+            log(f"Assess OK (schema {assessment.feature_schema_version}), 4 modules OK, models: {counts}")
+            if registry:
+                missing = [m for m, s in models.items() if s == assessment_pb2.UNAVAILABLE]
+                assert not missing, f"models UNAVAILABLE although a registry is mounted: {missing}"
+            try:
+                stub.Assess(reading(f"image-test-{run_id}-bad", frequency_hz=75.0), timeout=30)
+                raise AssertionError("a 75 Hz reading on a 50 Hz meter was accepted")
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.code()
+            log("bad reading -> INVALID_ARGUMENT")
+
+        client = store.client()
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        assert keys, "no key under the prefix: the services did not write to Redis"
+        try:
+            client.set("outside-the-prefix", b"1")
+            raise AssertionError("the ACL user wrote outside its key prefix")
+        except redis.exceptions.NoPermissionError:
+            pass
+        log(f"{len(keys)} Redis keys under the prefix; the ACL user is refused outside it")
+    except BaseException:
+        for service, name in names.items():
+            logs = docker("logs", "--tail", "25", name, check=False)
+            print(f"---- {service} ({name}) ----\n{logs.stdout}{logs.stderr}", file=sys.stderr)
+        raise
+    finally:
+        if names:
+            docker("rm", "-f", *names.values(), check=False)
+        store.stop()
+
+
+def _wait_http(url: str, deadline: float) -> None:
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError as exc:
+            last = exc
+        time.sleep(1.0)
+    raise AssertionError(f"{url} did not answer: {last}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--registry", help="a trained model registry to mount at /app/registry")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    run(args.image, args.registry)
+    log(f"smoke test passed in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
