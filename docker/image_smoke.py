@@ -192,8 +192,9 @@ def run(image: str, registry: str | None) -> None:
         log("exec probe /app/grpc_probe.py passes in every gRPC container")
 
         if "web" in entries:
-            _wait_http(f"http://127.0.0.1:{ports['web']}/metrics", deadline)
-            log("web answers /metrics")
+            for path in ("/readyz", "/metrics"):
+                _wait_http(f"http://127.0.0.1:{ports['web']}{path}", deadline)
+            log("web answers /readyz and /metrics")
         if image_has(image, "/app/gridtwin/core/telemetry"):
             for service in grpc_services:
                 _wait_http(f"http://127.0.0.1:{metrics_ports[service]}/metrics", deadline)

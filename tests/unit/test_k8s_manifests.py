@@ -276,8 +276,9 @@ def test_the_probe_script_knows_every_grpc_service_and_its_port() -> None:
 def test_web_is_probed_over_https() -> None:
     c = container("web")
     for probe in ("startupProbe", "readinessProbe"):
-        assert c[probe]["httpGet"] == {"path": "/metrics", "port": "api", "scheme": "HTTPS"}
-    assert c["livenessProbe"]["tcpSocket"] == {"port": "api"}
+        assert c[probe]["httpGet"] == {"path": "/readyz", "port": "api", "scheme": "HTTPS"}
+    # /healthz answers while the process does, whether or not the gateway is ready.
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "api", "scheme": "HTTPS"}
 
 
 @pytest.mark.parametrize("service", SERVICES)
