@@ -64,7 +64,8 @@ clean:
 
 # ---- infra: the container image and the Kubernetes manifests (docs/deploy.md) ------------
 # make image        build gridtwin:$(IMAGE_TAG) on BASE_IMAGE (a public Python 3.11 slim image)
-# make image-models layer the registry `make train` wrote onto it (gridtwin:$(IMAGE_TAG)-models)
+# make image-models layer the registry `make train` wrote (MODELS_REGISTRY) onto it
+#                   as gridtwin:$(IMAGE_TAG)-models
 # make image-test   dockerd + a debootstrap base (no container registry needed), build the
 #                   image on it, run every service from it with host networking and check
 #                   health and one Assess (docker/image_test.sh)
@@ -76,6 +77,7 @@ BASE_IMAGE  ?= python:3.11-slim
 IMAGE       ?= gridtwin
 IMAGE_TAG   ?= 0.1.0
 K8S_VERSION ?= 1.33
+MODELS_REGISTRY ?= registry
 # Debian's docker.io has the classic builder only (no buildx): the Dockerfile needs nothing more.
 DOCKER_BUILD := DOCKER_BUILDKIT=0 docker build
 
@@ -83,15 +85,15 @@ image: requirements-serving.lock
 	$(DOCKER_BUILD) --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE):$(IMAGE_TAG) .
 
 image-models:
-	@test -n "$$(ls -A registry 2>/dev/null)" || { echo "registry/ is empty: run make train first"; exit 1; }
-	printf 'ARG IMAGE\nFROM $${IMAGE}\nCOPY --chown=0:0 . /app/registry/\n' \
-	  | $(DOCKER_BUILD) --build-arg IMAGE=$(IMAGE):$(IMAGE_TAG) -t $(IMAGE):$(IMAGE_TAG)-models -f - registry
+	@test -n "$$(ls -A $(MODELS_REGISTRY) 2>/dev/null)" || { echo "$(MODELS_REGISTRY)/ is empty: run make train first"; exit 1; }
+	printf 'ARG IMAGE\nFROM $${IMAGE}\nCOPY . /app/registry/\n' \
+	  | $(DOCKER_BUILD) --build-arg IMAGE=$(IMAGE):$(IMAGE_TAG) -t $(IMAGE):$(IMAGE_TAG)-models -f - $(MODELS_REGISTRY)
 
 image-test: setup
 	@bash docker/image_test.sh
 
 k8s-validate: setup
-	@$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_k8s_manifests.py
+	@K8S_VERSION=$(K8S_VERSION) $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_k8s_manifests.py
 
 # Regenerate requirements-serving.lock after `make lock` (a test fails while it is stale).
 serving-requirements: setup

@@ -12,6 +12,7 @@ the gateway and web.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -29,7 +30,8 @@ from gridtwin.registry import MODULE_MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
-K8S_VERSION = "1.33"
+# The pinned Kubernetes version of the schemas (make k8s-validate K8S_VERSION=... to try another).
+K8S_VERSION = os.environ.get("K8S_VERSION", "1.33")
 NAMESPACE = "gridtwin"
 CONFIGMAP = "gridtwin-config"
 MODULES = tuple(MODULE_MODELS)  # monitoring, maintenance, energy, decision
