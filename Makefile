@@ -85,9 +85,7 @@ image: requirements-serving.lock
 	$(DOCKER_BUILD) --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE):$(IMAGE_TAG) .
 
 image-models:
-	@test -n "$$(ls -A $(MODELS_REGISTRY) 2>/dev/null)" || { echo "$(MODELS_REGISTRY)/ is empty: run make train first"; exit 1; }
-	printf 'ARG IMAGE\nFROM $${IMAGE}\nCOPY . /app/registry/\n' \
-	  | $(DOCKER_BUILD) --build-arg IMAGE=$(IMAGE):$(IMAGE_TAG) -t $(IMAGE):$(IMAGE_TAG)-models -f - $(MODELS_REGISTRY)
+	@bash docker/build-models.sh $(IMAGE):$(IMAGE_TAG) $(IMAGE):$(IMAGE_TAG)-models $(MODELS_REGISTRY)
 
 image-test: setup
 	@bash docker/image_test.sh

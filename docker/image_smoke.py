@@ -10,14 +10,14 @@ What it does, with real processes only:
 3. waits until every gRPC service reports SERVING (grpc.health.v1), runs the Kubernetes exec
    probe (/app/grpc_probe.py) inside each container, checks /metrics where the image serves it;
 4. one `Assess` through the gateway must answer OK with the four modules OK and a status for
-   each of the 16 models (without a model registry the learned models answer UNAVAILABLE:
-   the image's honest default; with --registry none may), and a bad reading must come back
+   each of the 16 models, ListModels must report none of the 16 loaded (the image carries no
+   registry: every model answers UNAVAILABLE, its honest default) or, with --models (an
+   image from `make image-models`), all 16 loaded; and a bad reading must come back
    INVALID_ARGUMENT;
 5. the services' keys are in Redis under the prefix, and the ACL user cannot touch others;
 6. removes the containers and stops Redis, whatever happened.
 
-Usage: python docker/image_smoke.py --image gridtwin:image-test [--registry DIR]
-(--registry mounts a trained registry read-only at /app/registry; then models must load.)
+Usage: python docker/image_smoke.py --image gridtwin:image-test [--models]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import grpc
 import redis
 
 from gridtwin.mesh import free_port, health_status
-from gridtwin.v1 import assessment_pb2, gateway_pb2_grpc, reading_pb2
+from gridtwin.v1 import assessment_pb2, gateway_pb2_grpc, reading_pb2, services_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 ACL_TEMPLATE = ROOT / "k8s" / "redis" / "users.acl.template"
@@ -132,7 +132,7 @@ def model_statuses(assessment: assessment_pb2.Assessment) -> dict[str, int]:
     }
 
 
-def run(image: str, registry: str | None) -> None:
+def run(image: str, with_models: bool) -> None:
     run_id = secrets.token_hex(4)
     prefix = f"gridtwin:image-test-{run_id}:"
     store = PrivateRedis(password=secrets.token_hex(24)).start()
@@ -160,8 +160,6 @@ def run(image: str, registry: str | None) -> None:
             args = ["run", "-d", "--name", name, "--network", "host", "--read-only"]
             args += ["--tmpfs", "/tmp:rw,size=128m,mode=1777", "--tmpfs", "/app/var:rw,size=256m,mode=1777"]
             args += ["--user", "10001:10001", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
-            if registry:
-                args += ["-v", f"{Path(registry).resolve()}:/app/registry:ro"]
             for key, value in {**env, "METRICS_PORT": str(metrics_ports[service])}.items():
                 args += ["-e", f"{key}={value}"]
             docker(*args, image, "python", "-m", module)
@@ -221,9 +219,12 @@ def run(image: str, registry: str | None) -> None:
                 name = assessment_pb2.ModelStatus.Name(status)
                 counts[name] = counts.get(name, 0) + 1
             log(f"Assess OK (schema {assessment.feature_schema_version}), 4 modules OK, models: {counts}")
-            if registry:
-                missing = [m for m, s in models.items() if s == assessment_pb2.UNAVAILABLE]
-                assert not missing, f"models UNAVAILABLE although a registry is mounted: {missing}"
+            # The catalogue says which models the modules loaded: all with a registry, none without.
+            catalog = stub.ListModels(services_pb2.ListModelsRequest(), timeout=30).models
+            loaded = sorted(m.name for m in catalog if m.status == assessment_pb2.OK)
+            assert len(catalog) == 16, [m.name for m in catalog]
+            assert len(loaded) == (16 if with_models else 0), f"loaded: {loaded}"
+            log(f"ListModels: {len(loaded)} of {len(catalog)} models loaded from the registry")
             try:
                 stub.Assess(reading(f"image-test-{run_id}-bad", frequency_hz=75.0), timeout=30)
                 raise AssertionError("a 75 Hz reading on a 50 Hz meter was accepted")
@@ -267,10 +268,12 @@ def _wait_http(url: str, deadline: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", required=True)
-    parser.add_argument("--registry", help="a trained model registry to mount at /app/registry")
+    parser.add_argument(
+        "--models", action="store_true", help="the image carries a registry (make image-models)"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
-    run(args.image, args.registry)
+    run(args.image, args.models)
     log(f"smoke test passed in {time.monotonic() - started:.0f} s")
     return 0
 
