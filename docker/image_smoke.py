@@ -6,7 +6,8 @@ What it does, with real processes only:
 2. one container per service of the image's own gridtwin.mesh.ENTRY_POINTS (so history and
    web join once they exist), host networking on free ports, the same hardening as on
    Kubernetes: read-only root filesystem, tmpfs /tmp and /app/var, uid 10001, no capabilities,
-   no-new-privileges, REDIS_URL with the ACL user's password;
+   no-new-privileges, REDIS_URL with the ACL user's password, and mutual TLS with a throw-away
+   mesh certificate mounted at /etc/gridtwin/tls when the image's code supports TLS;
 3. waits until every gRPC service reports SERVING (grpc.health.v1), runs the Kubernetes exec
    probe (/app/grpc_probe.py) inside each container, checks /metrics where the image serves it;
 4. one `Assess` through the gateway must answer OK with the four modules OK and a status for
@@ -26,6 +27,7 @@ import argparse
 import json
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -36,11 +38,16 @@ from string import Template
 
 import grpc
 import redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gridtwin.mesh import free_port, health_status
+from gridtwin.mesh import free_port
 from gridtwin.v1 import assessment_pb2, gateway_pb2_grpc, reading_pb2, services_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "docker"))
+from testpki import make_pki  # noqa: E402  (a sibling script, not a package)
+
+TLS_DIR = "/etc/gridtwin/tls"
 ACL_TEMPLATE = ROOT / "k8s" / "redis" / "users.acl.template"
 READY_TIMEOUT_S = 240.0
 SERVING = 1  # grpc.health.v1.HealthCheckResponse.SERVING
@@ -123,6 +130,27 @@ def reading(meter_id: str, frequency_hz: float = 50.01) -> reading_pb2.Reading:
     return r
 
 
+def channel_to(address: str, pki: dict[str, Path] | None) -> grpc.Channel:
+    """Plaintext, or mutual TLS with the mesh certificate (the name checked is 127.0.0.1)."""
+    if pki is None:
+        return grpc.insecure_channel(address)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=pki["ca"].read_bytes(),
+        private_key=pki["key"].read_bytes(),
+        certificate_chain=pki["cert"].read_bytes(),
+    )
+    return grpc.secure_channel(address, credentials)
+
+
+def health_status(address: str, pki: dict[str, Path] | None) -> int | None:
+    try:
+        with channel_to(address, pki) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0).status
+    except grpc.RpcError:
+        return None
+
+
 def model_statuses(assessment: assessment_pb2.Assessment) -> dict[str, int]:
     """model field name -> ModelStatus of every model result in the Assessment."""
     return {
@@ -137,9 +165,14 @@ def run(image: str, with_models: bool) -> None:
     prefix = f"gridtwin:image-test-{run_id}:"
     store = PrivateRedis(password=secrets.token_hex(24)).start()
     names: dict[str, str] = {}
+    pki_dir = Path(tempfile.mkdtemp(prefix="gridtwin-image-test-pki-"))
     try:
         entries = image_entry_points(image)
-        log(f"services in the image: {', '.join(entries)}")
+        # Mutual TLS as on Kubernetes, once the image's code reads GRIDTWIN_TLS_*.
+        pki = make_pki(pki_dir, "mesh") if image_has(image, "/app/gridtwin/security/tls.py") else None
+        if pki is not None:
+            pki_dir.chmod(0o755)
+        log(f"services in the image: {', '.join(entries)}; transport: {'mutual TLS' if pki else 'plaintext'}")
         ports = {s: free_port() for s in entries}
         metrics_ports = {s: free_port() for s in entries}
         env = {
@@ -147,8 +180,17 @@ def run(image: str, with_models: bool) -> None:
             **{f"{s.upper()}_ADDR": f"127.0.0.1:{p}" for s, p in ports.items()},
             "REDIS_URL": store.url(),
             "GRIDTWIN_REDIS_PREFIX": prefix,
-            # No tokens or certificates in the smoke test; the reflection switch as in production.
+            # No tokens in the smoke test; certificates and reflection as in production.
             "GRIDTWIN_AUTH": "off",
+            **(
+                {
+                    "GRIDTWIN_TLS_CERT": f"{TLS_DIR}/{pki['cert'].name}",
+                    "GRIDTWIN_TLS_KEY": f"{TLS_DIR}/{pki['key'].name}",
+                    "GRIDTWIN_TLS_CA": f"{TLS_DIR}/{pki['ca'].name}",
+                }
+                if pki
+                else {}
+            ),
             "GRIDTWIN_REFLECTION": "off",
             "GRIDTWIN_BIND_HOST": "127.0.0.1",
             "DATABASE_URL": "sqlite:////app/var/history.sqlite3",
@@ -160,6 +202,8 @@ def run(image: str, with_models: bool) -> None:
             args = ["run", "-d", "--name", name, "--network", "host", "--read-only"]
             args += ["--tmpfs", "/tmp:rw,size=128m,mode=1777", "--tmpfs", "/app/var:rw,size=256m,mode=1777"]
             args += ["--user", "10001:10001", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+            if pki:
+                args += ["-v", f"{pki_dir}:{TLS_DIR}:ro"]
             for key, value in {**env, "METRICS_PORT": str(metrics_ports[service])}.items():
                 args += ["-e", f"{key}={value}"]
             docker(*args, image, "python", "-m", module)
@@ -171,7 +215,7 @@ def run(image: str, with_models: bool) -> None:
         pending = set(grpc_services)
         while pending and time.monotonic() < deadline:
             for service in sorted(pending):
-                if health_status(f"127.0.0.1:{ports[service]}") == SERVING:
+                if health_status(f"127.0.0.1:{ports[service]}", pki) == SERVING:
                     pending.discard(service)
             running = docker(
                 "ps", "--filter", f"name=gridtwin-image-test-{run_id}-", "--format", "{{.Names}}"
@@ -182,6 +226,13 @@ def run(image: str, with_models: bool) -> None:
             time.sleep(1.0)
         assert not pending, f"not SERVING after {READY_TIMEOUT_S:.0f} s: {sorted(pending)}"
         log(f"gRPC health SERVING: {', '.join(grpc_services)}")
+        if pki:
+            internal = [s for s in grpc_services if s != "gateway"]
+            open_to_plaintext = [
+                s for s in internal if health_status(f"127.0.0.1:{ports[s]}", None) is not None
+            ]
+            assert not open_to_plaintext, f"answer a caller without the mesh certificate: {open_to_plaintext}"
+            log("internal services refuse a caller without the mesh certificate")
 
         # The Kubernetes readiness/startup probe, run where the kubelet runs it.
         for service in grpc_services:
@@ -190,8 +241,9 @@ def run(image: str, with_models: bool) -> None:
         log("exec probe /app/grpc_probe.py passes in every gRPC container")
 
         if "web" in entries:
+            scheme = "https" if pki else "http"
             for path in ("/readyz", "/metrics"):
-                _wait_http(f"http://127.0.0.1:{ports['web']}{path}", deadline)
+                _wait_http(f"{scheme}://127.0.0.1:{ports['web']}{path}", deadline, pki)
             log("web answers /readyz and /metrics")
         if image_has(image, "/app/gridtwin/core/telemetry"):
             for service in grpc_services:
@@ -203,7 +255,7 @@ def run(image: str, with_models: bool) -> None:
         write = docker("exec", names["gateway"], "python", "-c", "open('/app/x', 'w')", check=False)
         assert write.returncode != 0 and "Read-only file system" in write.stderr, write.stderr
 
-        with grpc.insecure_channel(f"127.0.0.1:{ports['gateway']}") as channel:
+        with channel_to(f"127.0.0.1:{ports['gateway']}", pki) as channel:
             stub = gateway_pb2_grpc.GridTwinStub(channel)
             assessment = stub.Assess(reading(f"image-test-{run_id}"), timeout=30)
             assert assessment.status.code == 0, assessment.status
@@ -250,13 +302,15 @@ def run(image: str, with_models: bool) -> None:
         if names:
             docker("rm", "-f", *names.values(), check=False)
         store.stop()
+        shutil.rmtree(pki_dir, ignore_errors=True)
 
 
-def _wait_http(url: str, deadline: float) -> None:
+def _wait_http(url: str, deadline: float, pki: dict[str, Path] | None = None) -> None:
     last: Exception | None = None
+    context = ssl.create_default_context(cafile=str(pki["ca"])) if pki and url.startswith("https") else None
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
+            with urllib.request.urlopen(url, timeout=2, context=context) as reply:
                 if reply.status == 200:
                     return
         except OSError as exc:

@@ -3,7 +3,7 @@ and mutual TLS as on the cluster, where a certificate from another CA must not g
 
 from __future__ import annotations
 
-import datetime as dt
+import importlib.util
 import os
 import subprocess
 import sys
@@ -13,10 +13,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from gridtwin.mesh import free_port
@@ -24,57 +20,11 @@ from gridtwin.mesh import free_port
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = ROOT / "docker" / "grpc_probe.py"
 
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def make_pki(directory: Path, label: str) -> dict[str, Path]:
-    """A CA and one leaf (serverAuth + clientAuth, SAN localhost) signed by it, as PEM files."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name(f"{label}-ca"))
-        .issuer_name(_name(f"{label}-ca"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(_name(f"{label}-mesh"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = {
-        "ca": directory / f"{label}-ca.crt",
-        "cert": directory / f"{label}.crt",
-        "key": directory / f"{label}.key",
-    }
-    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths["cert"].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    paths["key"].write_bytes(_pem_key(key))
-    return paths
+_spec = importlib.util.spec_from_file_location("testpki", ROOT / "docker" / "testpki.py")
+assert _spec and _spec.loader
+testpki = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(testpki)
+make_pki = testpki.make_pki
 
 
 def serve(port: int, status: int, pki: dict[str, Path] | None) -> grpc.Server:
