@@ -1,35 +1,38 @@
-# syntax=docker/dockerfile:1
-#
 # One image for every gridtwin service; the container command picks the service:
 #   python -m gateway | services.ingest | services.features | services.monitoring
-#   | services.maintenance | services.energy | services.decision
+#   | services.maintenance | services.energy | services.decision | services.history | services.web
+#
+# Serving only: the pins of requirements-serving.lock (generated from requirements.lock by
+# docker/serving_requirements.py; no TensorFlow, PyTorch, ONNX converters, test or lint
+# tools). Models are not trained here: the registry at /app/registry is empty, and every
+# model answers UNAVAILABLE until one is added, either baked in with `make image-models`
+# (a layer with the registry that `make train` wrote) or mounted at /app/registry.
 #
 # Stages:
-#   deps     pinned dependencies (requirements.lock) in a venv at /opt/venv
-#   build    the code plus the gRPC stubs generated from protos/, compiled to bytecode
-#   trainer  `gridtwin train --profile $TRAIN_PROFILE` -> /app/registry (models baked in)
-#   runtime  slim image: venv + code + registry, numeric non-root user, nothing written
-#            outside /tmp (mounted as an emptyDir on Kubernetes, read-only root filesystem)
+#   build    venv at /opt/venv with the serving pins, the code, the gRPC stubs generated
+#            from protos/, everything compiled to bytecode
+#   runtime  BASE_IMAGE + the venv and /app from build, numeric non-root user 10001; writes
+#            only to /tmp and /app/var (emptyDir volumes on Kubernetes, whose root
+#            filesystem is read-only)
 #
-# Build:  docker build -t gridtwin:0.1.0 .
-#         docker build --build-arg TRAIN_PROFILE=full -t gridtwin:0.1.0-full .
+# Build: make image                     (BASE_IMAGE=python:3.11-slim, a public image)
+#        make image BASE_IMAGE=...      (any Debian-like image with python3.11 + venv)
+# No `# syntax=` line and no BuildKit-only features: the classic builder of Debian's
+# docker.io builds it too, and nothing but BASE_IMAGE is pulled from a container registry.
 
-ARG PYTHON_IMAGE=python:3.11-slim
-ARG TRAIN_PROFILE=quick
+ARG BASE_IMAGE=python:3.11-slim
 
 # ---------------------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS deps
+FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
-RUN python -m venv /opt/venv
-COPY requirements.lock /tmp/requirements.lock
-RUN pip install --no-cache-dir -r /tmp/requirements.lock
-
-# ---------------------------------------------------------------------------------------
-FROM deps AS build
+RUN python3 -m venv /opt/venv
+COPY requirements-serving.lock /tmp/requirements-serving.lock
+# Wheels only: the image has no compiler, and a source build would be a silent surprise.
+RUN pip install --no-cache-dir --only-binary=:all: -r /tmp/requirements-serving.lock
 WORKDIR /app
 COPY pyproject.toml ./
 COPY protos/ protos/
@@ -39,21 +42,15 @@ RUN python -m gridtwin.protogen
 COPY services/ services/
 COPY gateway/ gateway/
 COPY gridsim/ gridsim/
-COPY training/ training/
+# The exec health probe of the Kubernetes manifests (native gRPC probes cannot speak TLS).
+COPY docker/grpc_probe.py grpc_probe.py
 # The root filesystem is read-only at run time, so bytecode must be in the image;
 # unchecked-hash .pyc files stay valid whatever the file timestamps become.
-RUN python -m compileall -q --invalidation-mode unchecked-hash gridtwin services gateway gridsim training
+RUN python -m compileall -q --invalidation-mode unchecked-hash gridtwin services gateway gridsim grpc_probe.py \
+ && mkdir -p /app/registry /app/var
 
 # ---------------------------------------------------------------------------------------
-FROM build AS trainer
-ARG TRAIN_PROFILE
-# Writes the registry plus the simulator dataset (data/), work files (var/) and reports
-# (docs/models/) inside this stage only; the runtime stage copies the registry alone.
-RUN mkdir -p /app/registry \
- && python -m gridtwin.cli train --profile "${TRAIN_PROFILE}" --registry /app/registry
-
-# ---------------------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS runtime
+FROM ${BASE_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/opt/venv \
@@ -64,16 +61,22 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TMPDIR=/tmp \
     MPLCONFIGDIR=/tmp/matplotlib \
     XDG_CACHE_HOME=/tmp/.cache
-RUN groupadd --system --gid 10001 gridtwin \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
-      --shell /usr/sbin/nologin gridtwin
+# libgomp1: the OpenMP runtime the xgboost wheel links against (python:3.11-slim lacks it;
+# the debootstrap base of `make image-test` has it already, so no network is needed there).
+# The user is written directly: minimal bases have no useradd.
+RUN if ! ldconfig -p | grep -q 'libgomp\.so\.1'; then \
+        apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && echo 'gridtwin:x:10001:' >> /etc/group \
+ && echo 'gridtwin:x:10001:10001:gridtwin:/tmp:/usr/sbin/nologin' >> /etc/passwd
 WORKDIR /app
-COPY --from=deps /opt/venv /opt/venv
+COPY --from=build /opt/venv /opt/venv
 COPY --from=build /app /app
-COPY --from=trainer /app/registry /app/registry
 # Numeric so that Kubernetes' runAsNonRoot can verify it without /etc/passwd.
 USER 10001:10001
-# gateway 50051, ingest 50052, features 50053, monitoring 50054, maintenance 50055,
-# energy 50056, decision 50057 (gridtwin.core.config.DEFAULT_PORTS)
-EXPOSE 50051 50052 50053 50054 50055 50056 50057
+# gRPC: gateway 50051, ingest 50052, features 50053, monitoring 50054, maintenance 50055,
+# energy 50056, decision 50057, history 50058; web (HTTP) 8080; Prometheus /metrics on
+# METRICS_PORT (9464 on Kubernetes).
+EXPOSE 50051 50052 50053 50054 50055 50056 50057 50058 8080 9464
 CMD ["python", "-m", "gateway"]

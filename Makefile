@@ -71,3 +71,38 @@ lock:
 
 clean:
 	rm -rf $(VENV) $(STUBS) gridtwin/v1/*_pb2*.py gridtwin/v1/*_pb2*.pyi
+
+# ---- infra: the container image and the Kubernetes manifests (docs/deploy.md) ------------
+# make image        build gridtwin:$(IMAGE_TAG) on BASE_IMAGE (a public Python 3.11 slim image)
+# make image-models layer the registry `make train` wrote (MODELS_REGISTRY) onto it
+#                   as gridtwin:$(IMAGE_TAG)-models
+# make image-test   dockerd + a debootstrap base (no container registry needed), build the
+#                   image on it, run every service from it with host networking and check
+#                   health and one Assess (docker/image_test.sh)
+# make k8s-validate render k8s/ with kustomize and validate every object (strict schemas of
+#                   Kubernetes $(K8S_VERSION)) plus the security checks of the manifests
+.PHONY: image image-models image-test k8s-validate serving-requirements
+
+BASE_IMAGE  ?= python:3.11-slim
+IMAGE       ?= gridtwin
+IMAGE_TAG   ?= 0.1.0
+K8S_VERSION ?= 1.33
+MODELS_REGISTRY ?= registry
+# Debian's docker.io has the classic builder only (no buildx): the Dockerfile needs nothing more.
+DOCKER_BUILD := DOCKER_BUILDKIT=0 docker build
+
+image: requirements-serving.lock
+	$(DOCKER_BUILD) --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE):$(IMAGE_TAG) .
+
+image-models:
+	@bash docker/build-models.sh $(IMAGE):$(IMAGE_TAG) $(IMAGE):$(IMAGE_TAG)-models $(MODELS_REGISTRY)
+
+image-test: setup
+	@bash docker/image_test.sh
+
+k8s-validate: setup
+	@K8S_VERSION=$(K8S_VERSION) $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_k8s_manifests.py
+
+# Regenerate requirements-serving.lock after `make lock` (a test fails while it is stale).
+serving-requirements: setup
+	@$(PY) docker/serving_requirements.py
