@@ -31,8 +31,11 @@ ENTRY_POINTS = {
     "energy": "services.energy",
     "decision": "services.decision",
     "gateway": "gateway",
+    "web": "services.web",
 }
 SERVICES = tuple(ENTRY_POINTS)
+# Services that answer HTTP (readiness at /readyz) rather than grpc.health.v1.
+HTTP_SERVICES = frozenset({"web"})
 
 
 def free_port() -> int:
@@ -51,8 +54,26 @@ def health_status(address: str, timeout: float = 1.0) -> int | None:
         return None
 
 
+def http_ready(address: str, timeout: float = 1.0) -> bool:
+    """Whether an HTTP service answers 200 at /readyz."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{address}/readyz", timeout=timeout) as reply:
+            return bool(reply.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def is_ready(service: str, address: str, timeout: float = 0.5) -> bool:
+    if service in HTTP_SERVICES:
+        return http_ready(address, timeout)
+    return health_status(address, timeout) == health_pb2.HealthCheckResponse.SERVING
+
+
 class Mesh:
-    """The seven services as child processes on given (or free) ports."""
+    """The services (and the web front end) as child processes on given (or free) ports."""
 
     def __init__(
         self,
@@ -121,7 +142,7 @@ class Mesh:
                 proc = self.procs.get(service)
                 if proc is not None and proc.poll() is not None:
                     raise RuntimeError(f"{service} exited ({proc.returncode}):\n{self.log_tail(service)}")
-                if health_status(self.address(service), 0.5) == health_pb2.HealthCheckResponse.SERVING:
+                if is_ready(service, self.address(service)):
                     pending.discard(service)
             if not pending:
                 return

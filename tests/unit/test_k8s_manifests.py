@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from gridtwin.core.config import DEFAULT_PORTS
-from gridtwin.mesh import ENTRY_POINTS
+from gridtwin.mesh import ENTRY_POINTS as ALL_ENTRY_POINTS
+from gridtwin.mesh import HTTP_SERVICES
 from gridtwin.registry import MODULE_MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +25,9 @@ K8S = ROOT / "k8s"
 NAMESPACE = "gridtwin"
 CONFIGMAP = "gridtwin-config"
 MODULES = tuple(MODULE_MODELS)  # monitoring, maintenance, energy, decision
+# The gRPC services; the HTTP front end (web) has HTTP probes and no gRPC port, so these
+# gRPC-specific checks do not apply to it.
+ENTRY_POINTS = {s: m for s, m in ALL_ENTRY_POINTS.items() if s not in HTTP_SERVICES}
 INTERNAL = tuple(s for s in ENTRY_POINTS if s != "gateway")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
