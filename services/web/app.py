@@ -104,6 +104,7 @@ def create_app(gateway_addr: str | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gateway.open()
         yield
         await gateway.close()
 

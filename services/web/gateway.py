@@ -15,12 +15,16 @@ class GatewayClient:
 
     def __init__(self, address: str | None = None) -> None:
         self.address = address or service_addr("gateway")
-        self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
-        self.stub = gateway_pb2_grpc.GridTwinStub(self.channel)
-        self.health = health_pb2_grpc.HealthStub(self.channel)
+        # Opened inside the server's event loop (grpc.aio channels belong to one loop).
+        self.channel: grpc.aio.Channel | None = None
         # Per-call deadlines, s: a unary call and a batch (large batches take longer).
         self.timeout_s = env_float("WEB_GATEWAY_TIMEOUT_S", 10.0)
         self.batch_timeout_s = env_float("WEB_GATEWAY_BATCH_TIMEOUT_S", 60.0)
+
+    def open(self) -> None:
+        self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self.stub = gateway_pb2_grpc.GridTwinStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
 
     async def ready(self) -> bool:
         try:
@@ -30,7 +34,8 @@ class GatewayClient:
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     async def close(self) -> None:
-        await self.channel.close()
+        if self.channel is not None:
+            await self.channel.close()
 
 
 def auth_metadata(authorization: str | None) -> tuple[tuple[str, str], ...] | None:
