@@ -123,10 +123,11 @@ def create_app(gateway_addr: str | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        violations = [
-            {"field": _violation_field(tuple(e.get("loc", ()))), "description": e.get("msg", "invalid")}
-            for e in exc.errors()
-        ]
+        # one violation per field: a union (number or "NaN") fails once per member
+        by_field: dict[str, list[str]] = {}
+        for e in exc.errors():
+            by_field.setdefault(_violation_field(tuple(e.get("loc", ()))), []).append(e.get("msg", "invalid"))
+        violations = [{"field": f, "description": " or ".join(dict.fromkeys(d))} for f, d in by_field.items()]
         message = "; ".join(f"{v['field']}: {v['description']}" for v in violations)
         return JSONResponse(
             {"code": "INVALID_ARGUMENT", "message": message, "fieldViolations": violations}, 400

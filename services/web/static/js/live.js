@@ -1,0 +1,22 @@
+// WebSocket /v1/live: every assessment of the feeder, reconnecting after a drop.
+import { addAssessment } from "./store.js";
+
+export function connectLive(statusElement, params = "") {
+  let delay = 500;
+  const open = () => {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/v1/live${params}`);
+    socket.onopen = () => { delay = 500; statusElement.textContent = "live"; statusElement.className = "live on"; };
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "assessment") addAssessment(message.assessment, message.dropped);
+      else if (message.type === "error") statusElement.title = message.message;
+    };
+    socket.onclose = () => {
+      statusElement.textContent = "reconnecting…"; statusElement.className = "live off";
+      setTimeout(open, delay);
+      delay = Math.min(delay * 2, 10000);
+    };
+  };
+  open();
+}
