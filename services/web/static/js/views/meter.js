@@ -35,10 +35,13 @@ export function meterPage(root, meterId) {
     <section><h2>Model answers</h2><div id="answers"></div></section>`;
   const series = { t: [], v: [[], [], []], i: [[], [], []], p: [[], [], []], q: [[], [], []], f: [] };
   const plots = {};
-  let nominalV = null, nominalF = null, lastNs = null, fetching = false, closed = false;
+  let nominalV = null, nominalF = null, lastNs = null, fetching = false, closed = false, noHistory = false;
   let forecastPlot = null;
 
-  const note = (text) => { const el = root.querySelector("#note"); el.hidden = !text; el.textContent = text || ""; };
+  const note = (text) => {
+    const el = closed ? null : root.querySelector("#note");
+    if (el) { el.hidden = !text; el.textContent = text || ""; }
+  };
 
   function append(entries) {
     for (const { reading } of entries) {
@@ -88,7 +91,8 @@ export function meterPage(root, meterId) {
       <table><tr><th>model</th><th>status</th><th>severity</th><th>version</th><th>answer</th><th>detail</th></tr>${MODELS.map((m) => {
         const out = assessment[camel(m)] || {};
         const info = out.info || {};
-        const answer = Object.entries(out).filter(([k, v]) => k !== "info" && typeof v !== "object")
+        const answered = info.status === "OK" || info.status === "DEGRADED";
+        const answer = !answered ? "–" : Object.entries(out).filter(([k, v]) => k !== "info" && typeof v !== "object")
           .slice(0, 4).map(([k, v]) => `${esc(k)}=${esc(typeof v === "number" ? num(v, 2) : v)}`).join(", ");
         return `<tr data-model="${esc(m)}"><td>${esc(m)}</td><td>${tag(info.status)}</td><td>${tag(info.severity)}</td>
           <td><code>${esc(short(info.modelVersion))}</code></td><td>${answer}</td><td>${esc(info.detail)}</td></tr>`;
@@ -113,7 +117,7 @@ export function meterPage(root, meterId) {
   }
 
   async function load() {
-    if (fetching || closed) return;
+    if (fetching || closed || noHistory) return;
     fetching = true;
     try {
       let from;
@@ -124,7 +128,13 @@ export function meterPage(root, meterId) {
         from = new Date((latest ? Date.parse(latest) : Date.now()) - WINDOW_S * 1000).toISOString();
       }
       const reply = await history(meterId, from);
-      if (reply.unavailable) { note(`stored history unavailable (${reply.unavailable}); the model answers below are live`); return; }
+      if (reply.unavailable) {
+        // not implemented by this gateway: say so once and stop asking
+        noHistory = reply.unavailable.startsWith("501");
+        note(`stored history unavailable (${reply.unavailable}); the model answers below are live`);
+        return;
+      }
+      if (closed) return;
       note("");
       append(reply.entries || []);
     } finally { fetching = false; }

@@ -36,14 +36,20 @@ export function overview(root) {
       : `<p class="muted">none</p>`;
   };
 
+  let timer = null;
   const poll = async () => {
     const reply = await listMeters();
-    if (reply.unavailable) { noteEl.hidden = false; noteEl.textContent = `stored history unavailable (${reply.unavailable}); showing the live feed only`; return; }
+    if (reply.unavailable) {
+      noteEl.hidden = false;
+      noteEl.textContent = `stored history unavailable (${reply.unavailable}); showing the live feed only`;
+      if (reply.unavailable.startsWith("501")) clearInterval(timer); // not implemented: stop asking
+      return;
+    }
     noteEl.hidden = true;
     setSummaries(reply.meters || []);
   };
+  timer = setInterval(poll, 2000);
   poll();
-  const timer = setInterval(poll, 2000);
   const off = onChange(paint);
   paint();
   return () => { off(); clearInterval(timer); };
