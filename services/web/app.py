@@ -18,13 +18,15 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from starlette.exceptions import HTTPException
 
+from gridtwin.core.errors import FieldViolation
 from gridtwin.registry import MODEL_MODULE
 from gridtwin.v1 import assessment_pb2, gateway_pb2, reading_pb2, services_pb2
-from gridtwin.web.errors import ErrorBody, from_rpc_error, invalid
+from gridtwin.web.errors import ErrorBody, error_body, from_rpc_error, invalid
 from gridtwin.web.protomodels import Timestamp, model_for, to_json_dict
 from services.web import metrics
-from services.web.gateway import GatewayClient, auth_metadata
+from services.web.gateway import BadAuthorization, GatewayClient, auth_metadata
 from services.web.live import live_endpoint
 from services.web.reports import en50160_report
 
@@ -89,6 +91,13 @@ class GatewayError(Exception):
         self.body = body
 
 
+_HTTP_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    404: grpc.StatusCode.NOT_FOUND,
+    405: grpc.StatusCode.UNIMPLEMENTED,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    415: grpc.StatusCode.INVALID_ARGUMENT,
+}
 _NOT_YET = {"model": ErrorBody, "description": "this gateway does not implement the call"}
 
 
@@ -144,6 +153,19 @@ def create_app(gateway_addr: str | None = None) -> FastAPI:
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
         return error_response(exc.status, exc.body)
+
+    @app.exception_handler(BadAuthorization)
+    async def bad_authorization(_: Request, exc: BadAuthorization) -> JSONResponse:
+        return error_response(401, error_body(grpc.StatusCode.UNAUTHENTICATED, str(exc)))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        # Starlette's own errors (unparseable body, unknown path, wrong method) in the same shape
+        code = _HTTP_CODES.get(exc.status_code, grpc.StatusCode.UNKNOWN)
+        violations = [FieldViolation("body", str(exc.detail))] if exc.status_code == 400 else []
+        return JSONResponse(
+            error_body(code, str(exc.detail), violations), exc.status_code, headers=exc.headers
+        )
 
     @app.post(
         "/v1/assess",

@@ -38,6 +38,18 @@ class GatewayClient:
             await self.channel.close()
 
 
+class BadAuthorization(ValueError):
+    """An Authorization value that gRPC metadata cannot carry."""
+
+
 def auth_metadata(authorization: str | None) -> tuple[tuple[str, str], ...] | None:
-    """The caller's `Authorization` header as gRPC metadata (the gateway checks it)."""
-    return (("authorization", authorization),) if authorization else None
+    """The caller's `Authorization` header as gRPC metadata (the gateway checks it).
+
+    gRPC metadata values are printable ASCII (0x20–0x7E); anything else cannot be a bearer
+    token and is refused here rather than failing inside the gRPC call.
+    """
+    if not authorization:
+        return None
+    if not all(" " <= ch <= "~" for ch in authorization):
+        raise BadAuthorization("Authorization: only printable ASCII can be a bearer token")
+    return (("authorization", authorization),)

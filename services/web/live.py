@@ -26,10 +26,10 @@ from google.protobuf import json_format
 from gridtwin.core.config import env_int
 from gridtwin.registry import MODEL_MODULE
 from gridtwin.v1 import assessment_pb2, gateway_pb2
-from gridtwin.web.errors import from_rpc_error, invalid
+from gridtwin.web.errors import error_body, from_rpc_error, invalid
 from gridtwin.web.live import DropOldestQueue
 from services.web import metrics
-from services.web.gateway import GatewayClient, auth_metadata
+from services.web.gateway import BadAuthorization, GatewayClient, auth_metadata
 
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
@@ -77,8 +77,15 @@ def live_endpoint(gateway: GatewayClient) -> Callable[[WebSocket], Awaitable[Non
         token = websocket.headers.get("authorization")
         if not token and websocket.query_params.get("access_token"):
             token = f"Bearer {websocket.query_params['access_token']}"
+        try:
+            metadata = auth_metadata(token)
+        except BadAuthorization as exc:
+            await _close_with_error(
+                websocket, error_body(grpc.StatusCode.UNAUTHENTICATED, str(exc)), POLICY_VIOLATION
+            )
+            return
         queue: DropOldestQueue[assessment_pb2.Assessment] = DropOldestQueue(queue_size)
-        call = gateway.stub.Subscribe(request, metadata=auth_metadata(token))
+        call = gateway.stub.Subscribe(request, metadata=metadata)
 
         async def pump() -> None:
             async for assessment in call:

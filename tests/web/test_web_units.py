@@ -118,3 +118,13 @@ def test_live_socket_reports_bad_filters_and_closes():
     ):
         message = ws.receive_json()
         assert message["type"] == "error" and message["fieldViolations"][0]["field"] == "models"
+
+
+def test_unparseable_bodies_and_bad_tokens_answer_in_the_error_shape():
+    with TestClient(create_app("127.0.0.1:1")) as client:
+        garbled = client.post(
+            "/v1/assess", content=b"\xe9\x00{", headers={"content-type": "application/json"}
+        )
+        token = client.get("/v1/models", headers={"authorization": b"Bearer \xe9"})
+    assert garbled.status_code == 400 and garbled.json()["code"] == "INVALID_ARGUMENT"
+    assert token.status_code == 401 and token.json()["code"] == "UNAUTHENTICATED"
