@@ -17,6 +17,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -30,7 +31,7 @@ from services.web.openapi import DOCUMENT
 pytestmark = [pytest.mark.mesh, pytest.mark.slow]
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = 15  # per operation and mode: the whole module runs in well under a minute
+EXAMPLES = 10  # per operation and mode: the whole module runs in well under a minute
 # The operations of the committed document (a test checks it equals the served one).
 OPERATIONS = [
     (path, method) for path, ops in json.loads(DOCUMENT.read_text())["paths"].items() for method in ops
@@ -77,4 +78,8 @@ def test_no_server_errors_and_answers_match_the_document(
     def check(case: schemathesis.Case) -> None:
         case.call_and_validate(base_url=web_url, checks=CHECKS, timeout=30)
 
-    check()
+    try:
+        check()
+    except Unsatisfiable:
+        # e.g. GET /v1/models: its only input is a free-form header, so no request is invalid
+        pytest.skip(f"{method.upper()} {path}: no input of this operation can be invalid")
