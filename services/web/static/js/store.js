@@ -17,6 +17,7 @@ export const state = {
   alarms: [],        // newest first: {time, meterId, model, severity, detail, status}
   dropped: 0,        // assessments the server dropped because this page read too slowly
   received: 0,
+  alarmVersion: 0,   // bumped whenever alarms are added (views repaint the list only then)
 };
 const listeners = new Set();
 export const onChange = (fn) => { listeners.add(fn); return () => listeners.delete(fn); };
@@ -56,6 +57,7 @@ export function addAssessment(assessment, dropped) {
   if (alarms.length) {
     state.alarms.unshift(...alarms);
     state.alarms.length = Math.min(state.alarms.length, MAX_ALARMS);
+    state.alarmVersion += 1;
   }
   changed(assessment.meterId);
 }
