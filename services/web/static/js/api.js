@@ -1,7 +1,9 @@
 // REST calls to /v1/ (proto3 JSON). A call the gateway does not implement yet answers 501:
 // callers get {unavailable: message} instead of an exception and say so on the page.
+import { authHeaders } from "./auth.js";
+
 export async function getJson(path) {
-  const reply = await fetch(path, { headers: { Accept: "application/json" } });
+  const reply = await fetch(path, { headers: { Accept: "application/json", ...authHeaders() } });
   const body = await reply.json().catch(() => ({}));
   if (reply.ok) return body;
   return { unavailable: `${reply.status} ${body.code || ""}: ${body.message || reply.statusText}` };

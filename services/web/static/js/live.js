@@ -1,11 +1,14 @@
 // WebSocket /v1/live: every assessment of the feeder, reconnecting after a drop.
+import { token } from "./auth.js";
 import { addAssessment } from "./store.js";
 
-export function connectLive(statusElement, params = "") {
+export function connectLive(statusElement, params = {}) {
   let delay = 500;
   const open = () => {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/v1/live${params}`);
+    const query = new URLSearchParams(params);
+    if (token()) query.set("access_token", token()); // browsers cannot set headers on a WebSocket
+    const socket = new WebSocket(`${scheme}://${location.host}/v1/live?${query}`);
     socket.onopen = () => { delay = 500; statusElement.textContent = "live"; statusElement.className = "live on"; };
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
