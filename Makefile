@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/gridtwin/v1/*.proto)
 STUBS  := gridtwin/v1/.generated
 
-.PHONY: setup protos run test test-fast bench fuzz train certs lint format lock clean
+.PHONY: setup protos run test test-fast bench fuzz train certs lint format lock clean chromium vendor openapi screenshots
 
 setup: $(STAMP) $(STUBS)
 
@@ -33,7 +33,7 @@ protos: $(STUBS)
 run: setup
 	@$(PY) -m gridtwin.launcher
 
-test: setup
+test: setup chromium
 	@$(PY) -m pytest -q
 
 test-fast: setup
@@ -62,6 +62,32 @@ lint: setup
 format: setup
 	@$(PY) -m ruff format .
 	@$(PY) -m ruff check --fix .
+
+# Debian's chromium for the dashboard's browser test (Playwright drives it; no browser download).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@test -x $(CHROMIUM) || { echo "==> installing Debian's chromium (browser test)"; \
+	  $(SUDO) apt-get install -y chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }; }
+
+# The dashboard's charting library, vendored from the npm registry (committed with its licence).
+UPLOT_VERSION ?= 1.6.32
+VENDOR := services/web/static/vendor
+vendor:
+	rm -rf /tmp/gridtwin-vendor && mkdir -p /tmp/gridtwin-vendor
+	cd /tmp/gridtwin-vendor && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null && tar xzf uplot-$(UPLOT_VERSION).tgz
+	mkdir -p $(VENDOR)/uplot
+	cp /tmp/gridtwin-vendor/package/dist/uPlot.iife.min.js /tmp/gridtwin-vendor/package/dist/uPlot.min.css \
+	  /tmp/gridtwin-vendor/package/LICENSE $(VENDOR)/uplot/
+	echo "uplot $(UPLOT_VERSION) (npm), fetched by make vendor" > $(VENDOR)/uplot/VERSION
+
+# The web service's OpenAPI document, committed at docs/openapi.json (a test compares it).
+openapi: setup
+	@$(PY) -m services.web.openapi
+
+# Dashboard screenshots in docs/ from the live mesh (uses the models in registry/).
+screenshots: setup chromium
+	@$(PY) -m gridtwin.web.screenshots
 
 # Re-resolve requirements.in into exact pins.
 lock:

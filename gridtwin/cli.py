@@ -1,4 +1,4 @@
-"""The `gridtwin` command: simulate, train, forecast."""
+"""The `gridtwin` command: simulate, train, forecast, assess."""
 
 from __future__ import annotations
 
@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     register_assets(sub)
     register_token(sub)
     register_certs(sub)
+    from gridtwin.clients.assess_csv import register as register_assess
+
+    register_assess(sub)
     if _has("gridsim.cli"):
         from gridsim.cli import register as register_sim
 

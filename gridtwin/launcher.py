@@ -178,6 +178,9 @@ def main() -> None:
         for service, port in mesh.ports.items():
             say(f"  {service:<12} 127.0.0.1:{port}")
         gateway = mesh.address("gateway")
+        if "web" in mesh.ports:
+            web = f"http://localhost:{mesh.ports['web']}"
+            say(f"dashboard: {web}/   |   REST: curl {web}/v1/meters   |   OpenAPI: {web}/openapi.json")
         if tls_dir is None:
             say(f"try: grpcurl -plaintext {gateway} list   |   .venv/bin/python examples/assess.py")
         else:

@@ -33,8 +33,11 @@ ENTRY_POINTS = {
     "energy": "services.energy",
     "decision": "services.decision",
     "gateway": "gateway",
+    "web": "services.web",
 }
 SERVICES = tuple(ENTRY_POINTS)
+# Services that answer HTTP (readiness at /readyz) rather than grpc.health.v1.
+HTTP_SERVICES = frozenset({"web"})
 
 
 def free_port() -> int:
@@ -70,8 +73,29 @@ def health_status(
         return None
 
 
+def http_ready(address: str, timeout: float = 1.0) -> bool:
+    """Whether an HTTP service answers 200 at /readyz."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{address}/readyz", timeout=timeout) as reply:
+            return bool(reply.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def is_ready(
+    service: str, address: str, timeout: float = 0.5, credentials: grpc.ChannelCredentials | None = None
+) -> bool:
+    """Ready: /readyz answers 200 (HTTP services), or grpc.health.v1 says SERVING."""
+    if service in HTTP_SERVICES:
+        return http_ready(address, timeout)
+    return health_status(address, timeout, credentials) == health_pb2.HealthCheckResponse.SERVING
+
+
 class Mesh:
-    """The seven services as child processes on given (or free) ports."""
+    """The services (and the web front end) as child processes on given (or free) ports."""
 
     def __init__(
         self,
@@ -176,10 +200,7 @@ class Mesh:
                 proc = self.procs.get(service)
                 if proc is not None and proc.poll() is not None:
                     raise RuntimeError(f"{service} exited ({proc.returncode}):\n{self.log_tail(service)}")
-                if (
-                    health_status(self.address(service), 0.5, credentials)
-                    == health_pb2.HealthCheckResponse.SERVING
-                ):
+                if is_ready(service, self.address(service), 0.5, credentials):
                     pending.discard(service)
             if not pending:
                 return

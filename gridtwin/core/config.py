@@ -33,6 +33,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "maintenance": 50055,
     "energy": 50056,
     "decision": 50057,
+    "web": 8080,
 }
 
 

@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from gridtwin.core.errors import field_violations
 from gridtwin.features.matrix import from_message
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
-from gridtwin.mesh import SERVICES
+from gridtwin.mesh import HTTP_SERVICES, SERVICES, http_ready
 from gridtwin.registry import MODEL_MODULE, MODULE_MODELS
 from gridtwin.v1 import assessment_pb2, gateway_pb2, reading_pb2, services_pb2, services_pb2_grpc
 from tests.readings import make_reading
@@ -25,6 +25,9 @@ pytestmark = pytest.mark.mesh
 
 def test_every_service_reports_serving(mesh):
     for service in SERVICES:
+        if service in HTTP_SERVICES:
+            assert http_ready(mesh.address(service)), service
+            continue
         with grpc.insecure_channel(mesh.address(service)) as channel:
             status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
             assert status.status == health_pb2.HealthCheckResponse.SERVING, service

@@ -1,0 +1,21 @@
+"""Entry point: uvicorn on WEB_PORT (default 8080), talking to the gateway at GATEWAY_ADDR."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from gridtwin.core.config import env_str, service_port
+from gridtwin.core.logs import setup_logging
+from services.web.app import create_app
+
+
+def main() -> None:
+    setup_logging("web", env_str("LOG_LEVEL", "INFO"))
+    uvicorn.run(
+        create_app(),
+        host=env_str("WEB_HOST", "0.0.0.0"),
+        port=service_port("web"),
+        log_config=None,  # JSON logs from gridtwin.core.logs
+        ws_ping_interval=20,
+        timeout_graceful_shutdown=5,
+    )
