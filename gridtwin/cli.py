@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         help="write the model reports to docs/models/ (default var/reports/models/)",
     )
 
-    from gridtwin.assets import register as register_assets
+    from cli.assets import register as register_assets
     from gridtwin.security.certs import register as register_certs
     from gridtwin.security.tokens import register as register_token
 

@@ -21,7 +21,8 @@ def load_simulated_assets() -> None:
     utility's asset management would for its own meters."""
     import redis
 
-    from gridtwin.assets import simulated_assets, write_assets
+    from gridsim.assets import simulated_assets
+    from gridtwin.assets import write_assets
     from gridtwin.core.config import settings
 
     cfg = settings()

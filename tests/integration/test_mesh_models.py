@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import redis
 
-from gridtwin.assets import simulated_assets, write_assets
+from gridsim.assets import simulated_assets
+from gridtwin.assets import write_assets
 from gridtwin.records import reading_from_record
 from gridtwin.registry import MODEL_MODULE, list_entries
 from gridtwin.v1 import assessment_pb2, gateway_pb2_grpc, reading_pb2, services_pb2

@@ -1,0 +1,1 @@
+"""Command-line plumbing of the `gridtwin` command: not imported by any service."""
