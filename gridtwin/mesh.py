@@ -30,6 +30,7 @@ ENTRY_POINTS = {
     "maintenance": "services.maintenance",
     "energy": "services.energy",
     "decision": "services.decision",
+    "history": "services.history",
     "gateway": "gateway",
 }
 SERVICES = tuple(ENTRY_POINTS)
@@ -52,7 +53,7 @@ def health_status(address: str, timeout: float = 1.0) -> int | None:
 
 
 class Mesh:
-    """The seven services as child processes on given (or free) ports."""
+    """The services as child processes on given (or free) ports."""
 
     def __init__(
         self,
@@ -63,6 +64,7 @@ class Mesh:
         registry: str | os.PathLike[str] | None = None,
         log_dir: str | os.PathLike[str] | None = None,
         extra_env: dict[str, str] | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.ports = dict(ports) if ports is not None else {s: free_port() for s in SERVICES}
         self.redis_url = redis_url
@@ -71,6 +73,9 @@ class Mesh:
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="gridtwin-logs-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.extra_env = extra_env or {}
+        # History database: given, else a private SQLite file beside the logs (tests and the
+        # benchmark never write into the repository's var/history.sqlite3).
+        self.database_url = database_url or f"sqlite:///{self.log_dir.resolve() / 'history.sqlite3'}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @classmethod
@@ -89,6 +94,7 @@ class Mesh:
             REDIS_URL=self.redis_url,
             GRIDTWIN_REDIS_PREFIX=self.redis_prefix,
             GRIDTWIN_REGISTRY=self.registry,
+            DATABASE_URL=self.database_url,
             PYTHONUNBUFFERED="1",
         )
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))

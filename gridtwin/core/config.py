@@ -33,6 +33,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "maintenance": 50055,
     "energy": 50056,
     "decision": 50057,
+    "history": 50058,
 }
 
 
