@@ -1,4 +1,4 @@
-"""The `gridtwin` command: simulate, train, forecast."""
+"""The `gridtwin` command: simulate, train, forecast, report."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     from gridtwin.assets import register as register_assets
 
     register_assets(sub)
+    from gridtwin.reports.cli import register as register_reports
+
+    register_reports(sub)
     if _has("gridsim.cli"):
         from gridsim.cli import register as register_sim
 

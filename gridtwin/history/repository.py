@@ -286,15 +286,16 @@ class Repository:
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
-    def reading_rows(self, meter_id: str, start_us: int, end_us: int) -> list[dict[str, Any]]:
-        """Reading columns (no protobuf) of one meter in [start, end), in time order."""
-        cols = [c for c in readings.c if c.name != "reading"]
+    def assessment_rows(self, meter_id: str, start_us: int, end_us: int) -> list[dict[str, Any]]:
+        """Reading columns with the assessment's summary columns (no protobuf), in time order."""
+        r, a = readings, assessments
+        cols = [c for c in r.c if c.name != "reading"]
+        cols += [a.c.stream_id, a.c.severity, a.c.vuf_pct, a.c.thd_pct, a.c.total_ms]
         query = (
             select(*cols)
-            .where(
-                readings.c.meter_id == meter_id, readings.c.time_us >= start_us, readings.c.time_us < end_us
-            )
-            .order_by(readings.c.time_us)
+            .join(a, and_(a.c.meter_id == r.c.meter_id, a.c.time_us == r.c.time_us))
+            .where(r.c.meter_id == meter_id, r.c.time_us >= start_us, r.c.time_us < end_us)
+            .order_by(r.c.time_us)
         )
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
