@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gridtwin.history.schema import AGGREGATE_INTERVAL_US
@@ -20,10 +20,10 @@ class HistoryItem:
     stream_id: str
     reading: reading_pb2.Reading
     assessment: assessment_pb2.Assessment
+    key: tuple[str, int] = field(init=False)  # (meter_id, time_us): the idempotency key
 
-    @property
-    def key(self) -> tuple[str, int]:
-        return self.reading.meter_id, time_us(self.reading)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.reading.meter_id, time_us(self.reading)))
 
 
 def time_us(message: Any) -> int:
@@ -62,7 +62,7 @@ def total_ms(assessment: assessment_pb2.Assessment) -> float | None:
 
 def reading_row(item: HistoryItem) -> dict[str, Any]:
     r = item.reading
-    row: dict[str, Any] = {"meter_id": r.meter_id, "time_us": time_us(r)}
+    row: dict[str, Any] = {"meter_id": item.key[0], "time_us": item.key[1]}
     for quantity, unit in (
         ("voltage", "v"),
         ("current", "a"),
@@ -82,8 +82,8 @@ def reading_row(item: HistoryItem) -> dict[str, Any]:
 def assessment_row(item: HistoryItem) -> dict[str, Any]:
     a = item.assessment
     return {
-        "meter_id": item.reading.meter_id,
-        "time_us": time_us(item.reading),
+        "meter_id": item.key[0],
+        "time_us": item.key[1],
         "stream_id": item.stream_id,
         "severity": int(a.severity),
         "vuf_pct": vuf_pct(a),
@@ -106,7 +106,7 @@ def aggregate_deltas(items: Iterable[HistoryItem]) -> list[dict[str, Any]]:
         v = [getattr(r.voltage, p) for p in PHASES]
         if not all(math.isfinite(x) for x in [*v, r.frequency]):
             continue
-        key = (r.meter_id, bucket_of(time_us(r)))
+        key = (item.key[0], bucket_of(item.key[1]))
         row = out.get(key)
         if row is None:
             row = out[key] = {
