@@ -290,3 +290,37 @@ def test_history_lands_in_postgresql_with_database_url(redis_url, empty_registry
         channel.close()
         mesh.stop()
         cleanup_prefix(redis_url, mesh.redis_prefix)
+
+
+def test_health_is_serving_only_when_the_database_answers(redis_url, empty_registry):
+    """History with a PostgreSQL database that does not exist yet: alive but NOT_SERVING;
+    once the database exists it creates its schema and turns SERVING."""
+    import psycopg
+    from grpc_health.v1 import health_pb2
+
+    from gridtwin.mesh import health_status
+    from tests.history.conftest import PG_ADMIN
+
+    name = f"gridtwin_test_{uuid.uuid4().hex[:10]}"
+    mesh = Mesh(
+        redis_url=redis_url,
+        redis_prefix=f"test-{uuid.uuid4().hex[:10]}:",
+        registry=empty_registry,
+        database_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+    )
+    try:
+        mesh.start(["history"])
+        deadline = time.monotonic() + 60
+        while health_status(mesh.address("history")) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.0)  # a few readiness rounds against the missing database
+        assert mesh.procs["history"].poll() is None
+        assert health_status(mesh.address("history")) == health_pb2.HealthCheckResponse.NOT_SERVING
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        mesh.wait_healthy(["history"], timeout=60)
+    finally:
+        mesh.stop()
+        cleanup_prefix(redis_url, mesh.redis_prefix)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
