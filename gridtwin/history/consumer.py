@@ -31,6 +31,8 @@ from gridtwin.history.stream import GROUP, decode, stream_key
 
 log = logging.getLogger(__name__)
 
+REPORT_EVERY_S = 60.0
+
 
 @dataclass
 class ConsumerStats:
@@ -72,7 +74,19 @@ class StreamConsumer:
         own_pending = True  # after a start or a failure, first re-read what we hold
         last_claim = 0.0
         last_purge = 0.0
+        last_report, reported = time.monotonic(), 0
         while True:
+            if time.monotonic() - last_report >= REPORT_EVERY_S and self.stats.entries > reported:
+                rate = (self.stats.entries - reported) / (time.monotonic() - last_report)
+                log.info(
+                    "history consumer",
+                    extra={
+                        "entries": self.stats.entries,
+                        "new_rows": self.stats.new_rows,
+                        "entries_per_s": round(rate),
+                    },
+                )
+                last_report, reported = time.monotonic(), self.stats.entries
             try:
                 if time.monotonic() - last_claim >= self.claim_every_s:
                     last_claim = time.monotonic()
