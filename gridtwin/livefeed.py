@@ -77,13 +77,20 @@ class Tally:
         return ", ".join(f"{k}:{v}" for k, v in self.alarms.most_common(4)) or "none"
 
 
-def _take_until(iterator: Iterator[dict], until: object, limit: int) -> tuple[list[dict], dict | None]:
-    """Up to `limit` records with timestamp < `until`; and the first record at/after it, if met."""
+def _take_until(
+    iterator: Iterator[dict], until: object, limit: int, step_s: int = 0
+) -> tuple[list[dict], dict | None]:
+    """Up to `limit` records with timestamp < `until` (only those on a `step_s` grid when
+    given); and the first record at/after `until`, if met."""
     out: list[dict] = []
-    for record in itertools.islice(iterator, limit):
+    for record in iterator:
         if record["timestamp"] >= until:
             return out, record
+        if step_s and int(record["timestamp"].timestamp()) % step_s:
+            continue
         out.append(record)
+        if len(out) >= limit:
+            break
     return out, None
 
 
@@ -91,20 +98,32 @@ async def warm_up(
     stub: gateway_pb2_grpc.GridTwinStub, iterator: Iterator[dict], until: object, days: float
 ) -> dict | None:
     """Replay the simulated history before `until` through AssessBatch (simulation of the next
-    batch overlaps the assessment of this one). Returns the first record of the live phase."""
-    batch_size = env_int("GRIDTWIN_WARM_BATCH", 1024)
+    batch overlaps the assessment of this one). Returns the first record of the live phase.
+
+    Batches are sent one after the other (each meter's readings must reach the feature state in
+    time order). Their size adapts: a batch whose modules missed their deadline
+    (`MODULE_DEADLINE_S`, e.g. on a busy machine) halves the next one, a clean one grows it
+    back towards `GRIDTWIN_WARM_BATCH`. `GRIDTWIN_WARM_STEP_S` thins the replay to one reading
+    per meter every so many seconds (default 0: the meters' own cadence) for slow machines.
+    """
+    largest = env_int("GRIDTWIN_WARM_BATCH", 384)
+    batch_size = largest
+    # 0 = every reading (the meters' cadence); e.g. 300 = one reading per meter every 5 min.
+    step_s = env_int("GRIDTWIN_WARM_STEP_S", 0)
     tally, started, last = Tally(), time.monotonic(), time.monotonic()
-    pending = asyncio.create_task(asyncio.to_thread(_take_until, iterator, until, batch_size))
+    pending = asyncio.create_task(asyncio.to_thread(_take_until, iterator, until, batch_size, step_s))
     print(f"[gridtwin] warm-up: replaying {days:g} days of simulated history through AssessBatch", flush=True)
     while True:
         records, boundary = await pending
         if boundary is None and records:
-            pending = asyncio.create_task(asyncio.to_thread(_take_until, iterator, until, batch_size))
+            pending = asyncio.create_task(asyncio.to_thread(_take_until, iterator, until, batch_size, step_s))
         if records:
             batch = reading_pb2.ReadingBatch(readings=[reading_from_record(r) for r in records])
             answer = await stub.AssessBatch(batch, timeout=120)
             for assessment in answer.assessments:
                 tally.add(assessment)
+            late = any(m.status != assessment_pb2.OK for a in answer.assessments[:1] for m in a.modules)
+            batch_size = max(24, batch_size // 2) if late else min(largest, batch_size + batch_size // 4)
         if time.monotonic() - last >= SUMMARY_EVERY_S or boundary is not None or not records:
             elapsed = time.monotonic() - started
             at = records[-1]["timestamp"] if records else until
