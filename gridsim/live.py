@@ -32,7 +32,6 @@ def iter_live_readings(
     settings: GridSettings | None = None,
     start: pd.Timestamp | None = None,
     max_steps: int | None = None,
-    unpaced_until: pd.Timestamp | None = None,
 ) -> Iterator[dict]:
     """Yield readings dicts (meter_id, timestamp, voltage_a.., frequency, ...) indefinitely.
 
@@ -45,8 +44,6 @@ def iter_live_readings(
         feeder, settings: feeder name and nominal values.
         start: simulated start time (default: now, UTC, floored to the minute).
         max_steps: stop after this many time steps (None = endless).
-        unpaced_until: time steps before this simulated time are yielded as fast as possible
-            (a warm-up replay of history); pacing starts at the first step at or after it.
     """
     fd = build_feeder(feeder, settings, n_customer_meters=meters, seed=seed)
     m = fd.meters.iloc[:meters]
@@ -62,9 +59,7 @@ def iter_live_readings(
         sec = ((res.times - res.times[0]).total_seconds().to_numpy()).astype(int)
         f = res.freq.frequency_hz.to_numpy()[sec]
         for k, ts in enumerate(res.times):
-            if unpaced_until is not None and ts < unpaced_until:
-                wall0, sim0 = time.monotonic(), ts
-            elif speed > 0:
+            if speed > 0:
                 due = wall0 + (ts - sim0).total_seconds() / speed
                 delay = due - time.monotonic()
                 if delay > 0:

@@ -77,46 +77,36 @@ class Tally:
         return ", ".join(f"{k}:{v}" for k, v in self.alarms.most_common(4)) or "none"
 
 
-def _take_until(
-    iterator: Iterator[dict], until: object, limit: int, step_s: int = 0
-) -> tuple[list[dict], dict | None]:
-    """Up to `limit` records with timestamp < `until` (only those on a `step_s` grid when
-    given); and the first record at/after `until`, if met."""
+def _take_until(iterator: Iterator[dict], until: object, limit: int) -> tuple[list[dict], bool]:
+    """Up to `limit` records with timestamp < `until`; and whether `until` was reached."""
     out: list[dict] = []
-    for record in iterator:
+    for record in itertools.islice(iterator, limit):
         if record["timestamp"] >= until:
-            return out, record
-        if step_s and int(record["timestamp"].timestamp()) % step_s:
-            continue
+            return out, True
         out.append(record)
-        if len(out) >= limit:
-            break
-    return out, None
+    return out, False
 
 
 async def warm_up(
     stub: gateway_pb2_grpc.GridTwinStub, iterator: Iterator[dict], until: object, days: float
-) -> dict | None:
+) -> None:
     """Replay the simulated history before `until` through AssessBatch (simulation of the next
-    batch overlaps the assessment of this one). Returns the first record of the live phase.
+    batch overlaps the assessment of this one).
 
     Batches are sent one after the other (each meter's readings must reach the feature state in
     time order). Their size adapts: a batch whose modules missed their deadline
     (`MODULE_DEADLINE_S`, e.g. on a busy machine) halves the next one, a clean one grows it
-    back towards `GRIDTWIN_WARM_BATCH`. `GRIDTWIN_WARM_STEP_S` thins the replay to one reading
-    per meter every so many seconds (default 0: the meters' own cadence) for slow machines.
+    back towards `GRIDTWIN_WARM_BATCH`.
     """
     largest = env_int("GRIDTWIN_WARM_BATCH", 384)
     batch_size = largest
-    # 0 = every reading (the meters' cadence); e.g. 300 = one reading per meter every 5 min.
-    step_s = env_int("GRIDTWIN_WARM_STEP_S", 0)
     tally, started, last = Tally(), time.monotonic(), time.monotonic()
-    pending = asyncio.create_task(asyncio.to_thread(_take_until, iterator, until, batch_size, step_s))
+    pending = asyncio.create_task(asyncio.to_thread(_take_until, iterator, until, batch_size))
     print(f"[gridtwin] warm-up: replaying {days:g} days of simulated history through AssessBatch", flush=True)
     while True:
-        records, boundary = await pending
-        if boundary is None and records:
-            pending = asyncio.create_task(asyncio.to_thread(_take_until, iterator, until, batch_size, step_s))
+        records, reached = await pending
+        if not reached and records:
+            pending = asyncio.create_task(asyncio.to_thread(_take_until, iterator, until, batch_size))
         if records:
             batch = reading_pb2.ReadingBatch(readings=[reading_from_record(r) for r in records])
             answer = await stub.AssessBatch(batch, timeout=120)
@@ -124,7 +114,7 @@ async def warm_up(
                 tally.add(assessment)
             late = any(m.status != assessment_pb2.OK for a in answer.assessments[:1] for m in a.modules)
             batch_size = max(24, batch_size // 2) if late else min(largest, batch_size + batch_size // 4)
-        if time.monotonic() - last >= SUMMARY_EVERY_S or boundary is not None or not records:
+        if time.monotonic() - last >= SUMMARY_EVERY_S or reached or not records:
             elapsed = time.monotonic() - started
             at = records[-1]["timestamp"] if records else until
             print(
@@ -133,9 +123,9 @@ async def warm_up(
                 flush=True,
             )
             last = time.monotonic()
-        if boundary is not None or not records:
+        if reached or not records:
             print(f"[gridtwin] warm-up done in {time.monotonic() - started:.0f} s; going live", flush=True)
-            return boundary
+            return
 
 
 async def stream_feeder(address: str, scenario: str, meters: int, speed: float, seed: int = 1) -> None:
@@ -155,13 +145,18 @@ async def stream_feeder(address: str, scenario: str, meters: int, speed: float, 
         stub = gateway_pb2_grpc.GridTwinStub(channel)
         sent: dict[tuple[str, int], float] = {}
 
-        iterator: Iterator[dict] = iter_live_readings(
-            scenario=scenario, meters=meters, seed=seed, speed=speed, start=start, unpaced_until=live_start
-        )
         if warm_days > 0:
-            first = await warm_up(stub, iterator, live_start.to_pydatetime(), warm_days)
-            if first is not None:
-                iterator = itertools.chain([first], iterator)
+            # The replay is simulated at its own step (the meters' cadence by default; coarser
+            # steps simulate and assess proportionally faster on a slow machine). Same seed as the
+            # live feed: the seed picks the feeder's customer meters, which must be the same ones.
+            warm_step = env_int("GRIDTWIN_WARM_STEP_S", 60)
+            history = iter_live_readings(
+                scenario=scenario, meters=meters, seed=seed, speed=0, step_s=warm_step, start=start
+            )
+            await warm_up(stub, history, live_start.to_pydatetime(), warm_days)
+        iterator = iter_live_readings(
+            scenario=scenario, meters=meters, seed=seed, speed=speed, start=live_start
+        )
 
         async def readings():  # type: ignore[no-untyped-def]
             while True:
