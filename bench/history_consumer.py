@@ -72,7 +72,9 @@ def run_one(label: str, db_url: str, redis_url: str, entries: int, meters: int) 
         repo.create_schema()
         elapsed = asyncio.run(drain(redis_url, prefix, repo, entries))
         repo.dispose()
-        print(f"{label}: {entries} entries ({size} B each) in {elapsed:.1f} s = {entries / elapsed:.0f} rows/s")
+        print(
+            f"{label}: {entries} entries ({size} B each) in {elapsed:.1f} s = {entries / elapsed:.0f} rows/s"
+        )
     finally:
         delete_redis_prefix(redis_url, prefix)
 
@@ -96,7 +98,11 @@ def main() -> None:
         return
     try:
         run_one(
-            "postgresql", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", args.redis_url, args.entries, args.meters
+            "postgresql",
+            f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+            args.redis_url,
+            args.entries,
+            args.meters,
         )
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
