@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 
@@ -26,6 +27,9 @@ from gridtwin.registry import MODEL_MODULE
 from gridtwin.v1 import assessment_pb2, gateway_pb2_grpc, reading_pb2
 
 SUMMARY_EVERY_S = 5.0
+# The simulator's timestamps carry sub-microsecond float noise that datetime cannot hold;
+# dropping it is intended, the warning would only clutter `make run`'s console.
+warnings.filterwarnings("ignore", message="Discarding nonzero nanoseconds", category=UserWarning)
 #: Shown in this order; anything else (UNSPECIFIED) after.
 STATUS_ORDER = ("OK", "DEGRADED", "NOT_APPLICABLE", "UNAVAILABLE", "FAILED")
 
