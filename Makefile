@@ -9,9 +9,15 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/gridtwin/v1/*.proto)
 STUBS  := gridtwin/v1/.generated
 
-.PHONY: setup protos run test test-fast bench fuzz train certs lint format lock clean chromium vendor openapi screenshots
+.PHONY: setup poppler protos run test test-fast bench fuzz train certs lint format lock clean chromium vendor openapi screenshots
 
-setup: $(STAMP) $(STUBS)
+setup: $(STAMP) $(STUBS) poppler
+
+# pdftoppm (poppler-utils) rasterises the report PDFs in the tests; installed only if absent.
+poppler:
+	@command -v pdftoppm >/dev/null 2>&1 || { echo "==> installing poppler-utils (pdftoppm)"; \
+		$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo) apt-get install -y poppler-utils \
+		|| echo "==> could not install poppler-utils: the PDF rasterising test will be skipped"; }
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required"'

@@ -1,22 +1,29 @@
 """Assessments to subscribers (Redis pub/sub, so every gateway replica's subscribers see every
-assessment) and to history (a capped Redis stream per meter).
+assessment) and to history: the Redis Stream `<prefix>assessments` (gridtwin.history.stream),
+one entry per accepted assessment with its reading, capped at `HISTORY_STREAM_MAXLEN`
+(approximate MAXLEN), which the history service consumes with a consumer group.
 
 Publishing is off the request path: assessments are queued and written in pipelined batches
-by a background task. The feed is best-effort by design: if Redis is slower than the mesh the
-oldest queued assessments are dropped (and counted); callers always get their answer.
+by a background task; a failed write is retried for a few seconds. If Redis stays slower than
+the mesh the oldest queued assessments are dropped (and counted); callers always get their answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
 from gridtwin.core.config import env_int
+from gridtwin.history.config import stream_maxlen
+from gridtwin.history.stream import encode, stream_key
 from gridtwin.registry import MODEL_MODULE
-from gridtwin.v1 import assessment_pb2, gateway_pb2
+from gridtwin.v1 import assessment_pb2, gateway_pb2, reading_pb2
+
+#: Attempts to write a batch before it is dropped (0.5 s apart).
+WRITE_ATTEMPTS = 10
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +32,11 @@ class Publisher:
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self.redis = client
         self.channel = f"{prefix}assessments"
-        self.prefix = prefix
-        self.history_len = env_int("HISTORY_MAXLEN", 1_000)
-        self.queue: asyncio.Queue[assessment_pb2.Assessment] = asyncio.Queue(env_int("PUBLISH_QUEUE", 50_000))
+        self.stream = stream_key(prefix)
+        self.stream_maxlen = stream_maxlen()
+        self.queue: asyncio.Queue[tuple[reading_pb2.Reading, assessment_pb2.Assessment]] = asyncio.Queue(
+            env_int("PUBLISH_QUEUE", 50_000)
+        )
         self.dropped = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -38,35 +47,41 @@ class Publisher:
         if self._task is not None:
             self._task.cancel()
 
-    def publish(self, assessments: Sequence[assessment_pb2.Assessment]) -> None:
-        for assessment in assessments:
+    def publish(
+        self, readings: Sequence[reading_pb2.Reading], assessments: Sequence[assessment_pb2.Assessment]
+    ) -> None:
+        """Queue the accepted assessments (status OK) with the readings they answer."""
+        for reading, assessment in zip(readings, assessments, strict=True):
             if assessment.status.code != 0 or assessment.duplicate:  # a replay carries no outputs
                 continue
             if self.queue.full():
                 self.queue.get_nowait()
                 self.dropped += 1
-            self.queue.put_nowait(assessment)
+            self.queue.put_nowait((reading, assessment))
 
     async def _run(self) -> None:
         while True:
             batch = [await self.queue.get()]
             while not self.queue.empty() and len(batch) < 1_000:
                 batch.append(self.queue.get_nowait())
-            try:
-                pipe = self.redis.pipeline(transaction=False)
-                for assessment in batch:
-                    payload = assessment.SerializeToString()
-                    pipe.publish(self.channel, payload)
-                    pipe.xadd(
-                        f"{self.prefix}history:{assessment.meter_id}",
-                        {"a": payload},
-                        maxlen=self.history_len,
-                        approximate=True,
-                    )
-                await pipe.execute()
-            except Exception:
-                self.dropped += len(batch)
-                log.exception("publishing assessments failed", extra={"dropped_total": self.dropped})
+            for attempt in range(WRITE_ATTEMPTS):
+                try:
+                    await self._write(batch)
+                    break
+                except Exception:
+                    if attempt == WRITE_ATTEMPTS - 1:
+                        self.dropped += len(batch)
+                        log.exception("publishing assessments failed", extra={"dropped_total": self.dropped})
+                    else:
+                        await asyncio.sleep(0.5)
+
+    async def _write(self, batch: list[tuple[reading_pb2.Reading, assessment_pb2.Assessment]]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for reading, assessment in batch:
+            fields = encode(reading, assessment)
+            pipe.publish(self.channel, fields[b"a"])
+            pipe.xadd(self.stream, fields, maxlen=self.stream_maxlen, approximate=True)
+        await pipe.execute()
 
 
 def matches(assessment: assessment_pb2.Assessment, request: gateway_pb2.SubscribeRequest) -> bool:
@@ -86,21 +101,3 @@ def project(assessment: assessment_pb2.Assessment, models: Sequence[str]) -> ass
         if name not in models:
             assessment.ClearField(name)
     return assessment
-
-
-async def subscribe(
-    client: aioredis.Redis, prefix: str, request: gateway_pb2.SubscribeRequest
-) -> AsyncIterator[assessment_pb2.Assessment]:
-    pubsub = client.pubsub()
-    await pubsub.subscribe(f"{prefix}assessments")
-    try:
-        while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if message is None:
-                continue
-            assessment = assessment_pb2.Assessment.FromString(message["data"])
-            if matches(assessment, request):
-                yield project(assessment, list(request.models))
-    finally:
-        await pubsub.unsubscribe()
-        await pubsub.aclose()

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 import grpc
 from google.rpc import code_pb2
 
+from gateway.history import HistoryClient, subscribe, subscribe_violations
 from gateway.orchestrator import Orchestrator
-from gateway.publisher import Publisher, subscribe
+from gateway.publisher import Publisher
 from gridtwin.core.config import env_int, settings
-from gridtwin.core.errors import abort_with_status
+from gridtwin.core.errors import abort_with_status, bad_request
 from gridtwin.core.queues import ByteBoundedQueue
 from gridtwin.core.redis_client import connect, redis_ready
 from gridtwin.core.server import ServiceSpec
@@ -41,6 +42,7 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
         self.redis = connect(cfg.redis_url)
         self.orchestrator = Orchestrator()
         self.publisher = Publisher(self.redis, self.prefix)
+        self.history = HistoryClient()
         self.max_batch = env_int("GATEWAY_MAX_BATCH", 10_000)
         self.stream_batch = env_int("GATEWAY_STREAM_BATCH", 512)
         # Readings buffered per stream while a batch is in flight, bounded in bytes.
@@ -53,7 +55,7 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
         record_items("Assess", outcomes([assessment]))
         if assessment.status.code != code_pb2.OK:
             await abort_with_status(context, assessment.status)
-        self.publisher.publish([assessment])
+        self.publisher.publish([request], [assessment])
         return assessment
 
     async def AssessBatch(
@@ -66,7 +68,7 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
             )
         assessments = await self.orchestrator.assess(list(request.readings)) if request.readings else []
         record_items("AssessBatch", outcomes(assessments))
-        self.publisher.publish(assessments)
+        self.publisher.publish(request.readings, assessments)
         return assessment_pb2.AssessmentBatch(assessments=assessments)
 
     async def AssessStream(
@@ -100,7 +102,7 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
                     batch.append(item)
                 assessments = await self.orchestrator.assess(batch)  # type: ignore[arg-type]
                 record_items("AssessStream", outcomes(assessments))
-                self.publisher.publish(assessments)
+                self.publisher.publish(batch, assessments)  # type: ignore[arg-type]
                 for assessment in assessments:
                     yield assessment
         finally:
@@ -109,11 +111,21 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
     async def Subscribe(
         self, request: gateway_pb2.SubscribeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[assessment_pb2.Assessment]:
-        unknown = [m for m in request.models if m not in {n for ns in MODULE_MODELS.values() for n in ns}]
-        if unknown:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"models: unknown model(s) {unknown}")
+        violations = subscribe_violations(request)
+        if violations:
+            await abort_with_status(context, bad_request(violations, "invalid subscribe request"))
         async for assessment in subscribe(self.redis, self.prefix, request):
             yield assessment
+
+    async def History(
+        self, request: gateway_pb2.HistoryRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.HistoryPage:
+        return await self.history.history(request, context)
+
+    async def ListMeters(
+        self, request: gateway_pb2.ListMetersRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.MeterList:
+        return await self.history.list_meters(request, context)
 
     async def ListModels(
         self, request: services_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
@@ -156,6 +168,7 @@ def spec() -> ServiceSpec:
     async def stop() -> None:
         await servicer.publisher.stop()
         await servicer.orchestrator.close()
+        await servicer.history.close()
         await servicer.redis.aclose()
 
     return ServiceSpec(

@@ -1,4 +1,4 @@
-"""The `gridtwin` command: simulate, train, forecast, assess."""
+"""The `gridtwin` command: simulate, train, forecast, assess, report, tokens and certificates."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     from gridtwin.clients.assess_csv import register as register_assess
 
     register_assess(sub)
+    from gridtwin.reports.cli import register as register_reports
+
+    register_reports(sub)
     if _has("gridsim.cli"):
         from gridsim.cli import register as register_sim
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import redis
 
 from gridtwin.core.config import env_float, env_int, env_str
+from gridtwin.history.config import database_url, retention_days, safe_url, stream_maxlen
 from gridtwin.mesh import ROOT, LocalRedis, Mesh, tls_files
 from gridtwin.registry import list_entries, registry_dir
 
@@ -147,6 +148,21 @@ async def live_feed(address: str) -> None:
     )
 
 
+def history_line(mesh: Mesh) -> str:
+    """Where history goes: the database, the stream, the retention."""
+    retention = retention_days()
+    kept = f"{retention} days" if retention > 0 else "forever"
+    hint = (
+        ""
+        if mesh.database_url.startswith("postgresql")
+        else " (DATABASE_URL=postgresql+psycopg://… for PostgreSQL)"
+    )
+    return (
+        f"history: {safe_url(mesh.database_url)}{hint}; fed by the stream {mesh.redis_prefix}assessments "
+        f"(cap ~{stream_maxlen():,} entries), kept {kept} (HISTORY_RETENTION_DAYS)"
+    )
+
+
 def main() -> None:
     url, local_redis = ensure_redis(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
     os.environ["REDIS_URL"] = url  # the live feed (in this process) writes to the same Redis
@@ -159,8 +175,10 @@ def main() -> None:
         registry=registry_dir().resolve(),
         log_dir=ROOT / "var" / "logs",
         tls_dir=tls_dir,
+        database_url=database_url(),
     )
     say(f"starting {len(mesh.ports)} services; logs in {mesh.log_dir}")
+    say(history_line(mesh))
     stopping = False
 
     def stop(*_: object) -> None:

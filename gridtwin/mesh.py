@@ -32,6 +32,7 @@ ENTRY_POINTS = {
     "maintenance": "services.maintenance",
     "energy": "services.energy",
     "decision": "services.decision",
+    "history": "services.history",
     "gateway": "gateway",
     "web": "services.web",
 }
@@ -107,6 +108,7 @@ class Mesh:
         log_dir: str | os.PathLike[str] | None = None,
         extra_env: dict[str, str] | None = None,
         tls_dir: str | os.PathLike[str] | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.ports = dict(ports) if ports is not None else {s: free_port() for s in SERVICES}
         # /metrics ports: the documented default (gRPC port + 1000) on fixed ports, free ones
@@ -122,6 +124,9 @@ class Mesh:
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="gridtwin-logs-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.extra_env = extra_env or {}
+        # History database: given, else a private SQLite file beside the logs (tests and the
+        # benchmark never write into the repository's var/history.sqlite3).
+        self.database_url = database_url or f"sqlite:///{self.log_dir.resolve() / 'history.sqlite3'}"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @classmethod
@@ -140,6 +145,7 @@ class Mesh:
             REDIS_URL=self.redis_url,
             GRIDTWIN_REDIS_PREFIX=self.redis_prefix,
             GRIDTWIN_REGISTRY=self.registry,
+            DATABASE_URL=self.database_url,
             PYTHONUNBUFFERED="1",
         )
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))

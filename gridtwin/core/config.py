@@ -34,6 +34,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "energy": 50056,
     "decision": 50057,
     "web": 8080,
+    "history": 50058,
 }
 
 

@@ -1,0 +1,1 @@
+"""History service: consumes the assessment stream into the database and answers queries."""

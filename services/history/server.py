@@ -1,0 +1,94 @@
+"""The history service: the assessment stream's consumer group `history` → the database
+(`DATABASE_URL`, else var/history.sqlite3), and the internal `gridtwin.v1.History` API the
+gateway calls for `History` and `ListMeters`.
+
+Health is SERVING only while both the database and Redis answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+
+from gridtwin.core.config import settings
+from gridtwin.core.errors import abort_with_status, bad_request
+from gridtwin.core.redis_client import connect, is_up
+from gridtwin.core.server import ServiceSpec
+from gridtwin.history import queries
+from gridtwin.history.config import database_url, retention_days, safe_url, stream_maxlen
+from gridtwin.history.consumer import StreamConsumer
+from gridtwin.history.repository import Repository
+from gridtwin.v1 import gateway_pb2, history_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+class HistoryServicer(history_pb2_grpc.HistoryServicer):
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+
+    async def Query(
+        self, request: gateway_pb2.HistoryRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.HistoryPage:
+        query, violations = queries.parse_history(request)
+        if violations:
+            await abort_with_status(context, bad_request(violations, "invalid history request"))
+        return await asyncio.to_thread(queries.history_page, self.repo, request, query)
+
+    async def ListMeters(
+        self, request: gateway_pb2.ListMetersRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.MeterList:
+        query, violations = queries.parse_list_meters(request)
+        if violations:
+            await abort_with_status(context, bad_request(violations, "invalid list-meters request"))
+        return await asyncio.to_thread(queries.meter_list, self.repo, query)
+
+
+def spec() -> ServiceSpec:
+    cfg = settings()
+    url = database_url()
+    repo = Repository(url)
+    client = connect(cfg.redis_url)
+    consumer = StreamConsumer(client, cfg.redis_prefix, repo)
+    servicer = HistoryServicer(repo)
+    tasks: list[asyncio.Task[None]] = []
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        history_pb2_grpc.add_HistoryServicer_to_server(servicer, server)
+        return ["gridtwin.v1.History"]
+
+    async def start() -> None:
+        # The database may come up after us: keep trying (health stays NOT_SERVING meanwhile).
+        while True:
+            try:
+                await asyncio.to_thread(repo.create_schema)
+                break
+            except Exception as exc:
+                log.warning("database not ready", extra={"url": safe_url(url), "error": str(exc)[:300]})
+                await asyncio.sleep(2.0)
+        log.info(
+            "history database ready",
+            extra={
+                "url": safe_url(url),
+                "dialect": repo.dialect,
+                "retention_days": retention_days(),
+                "stream": consumer.key,
+                "stream_maxlen": stream_maxlen(),
+                "consumer": consumer.name,
+            },
+        )
+        tasks.append(asyncio.create_task(consumer.run()))
+
+    async def ready() -> bool:
+        db = await asyncio.to_thread(repo.ping)
+        return db and await is_up(client)
+
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+        await client.aclose()
+        repo.dispose()
+
+    return ServiceSpec(name="history", register=register, start=start, ready=ready, stop=stop)
