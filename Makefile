@@ -93,7 +93,7 @@ openapi: setup
 
 # Dashboard screenshots in docs/ from the live mesh (uses the models in registry/).
 screenshots: setup chromium
-	@$(PY) -m gridtwin.web.screenshots
+	@$(PY) -m cli.screenshots
 
 # Re-resolve requirements.in into exact pins.
 lock:

@@ -17,11 +17,11 @@ import uuid
 
 import grpc
 
+from cli.dashboard_demo import FeederThread, sag_reading
 from gridtwin.mesh import ROOT, Mesh, delete_redis_prefix
 from gridtwin.registry import registry_dir
 from gridtwin.v1 import gateway_pb2_grpc
 from gridtwin.web.browser import launch
-from gridtwin.web.demo import FeederThread, sag_reading
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,10 +9,10 @@ import uuid
 import grpc
 import pytest
 
+from cli.dashboard_demo import FeederThread, sag_reading
 from gridtwin.mesh import Mesh
 from gridtwin.v1 import gateway_pb2_grpc
 from gridtwin.web.browser import chromium_available, launch
-from gridtwin.web.demo import FeederThread, sag_reading
 
 pytestmark = [pytest.mark.mesh, pytest.mark.slow]
 

@@ -15,11 +15,11 @@ import uuid
 import grpc
 import redis
 
+from cli.dashboard_demo import FeederThread, sag_reading
 from gridtwin.mesh import ROOT, LocalRedis, Mesh, delete_redis_prefix
 from gridtwin.registry import registry_dir
 from gridtwin.v1 import gateway_pb2_grpc
 from gridtwin.web.browser import launch
-from gridtwin.web.demo import FeederThread, sag_reading
 
 
 def _redis() -> tuple[str, LocalRedis | None]:
