@@ -74,24 +74,32 @@ def health_status(
         return None
 
 
-def http_ready(address: str, timeout: float = 1.0) -> bool:
-    """Whether an HTTP service answers 200 at /readyz."""
+def http_ready(address: str, timeout: float = 1.0, ca_file: str | None = None) -> bool:
+    """Whether an HTTP service answers 200 at /readyz (over HTTPS, trusting `ca_file`, when given)."""
+    import ssl
     import urllib.error
     import urllib.request
 
+    scheme, context = ("https", ssl.create_default_context(cafile=ca_file)) if ca_file else ("http", None)
     try:
-        with urllib.request.urlopen(f"http://{address}/readyz", timeout=timeout) as reply:
+        with urllib.request.urlopen(
+            f"{scheme}://{address}/readyz", timeout=timeout, context=context
+        ) as reply:
             return bool(reply.status == 200)
     except (OSError, urllib.error.URLError):
         return False
 
 
 def is_ready(
-    service: str, address: str, timeout: float = 0.5, credentials: grpc.ChannelCredentials | None = None
+    service: str,
+    address: str,
+    timeout: float = 0.5,
+    credentials: grpc.ChannelCredentials | None = None,
+    ca_file: str | None = None,
 ) -> bool:
     """Ready: /readyz answers 200 (HTTP services), or grpc.health.v1 says SERVING."""
     if service in HTTP_SERVICES:
-        return http_ready(address, timeout)
+        return http_ready(address, timeout, ca_file)
     return health_status(address, timeout, credentials) == health_pb2.HealthCheckResponse.SERVING
 
 
@@ -175,6 +183,10 @@ class Mesh:
             certificate_chain=(self.tls_dir / "client.crt").read_bytes(),
         )
 
+    def ca_file(self) -> str | None:
+        """The mesh CA (to check HTTPS services such as web) when TLS is on."""
+        return None if self.tls_dir is None else str(self.tls_dir / "ca.crt")
+
     def channel(self, service: str) -> grpc.Channel:
         """A blocking channel to a service, with the mesh's client certificate under TLS."""
         return sync_channel(self.address(service), self.credentials())
@@ -206,7 +218,7 @@ class Mesh:
                 proc = self.procs.get(service)
                 if proc is not None and proc.poll() is not None:
                     raise RuntimeError(f"{service} exited ({proc.returncode}):\n{self.log_tail(service)}")
-                if is_ready(service, self.address(service), 0.5, credentials):
+                if is_ready(service, self.address(service), 0.5, credentials, self.ca_file()):
                     pending.discard(service)
             if not pending:
                 return

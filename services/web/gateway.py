@@ -7,6 +7,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gridtwin.core.channels import CHANNEL_OPTIONS
 from gridtwin.core.config import env_float, service_addr
+from gridtwin.security.client import gateway_credentials
 from gridtwin.v1 import gateway_pb2_grpc
 
 
@@ -22,7 +23,12 @@ class GatewayClient:
         self.batch_timeout_s = env_float("WEB_GATEWAY_BATCH_TIMEOUT_S", 60.0)
 
     def open(self) -> None:
-        self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        # Under mutual TLS the web service is a mesh caller: the mesh CA and its own certificate.
+        credentials = gateway_credentials()
+        if credentials is None:
+            self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        else:
+            self.channel = grpc.aio.secure_channel(self.address, credentials, options=CHANNEL_OPTIONS)
         self.stub = gateway_pb2_grpc.GridTwinStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
 

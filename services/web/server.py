@@ -1,4 +1,7 @@
-"""Entry point: uvicorn on WEB_PORT (default 8080), talking to the gateway at GATEWAY_ADDR."""
+"""Entry point: uvicorn on WEB_PORT (default 8080), talking to the gateway at GATEWAY_ADDR.
+
+HTTPS when GRIDTWIN_TLS_CERT/KEY are set (the web service is public: no client certificate).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import uvicorn
 
 from gridtwin.core.config import env_str, service_port
 from gridtwin.core.logs import setup_logging
+from gridtwin.security.tls import uvicorn_ssl_options
 from services.web.app import create_app
 
 
@@ -18,4 +22,5 @@ def main() -> None:
         log_config=None,  # JSON logs from gridtwin.core.logs
         ws_ping_interval=20,
         timeout_graceful_shutdown=5,
+        **uvicorn_ssl_options(),
     )

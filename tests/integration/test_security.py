@@ -7,6 +7,7 @@ One mesh (seven real processes, real Redis) serves every test in this module.
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -21,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from gridtwin.mesh import ROOT, SERVICES, Mesh, sync_channel, tls_files
+from gridtwin.mesh import HTTP_SERVICES, ROOT, SERVICES, Mesh, sync_channel, tls_files
 from gridtwin.security.certs import create_all
 from gridtwin.security.roles import Role
 from gridtwin.security.tokens import Keys, create_token
@@ -242,7 +243,14 @@ def test_health_answers_without_a_token_and_reflection_is_off(gateway, secure_me
 
 # ---- metrics -------------------------------------------------------------------------------------
 def scrape(mesh: Mesh, service: str) -> str:
-    with urllib.request.urlopen(mesh.metrics_url(service), timeout=5) as response:
+    """/metrics of a service: gRPC services on their metrics port (plain HTTP), the web service
+    on its own HTTPS port (trusting the mesh CA)."""
+    if service in HTTP_SERVICES:
+        url = f"https://{mesh.address(service)}/metrics"
+        context = ssl.create_default_context(cafile=mesh.ca_file())
+    else:
+        url, context = mesh.metrics_url(service), None
+    with urllib.request.urlopen(url, timeout=5, context=context) as response:
         assert response.status == 200
         return response.read().decode()
 
@@ -285,14 +293,20 @@ EXPECTED: dict[str, list[tuple[str, dict[str, str]]]] = {
     ],
     "energy": [("gridtwin_model_outputs_total", {"model": "load_forecast", "status": "UNAVAILABLE"})],
     "decision": [("gridtwin_model_outputs_total", {"model": "reactive_power", "status": "UNAVAILABLE"})],
+    "history": [("grpc_server_handled", {}), ("gridtwin_redis_errors", {})],
+    "web": [("gridtwin_web_requests", {})],
 }
 
 
 def test_probes_answer_over_http_while_grpc_needs_the_mesh_certificate(secure_mesh):
     for service in SERVICES:
-        base = secure_mesh.metrics_url(service).removesuffix("/metrics")
+        if service in HTTP_SERVICES:  # web: its own endpoints, over HTTPS
+            base = f"https://{secure_mesh.address(service)}"
+            context = ssl.create_default_context(cafile=secure_mesh.ca_file())
+        else:
+            base, context = secure_mesh.metrics_url(service).removesuffix("/metrics"), None
         for path in ("/readyz", "/healthz"):
-            with urllib.request.urlopen(base + path, timeout=5) as response:
+            with urllib.request.urlopen(base + path, timeout=5, context=context) as response:
                 assert response.status == 200, (service, path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pandas as pd
@@ -28,9 +29,14 @@ def _row(ts: str, meter: str, va: float = 230.0, current: str = "10", frequency:
     )
 
 
+_HOURS = itertools.count()
+
+
 @pytest.fixture
 def readings_csv(tmp_path):
-    base = pd.Timestamp(time.time() - 3600, unit="s", tz="UTC").floor("s")
+    # Each test gets its own hour: a second run of identical readings would be answered as
+    # replays (duplicates carry no model outputs), not assessed again.
+    base = pd.Timestamp(time.time() - 3600 * (1 + next(_HOURS)), unit="s", tz="UTC").floor("s")
     stamp = [(base + pd.Timedelta(minutes=i)).isoformat() for i in range(8)]
     local = (base + pd.Timedelta(minutes=8)).tz_convert("Europe/Berlin").isoformat()  # zone kept
     lines = [
