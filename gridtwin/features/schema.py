@@ -130,6 +130,8 @@ BASELINE: tuple[str, ...] = (
     "baseline_span_s",
     *(f"baseline_voltage_{p}_pu_{s}" for p in _PHASES for s in ("mean", "std")),
     *(f"voltage_{p}_baseline_z" for p in _PHASES),
+    "inband10min_voltage_mean_pu_mean",
+    "inband10min_voltage_mean_pu_std",
     "undervoltage_duration_s",
     "overvoltage_duration_s",
     "identical_readings_run",

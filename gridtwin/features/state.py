@@ -47,6 +47,7 @@ from gridtwin.features.timewindows import (
     BASELINE_BAND_PU,
     BASELINE_TAU_S,
     OVER_PU,
+    RECENT_TAU_S,
     RESET_WEIGHT,
     STATE_LAYOUT,
     STATE_LEN,
@@ -71,6 +72,7 @@ _CONSTANTS = ",".join(
             *BASELINE_BAND_PU,
             UNDER_PU,
             OVER_PU,
+            RECENT_TAU_S,
         ],
     )
 )

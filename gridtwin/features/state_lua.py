@@ -16,7 +16,8 @@ ARGV (few large arguments keep the protocol cost flat):
       the reading has none), inferred-candidate V, inferred-candidate f,
   [8] comma-separated constants of the time-window recurrence (see ``_CONSTANTS`` in
       :mod:`gridtwin.features.state`): state length, layout version, number of windows,
-      their τ (s), reset weight, baseline τ (s), baseline band low/high (pu), under/over (pu).
+      their τ (s), reset weight, baseline τ (s), baseline band low/high (pu), under/over (pu),
+      in-band recent τ (s).
 
 For every meter: read the window as it was before the batch (newest first) and the profile;
 then, in batch order, resolve each reading's nominal V and f (explicit → stored in the profile
@@ -46,11 +47,13 @@ local SL, LAYOUT, NW = C[1], C[2], C[3]
 local TAU = {}
 for w = 1, NW do TAU[w] = C[3 + w] end
 local RESET, BTAU, BLO, BHI, UNDER, OVER = C[4 + NW], C[5 + NW], C[6 + NW], C[7 + NW], C[8 + NW], C[9 + NW]
+local RTAU = C[10 + NW]
 local NQ = 5
 local WB = 4 + 3 * NQ
 local W0 = 3  -- 1-based slot of the first window (Python slot 2)
 local B0 = W0 + NW * WB
-local E0 = B0 + 9
+local R0 = B0 + 9
+local E0 = R0 + 4
 local fmt = '<' .. string.rep('d', SL)
 
 local function load_state(raw)
@@ -98,6 +101,16 @@ local function advance(s, t, y, v)
     if v[p] > OVER then over = true end
   end
   if inside then
+    local dr = math.exp(-math.max(t - s[B0 + 2], 0.0) / RTAU)
+    local reset_r = s[R0] * dr < RESET
+    if reset_r then dr = 0.0; s[R0 + 1] = t end
+    local wr = s[R0] * dr + 1.0
+    local mr = s[R0 + 2]
+    if reset_r then mr = y[1] end
+    local dvr = y[1] - mr
+    s[R0] = wr
+    s[R0 + 2] = mr + dvr / wr
+    s[R0 + 3] = dr * s[R0 + 3] + dvr * (y[1] - s[R0 + 2])
     local db = math.exp(-math.max(t - s[B0 + 2], 0.0) / BTAU)
     local reset = s[B0] * db < RESET
     if reset then db = 0.0; s[B0 + 1] = t end

@@ -25,8 +25,13 @@ atomically, and an integration test checks that both paths give the same feature
 
 State layout (float64 vector of ``STATE_LEN`` per meter): ``[layout version, last reading
 time (s)]``, then per window ``[Σw, first time, mean t, C_tt, (mean y, C_ty, C_yy) × quantity]``,
-then the baseline ``[Σw, first time, last time, (mean, M2) × phase]``, then
+then the baseline ``[Σw, first time, last time, (mean, M2) × phase, Σw₁₀, first time₁₀, mean₁₀,
+M2₁₀]`` (the last four: the in-band 10-min state of ``voltage_mean_pu``), then
 ``[under-voltage since (s, 0 = not under), over-voltage since]``.
+
+The in-band 10-min state is the meter's *recent* normal (τ = 600 s, readings inside the band
+only): a step or an oscillation is measured against it, and an event that just ended does not
+contaminate it (the plain 10-min window does include the event's readings).
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ BASELINE_MIN_SPAN_S = 600.0
 #: accuracy (IEC 62053 / IEC 61557-12 class 0.5 ≈ ±0.5 % of reading) — a meter steadier than its
 #: own accuracy is not evidence that a 0.3 % move is abnormal.
 BASELINE_SPREAD_FLOOR_PU = 0.005
+#: Time constant (s) of the in-band recent state (the IEC 61000-4-30 10-min interval).
+RECENT_TAU_S = 600.0
 #: Window support: Σw ≥ 2 readings and the window has run for at least τ.
 MIN_EFFECTIVE_READINGS = 2.0
 #: Σw below which the old state is forgotten (restart after a gap of ≳ 7 τ).
@@ -72,7 +79,8 @@ NW = len(TIME_WINDOWS)
 WINDOW_BLOCK = 4 + 3 * NQ
 W0 = 2  # first window slot
 B0 = W0 + NW * WINDOW_BLOCK  # baseline slot
-E0 = B0 + 3 + 2 * 3  # event-duration slots
+R0 = B0 + 3 + 2 * 3  # in-band recent (10-min) slots
+E0 = R0 + 4  # event-duration slots
 STATE_LEN = E0 + 2
 
 
@@ -134,7 +142,18 @@ def advance(state: F64, t: F64, y: F64, vph_pu: F64) -> F64:
         dv = vph_pu[:, p] - m
         new[:, 3 + 2 * p] = m + a * dv
         new[:, 4 + 2 * p] = db * s[:, B0 + 4 + 2 * p] + dv * (vph_pu[:, p] - new[:, 3 + 2 * p])
+    # In-band recent state of the mean voltage (τ = 10 min), same gating and clock.
+    dr = np.exp(-np.maximum(t - s[:, B0 + 2], 0.0) / RECENT_TAU_S)
+    reset_r = s[:, R0] * dr < RESET_WEIGHT
+    dr = np.where(reset_r, 0.0, dr)
+    wr = s[:, R0] * dr + 1.0
+    vm = y[:, 0]
+    mr = np.where(reset_r, vm, s[:, R0 + 2])
+    dvr = vm - mr
+    new_r = np.column_stack([wr, np.where(reset_r, t, s[:, R0 + 1]), mr + dvr / wr, np.zeros(len(t))])
+    new_r[:, 3] = dr * s[:, R0 + 3] + dvr * (vm - new_r[:, 2])
     s[:, cols] = np.where(inside[:, None], new, s[:, cols])
+    s[:, R0 : R0 + 4] = np.where(inside[:, None], new_r, s[:, R0 : R0 + 4])
 
     # Start time of the current run below 0.9 pu / above 1.1 pu on any phase (0 = no run).
     under = (vph_pu < UNDER_PU).any(axis=1)
@@ -192,6 +211,13 @@ def baseline_features(before: F64, t: F64, vph_pu: F64, dt_s: F64) -> dict[str, 
         out[f"voltage_{ph}_baseline_z"] = (vph_pu[:, p] - mean) / np.sqrt(
             std**2 + BASELINE_SPREAD_FLOOR_PU**2
         )
+    dr = np.exp(-np.maximum(t - before[:, B0 + 2], 0.0) / RECENT_TAU_S)
+    sw_r = np.where(fresh, 0.0, before[:, R0])
+    ok_r = (sw_r * dr >= MIN_EFFECTIVE_READINGS) & (t - before[:, R0 + 1] >= RECENT_TAU_S) & (sw_r > 0)
+    out["inband10min_voltage_mean_pu_mean"] = np.where(ok_r, before[:, R0 + 2], np.nan)
+    out["inband10min_voltage_mean_pu_std"] = np.where(
+        ok_r, np.sqrt(np.maximum(before[:, R0 + 3], 0.0) / np.where(sw_r > 0, sw_r, 1.0)), np.nan
+    )
     dt = np.where(np.isfinite(dt_s), np.maximum(dt_s, 0.0), 0.0)
     under = (vph_pu < UNDER_PU).any(axis=1)
     over = (vph_pu > OVER_PU).any(axis=1)

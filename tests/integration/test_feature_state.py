@@ -277,7 +277,9 @@ async def test_state_of_another_layout_is_ignored() -> None:
         fresh = FeatureState(client, prefix + "fresh:")
         want = np.vstack([await fresh.update_and_compute([r]) for r in readings])
         old = FeatureState(client, prefix + "old:")
-        await client.set(old.state_key("us-1"), np.full(70, 7.0).tobytes())
+        from gridtwin.features.timewindows import STATE_LEN
+
+        await client.set(old.state_key("us-1"), np.full(STATE_LEN, 7.0).tobytes())  # layout "7"
         await client.set(old.state_key("us-1") + "x", b"unrelated")
         got = np.vstack([await old.update_and_compute([r]) for r in readings])
         assert np.allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True)
