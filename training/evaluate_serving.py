@@ -32,11 +32,15 @@ import numpy as np
 import pandas as pd
 
 from gridtwin.mesh import Mesh, delete_redis_prefix
-from gridtwin.v1 import gateway_pb2_grpc, reading_pb2
+from gridtwin.v1 import assessment_pb2, gateway_pb2_grpc, reading_pb2
 from training.heldout import CADENCES_S, HeldOutStream, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 GOALS = {"false_alarm_rate": 0.01, "event_recall": 0.95, "f1": 0.8}
+#: Per-hop deadlines of the evaluation mesh: this measures what the models answer, not latency
+#: (the shared 2-core test machine can exceed the production 0.5-s module deadline on a batch;
+#: latency is bench/'s job). A reading whose model did not answer still counts as not flagged.
+EVAL_ENV = {"MODULE_DEADLINE_S": "10", "DECISION_DEADLINE_S": "10", "INGEST_DEADLINE_S": "20"}
 _CADENCE_NAMES = {1.0: "1 s", 60.0: "1 min", 900.0: "15 min"}
 _PH = ("a", "b", "c")
 
@@ -65,7 +69,7 @@ def to_protos(df: pd.DataFrame) -> list[reading_pb2.Reading]:
     return out
 
 
-def assess(address: str, readings: list[reading_pb2.Reading], batch: int = 1000) -> pd.DataFrame:
+def assess(address: str, readings: list[reading_pb2.Reading], batch: int = 250) -> pd.DataFrame:
     """voltage_anomaly answers for every reading, sent in order through ``AssessBatch``."""
     rows: list[dict[str, Any]] = []
     with grpc.insecure_channel(address) as channel:
@@ -115,7 +119,7 @@ def score(stream: HeldOutStream, out: pd.DataFrame) -> dict[str, Any]:
         "normal_readings": int(normal.sum()),
         "event_readings": int(ieee.sum()),
         "transition_readings": int((cat == "transition").sum()),
-        "answered_ok": float((out["model_status"].to_numpy() == 0).mean()),
+        "answered_ok": float((out["model_status"].to_numpy() == assessment_pb2.OK).mean()),
     }
     for name, pred in (("model", flagged), ("baseline", rule)):
         hit, n_ev = _events_hit(eid[ieee], pred[ieee])
@@ -161,7 +165,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Start the mesh with ``registry``, send each cadence's stream, return the figures."""
     prefix = f"eval-{uuid.uuid4().hex[:10]}:"
-    mesh = Mesh(redis_url=redis_url, redis_prefix=prefix, registry=registry)
+    mesh = Mesh(redis_url=redis_url, redis_prefix=prefix, registry=registry, extra_env=EVAL_ENV)
     mesh.start()
     results: dict[str, Any] = {}
     try:
@@ -187,7 +191,8 @@ def markdown(results: dict[str, Any], version: str) -> str:
         "(gateway `AssessBatch` → ingest → features with its Redis state → monitoring) on the held-out world "
         "(training/heldout: its own load, voltage and noise model, 230/220/240/120/277 V, 50 and 60 Hz, "
         "class 0.5/1 meters, 0.1 V resolution; 15-min values are interval averages). Baseline: the EN 50160 "
-        "U_n ± 10 % rule alone on the same readings.",
+        "U_n ± 10 % rule alone on the same readings. Batches of 250 readings; module deadlines raised to 10 s "
+        "(quality, not latency, is measured here; a reading the model did not answer counts as not flagged).",
         "",
         "| cadence | readings (normal / IEEE 1159 event) | false alarms | baseline | IEEE 1159 event recall | "
         "baseline | reading F1 | baseline | goals met |",
@@ -211,8 +216,9 @@ def markdown(results: dict[str, Any], version: str) -> str:
         "Goals: false alarms ≤ 1 % of normal readings, IEEE 1159 event recall ≥ 95 %, reading-level F1 ≥ 0.8.",
         "",
         "| cadence | neutral shift inside the band: events / readings flagged (baseline) | frozen readings "
-        "recognised as frozen (flagged as anomaly) | normal readings judged with a baseline | missed IEEE 1159 events |",
-        "|---|---|---|---|---|",
+        "recognised as frozen (flagged as anomaly) | normal readings judged with a baseline | readings answered OK "
+        "| missed IEEE 1159 events |",
+        "|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         m, b = r["model"], r["baseline"]
@@ -221,7 +227,7 @@ def markdown(results: dict[str, Any], version: str) -> str:
             f"| {name} | {_pct(m['within_band_event_recall'])} / {_pct(m['within_band_reading_recall'])} "
             f"({_pct(b['within_band_event_recall'])} / {_pct(b['within_band_reading_recall'])}) | "
             f"{_pct(r['frozen_recognised'])} ({_pct(r['frozen_flagged_as_anomaly'])}) | "
-            f"{_pct(r['normal_with_baseline'])} | {missed} |"
+            f"{_pct(r['normal_with_baseline'])} | {_pct(r['answered_ok'])} | {missed} |"
         )
     lines += [
         "",

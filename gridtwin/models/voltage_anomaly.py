@@ -51,6 +51,10 @@ TOP_FEATURES = 3
 #: Previous identical readings that make a frozen sensor (4 identical readings in a row).
 FROZEN_RUN = 3
 _PHASE_COLUMNS = ("voltage_a_pu", "voltage_b_pu", "voltage_c_pu")
+_NO_BASELINE = (
+    "no baseline for this meter yet (needs 10 min and 5 readings inside U_n ± 10 %): "
+    "judged by the EN 50160 / IEEE 1159 rules only"
+)
 
 
 def map_score(s: np.ndarray, threshold: float) -> np.ndarray:
@@ -112,19 +116,21 @@ class Model(ServedModel):
         )
         vph = batch.columns(_PHASE_COLUMNS)
         dur = np.maximum(batch.column("undervoltage_duration_s"), batch.column("overvoltage_duration_s"))
+        magnitude = np.where(vph.min(axis=1) < 0.9, vph.min(axis=1), vph.max(axis=1))
+        category = ieee1159_category(magnitude, dur, batch.column("nominal_frequency_hz"))
+        outside = (vph < 0.9) | (vph > 1.1)
         z = (impute_windows(d, self.median) - self.median) / self.scale
+        top = np.argsort(-np.abs(np.nan_to_num(z)), axis=1)[:, :TOP_FEATURES]
         run = batch.column("identical_readings_run")
         span = batch.column("identical_readings_span_s")
         out = []
         for k in range(n):
             attributions: list[tuple[str, float]]
             if rules.detected[k]:
-                bad = np.flatnonzero((vph[k] < 0.9) | (vph[k] > 1.1))
-                magnitude = vph[k].min() if vph[k].min() < 0.9 else vph[k].max()
-                category = ieee1159_category(magnitude, dur[k], batch.column("nominal_frequency_hz")[k])
+                bad = np.flatnonzero(outside[k])
                 detail = (
                     f"{EVENTS[rules.event[k]]}: phase(s) {', '.join('abc'[j] for j in bad)} at "
-                    f"{magnitude:.3f} pu of U_n for ≥ {dur[k]:.0f} s (IEEE 1159: {category})"
+                    f"{magnitude[k]:.3f} pu of U_n for ≥ {dur[k]:.0f} s (IEEE 1159: {category[k]})"
                 )
                 attributions = [(_PHASE_COLUMNS[j], float(vph[k, j] - 1.0)) for j in bad]
             elif frozen[k]:
@@ -134,15 +140,11 @@ class Model(ServedModel):
                 )
                 attributions = [("identical_readings_run", float(run[k]))]
             elif not ok[k]:
-                detail = (
-                    "no baseline for this meter yet (needs 10 min and 5 readings inside U_n ± 10 %): "
-                    "judged by the EN 50160 / IEEE 1159 rules only"
-                )
+                detail = _NO_BASELINE
                 attributions = []
             else:
                 detail = "outside this meter's own normal (isolation forest)" if forest_hit[k] else ""
-                top = np.argsort(-np.abs(np.nan_to_num(z[k])))[:TOP_FEATURES]
-                attributions = [(str(self.names[j]), float(z[k, j])) for j in top]
+                attributions = [(str(self.names[j]), float(z[k, j])) for j in top[k]]
             out.append(
                 assessment_pb2.VoltageAnomaly(
                     info=self.info(int(severity[k]), detail),
