@@ -76,6 +76,7 @@ UNDER_PU, OVER_PU = 0.90, 1.10
 
 NQ = len(WINDOW_QUANTITIES)
 NW = len(TIME_WINDOWS)
+_TAUS = np.array([tau for _, tau in TIME_WINDOWS])
 WINDOW_BLOCK = 4 + 3 * NQ
 W0 = 2  # first window slot
 B0 = W0 + NW * WINDOW_BLOCK  # baseline slot
@@ -104,25 +105,31 @@ def advance(state: F64, t: F64, y: F64, vph_pu: F64) -> F64:
     fresh = s[:, 0] != STATE_LAYOUT
     s[fresh] = empty_states(int(fresh.sum()))
     dt = np.maximum(t - s[:, 1], 0.0)
-    for w, (_, tau) in enumerate(TIME_WINDOWS):
-        b = W0 + w * WINDOW_BLOCK
-        d = np.exp(-dt / tau)
-        reset = s[:, b] * d < RESET_WEIGHT
-        d = np.where(reset, 0.0, d)
-        s[:, b + 1] = np.where(reset, t, s[:, b + 1])
-        s[:, b] = s[:, b] * d + 1.0
-        a = 1.0 / s[:, b]
-        dx = t - np.where(reset, t, s[:, b + 2])
-        s[:, b + 2] = np.where(reset, t, s[:, b + 2]) + a * dx
-        s[:, b + 3] = d * s[:, b + 3] + dx * (t - s[:, b + 2])
-        for q in range(NQ):
-            k = b + 4 + 3 * q
-            yq = y[:, q]
-            my = np.where(reset, yq, s[:, k])
-            dy = yq - my
-            s[:, k] = my + a * dy
-            s[:, k + 1] = d * s[:, k + 1] + dx * (yq - s[:, k])
-            s[:, k + 2] = d * s[:, k + 2] + dy * (yq - s[:, k])
+    # All windows and quantities at once (each element sees the same operations as the
+    # scalar recurrence in the Lua script).
+    n = len(t)
+    win = s[:, W0:B0].reshape(n, NW, WINDOW_BLOCK).copy()
+    tt = t[:, None]
+    d = np.exp(-dt[:, None] / _TAUS)
+    reset = win[:, :, 0] * d < RESET_WEIGHT
+    d = np.where(reset, 0.0, d)
+    win[:, :, 1] = np.where(reset, tt, win[:, :, 1])
+    win[:, :, 0] = win[:, :, 0] * d + 1.0
+    a = 1.0 / win[:, :, 0]
+    mt = np.where(reset, tt, win[:, :, 2])
+    dx = tt - mt
+    win[:, :, 2] = mt + a * dx
+    win[:, :, 3] = d * win[:, :, 3] + dx * (tt - win[:, :, 2])
+    qs = win[:, :, 4:].reshape(n, NW, NQ, 3)
+    yq = y[:, None, :]
+    my = np.where(reset[:, :, None], yq, qs[..., 0])
+    dy = yq - my
+    m_new = my + a[:, :, None] * dy
+    qs[..., 1] = d[:, :, None] * qs[..., 1] + dx[:, :, None] * (yq - m_new)
+    qs[..., 2] = d[:, :, None] * qs[..., 2] + dy * (yq - m_new)
+    qs[..., 0] = m_new
+    win[:, :, 4:] = qs.reshape(n, NW, 3 * NQ)
+    s[:, W0:B0] = win.reshape(n, NW * WINDOW_BLOCK)
     s[:, 1] = np.maximum(s[:, 1], t)
 
     # Baseline: only readings inside the EN 50160 ±10 % band.
