@@ -62,10 +62,12 @@ def map_score(s: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(s >= threshold, (s - threshold) / (1.0 - threshold), (s - threshold) / threshold)
 
 
-def forest_scores(session: OnnxModel, offset: float, d: np.ndarray) -> np.ndarray:
-    """s = 2^(−E[h]/c) ∈ (0, 1] from the ONNX graph's ``scores`` (scikit-learn's
-    decision_function = score_samples − offset_, and score_samples = −s)."""
-    return -(session.run(d.astype(np.float32))["scores"].reshape(-1).astype(float) + offset)
+def forest_scores(session: OnnxModel, denominator: float, d: np.ndarray) -> np.ndarray:
+    """s = 2^(−Σh / (n_trees · c(ψ))) ∈ (0, 1] from the ONNX graph's ``path_length_sum``
+    (one TreeEnsembleRegressor: each tree's leaf holds its path length h, summed over trees;
+    s equals −scikit-learn's ``score_samples``)."""
+    total = session.run(d.astype(np.float32))["path_length_sum"].reshape(-1).astype(float)
+    return 2.0 ** (-total / denominator)
 
 
 class Model(ServedModel):
@@ -76,7 +78,7 @@ class Model(ServedModel):
         self.session = OnnxModel(entry.artifact("forest"))
         with np.load(entry.artifact("model"), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-        self.offset = float(arrays["offset"][0])
+        self.denominator = float(arrays["denominator"][0])
         self.threshold = float(arrays["score_threshold"][0])
         self.median = np.asarray(arrays["median"], float)
         self.scale = np.asarray(arrays["scale"], float)
@@ -89,7 +91,7 @@ class Model(ServedModel):
         ok = has_baseline(x)
         s = np.full(len(d), np.nan)
         if ok.any():
-            s[ok] = forest_scores(self.session, self.offset, impute_windows(d[ok], self.median))
+            s[ok] = forest_scores(self.session, self.denominator, impute_windows(d[ok], self.median))
         return s, d, ok
 
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.VoltageAnomaly]:

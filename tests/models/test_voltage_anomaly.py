@@ -16,17 +16,17 @@ from gridtwin.models.voltage_anomaly import Model, forest_scores, map_score
 from gridtwin.registry import load_entry
 from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
+from training.models._monitoring.iforest_onnx import isolation_forest_to_onnx
 from training.models._monitoring.testing import assert_vectorised, module_batch
-from training.onnx_export import sklearn_to_onnx
 
 
 def test_onnx_isolation_forest_matches_sklearn(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3000, len(DESCRIPTOR_NAMES)))
     forest = IsolationForest(n_estimators=60, max_samples=256, random_state=0).fit(x)
-    path = sklearn_to_onnx(forest, x.shape[1], tmp_path / "f.onnx")
+    path, denominator = isolation_forest_to_onnx(forest, tmp_path / "f.onnx")
     probe = np.vstack([rng.normal(size=(500, x.shape[1])) * 2, rng.normal(size=(5, x.shape[1])) * 20])
-    s_onnx = forest_scores(OnnxModel(path), float(forest.offset_), probe)
+    s_onnx = forest_scores(OnnxModel(path), denominator, probe)
     np.testing.assert_allclose(s_onnx, -forest.score_samples(probe.astype(np.float32)), atol=1e-5)
 
 

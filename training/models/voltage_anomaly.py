@@ -34,7 +34,7 @@ from gridtwin.models.voltage_anomaly import FROZEN_RUN, forest_scores
 from gridtwin.serving.runtime import OnnxModel
 from training.context import Metric, TrainContext, TrainResult
 from training.models._monitoring.common import join_labels, latency_rows, md_table, reading_features
-from training.onnx_export import sklearn_to_onnx
+from training.models._monitoring.iforest_onnx import isolation_forest_to_onnx
 from training.split import split_by_time
 
 NAME = "voltage_anomaly"
@@ -131,21 +131,14 @@ def train(ctx: TrainContext) -> TrainResult:
     ]
 
     # Artifacts: the forest as ONNX (served by ONNX Runtime), the constants as npz.
-    onnx_path = sklearn_to_onnx(forest, len(DESCRIPTOR_NAMES), ctx.path("voltage_anomaly_iforest.onnx"))
-    offset = float(forest.offset_)
-    parity_rows = x[te][scored][:2000] if scored.any() else x[fit_idx][:2000]
-    parity = float(
-        np.max(
-            np.abs(
-                forest_scores(OnnxModel(onnx_path), offset, parity_rows) + forest.score_samples(parity_rows)
-            ),
-            initial=0.0,
-        )
-    )
+    onnx_path, denominator = isolation_forest_to_onnx(forest, ctx.path("voltage_anomaly_iforest.onnx"))
+    parity_rows = np.vstack([x[te][scored][:2000], x[fit_idx][:2000]])
+    onnx_s = forest_scores(OnnxModel(onnx_path), denominator, parity_rows)
+    parity = float(np.max(np.abs(onnx_s + forest.score_samples(parity_rows.astype(np.float32))), initial=0.0))
     model_path = ctx.path("voltage_anomaly.npz")
     np.savez(
         model_path,
-        offset=np.array([offset]),
+        denominator=np.array([denominator]),
         score_threshold=np.array([threshold]),
         median=median,
         scale=scale,
@@ -158,7 +151,7 @@ def train(ctx: TrainContext) -> TrainResult:
     )
     report = f"""
 Standards' events (EN 50160 / IEEE 1159, by definition) ∪ isolation forest (100 trees, ψ = {best["max_samples"]},
-served as ONNX) on {len(DESCRIPTOR_NAMES)} meter-relative, time-based descriptors ({", ".join(DESCRIPTOR_NAMES)}),
+served by ONNX Runtime as one tree-ensemble node) on {len(DESCRIPTOR_NAMES)} meter-relative, time-based descriptors ({", ".join(DESCRIPTOR_NAMES)}),
 fitted unlabelled on {len(fit_idx)} training-block readings with a baseline. Window descriptors missing at a
 cadence (descriptors {", ".join(DESCRIPTOR_NAMES[k] for k in WINDOW_DESCRIPTORS)}) are replaced by their training
 median; without a baseline the forest is not applied. Threshold s ≥ {threshold:.4f} = the {100 * (1 - FA_BUDGET):.1f}th
