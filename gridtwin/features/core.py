@@ -250,8 +250,8 @@ def compute_features(current: ReadingArrays, history: HistoryArrays, state: F64 
     # --- time-based windows and the meter's baseline (docs/features.md) -----------------
     before = empty_states(len(t)) if state is None else state
     y_win, vph = window_inputs(cur)
-    col.update(window_features(advance(before, t, y_win, vph), t))
-    col.update(baseline_features(before, t, vph, dt))
+    col.update(window_features(advance(before, t, y_win, vph, vn), t))
+    col.update(baseline_features(before, t, vph, dt, vn))
     run, span = _identical_run(history_records(cur), hist)
     col["identical_readings_run"] = run
     col["identical_readings_span_s"] = span

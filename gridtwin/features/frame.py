@@ -103,7 +103,7 @@ def features_from_dataframe(df: pd.DataFrame) -> pd.DataFrame:
     group = (np.cumsum(first) - 1).astype(np.intp) if n else np.zeros(0, np.intp)
     y_win, vph = window_inputs(cur)
     n_groups = int(group[-1]) + 1 if n else 0
-    state = chain_states(empty_states(n_groups), group, cur.timestamp_s, y_win, vph)
+    state = chain_states(empty_states(n_groups), group, cur.timestamp_s, y_win, vph, cur.nominal_voltage_v)
     parts = []
     for s in range(0, n, CHUNK_ROWS):
         rows = np.arange(s, min(n, s + CHUNK_ROWS))

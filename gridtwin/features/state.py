@@ -162,7 +162,9 @@ class FeatureState:
         old = np.frombuffer(win_blob, dtype=RECORD_DTYPE).reshape(-1, N_HISTORY_FIELDS)
         stored = np.frombuffer(state_blob, dtype="<f8").reshape(len(meters), STATE_LEN)
         y_win, vph = window_inputs(draft)
-        states = chain_states(stored, inv.astype(np.intp), draft.timestamp_s, y_win, vph)
+        states = chain_states(
+            stored, inv.astype(np.intp), draft.timestamp_s, y_win, vph, draft.nominal_voltage_v
+        )
         return draft, self._histories(old, lens, recs, inv), states
 
     @staticmethod

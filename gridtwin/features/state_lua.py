@@ -54,6 +54,7 @@ local W0 = 3  -- 1-based slot of the first window (Python slot 2)
 local B0 = W0 + NW * WB
 local R0 = B0 + 9
 local E0 = R0 + 4
+local VN = E0 + 2  -- U_n (V) the state was built with
 local fmt = '<' .. string.rep('d', SL)
 
 local function load_state(raw)
@@ -68,7 +69,12 @@ local function load_state(raw)
 end
 
 -- gridtwin.features.timewindows.advance for one reading (same statements, same order)
-local function advance(s, t, y, v)
+local function advance(s, t, y, v, vn)
+  if s[VN] > 0 and s[VN] ~= vn then  -- another U_n: restart (timewindows._other_scale)
+    for k = 2, SL do s[k] = 0.0 end
+    s[1] = LAYOUT
+  end
+  s[VN] = vn
   local dt = math.max(t - s[2], 0.0)
   for w = 1, NW do
     local b = W0 + (w - 1) * WB
@@ -181,7 +187,7 @@ for i = 1, n do
   local t, va, vb, vc, ia, ib, ic, pt, qt, f = struct.unpack('<dddddddddd', rec)
   local vn = tonumber(p[1])
   advance(states[m], t, {(va + vb + vc) / 3 / vn, (ia + ib + ic) / 3, f, pt, qt},
-          {va / vn, vb / vn, vc / vn})
+          {va / vn, vb / vn, vc / vn}, vn)
 end
 
 for m = 1, nm do

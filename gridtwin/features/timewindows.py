@@ -82,7 +82,8 @@ W0 = 2  # first window slot
 B0 = W0 + NW * WINDOW_BLOCK  # baseline slot
 R0 = B0 + 3 + 2 * 3  # in-band recent (10-min) slots
 E0 = R0 + 4  # event-duration slots
-STATE_LEN = E0 + 2
+NOMINAL_SLOT = E0 + 2  # U_n (V) the state was built with (0 = not yet known)
+STATE_LEN = E0 + 3
 
 
 def empty_states(n: int) -> F64:
@@ -92,7 +93,15 @@ def empty_states(n: int) -> F64:
     return s
 
 
-def advance(state: F64, t: F64, y: F64, vph_pu: F64) -> F64:
+def _other_scale(state: F64, nominal_v: F64 | None) -> NDArray[np.bool_]:
+    """Rows whose state was built on another U_n than the reading's."""
+    if nominal_v is None:
+        return np.zeros(len(state), dtype=bool)
+    known = state[:, NOMINAL_SLOT]
+    return (known > 0) & (known != nominal_v)
+
+
+def advance(state: F64, t: F64, y: F64, vph_pu: F64, nominal_v: F64 | None = None) -> F64:
     """States after adding one reading per row (pure; rows independent).
 
     Args:
@@ -100,10 +109,13 @@ def advance(state: F64, t: F64, y: F64, vph_pu: F64) -> F64:
         t: (n,) reading time, Unix s.
         y: (n, NQ) window quantities in ``WINDOW_QUANTITIES`` order (units in the names).
         vph_pu: (n, 3) phase voltages in pu of U_n.
+        nominal_v: (n,) U_n in V of the readings (None: not checked).
     """
     s = np.array(state, dtype=np.float64, copy=True)
-    fresh = s[:, 0] != STATE_LAYOUT
+    fresh = (s[:, 0] != STATE_LAYOUT) | _other_scale(s, nominal_v)
     s[fresh] = empty_states(int(fresh.sum()))
+    if nominal_v is not None:
+        s[:, NOMINAL_SLOT] = nominal_v
     dt = np.maximum(t - s[:, 1], 0.0)
     # All windows and quantities at once (each element sees the same operations as the
     # scalar recurrence in the Lua script).
@@ -191,7 +203,9 @@ def window_features(after: F64, t: F64) -> dict[str, F64]:
     return out
 
 
-def baseline_features(before: F64, t: F64, vph_pu: F64, dt_s: F64) -> dict[str, F64]:
+def baseline_features(
+    before: F64, t: F64, vph_pu: F64, dt_s: F64, nominal_v: F64 | None = None
+) -> dict[str, F64]:
     """The meter's baseline *before* the current reading, the reading's z-scores against it,
     and how long the current IEEE 1159 under/over-voltage run has lasted.
 
@@ -199,7 +213,7 @@ def baseline_features(before: F64, t: F64, vph_pu: F64, dt_s: F64) -> dict[str, 
     The run duration is the time since the run's first reading plus this reading's own
     interval Δt (a lower bound of the event's duration; 0 when the reading is not in the band).
     """
-    fresh = before[:, 0] != STATE_LAYOUT
+    fresh = (before[:, 0] != STATE_LAYOUT) | _other_scale(before, nominal_v)
     sw_prior = np.where(fresh, 0.0, before[:, B0])
     decay = np.exp(-np.maximum(t - before[:, B0 + 2], 0.0) / BASELINE_TAU_S)
     eff = sw_prior * decay
@@ -221,6 +235,7 @@ def baseline_features(before: F64, t: F64, vph_pu: F64, dt_s: F64) -> dict[str, 
     dr = np.exp(-np.maximum(t - before[:, B0 + 2], 0.0) / RECENT_TAU_S)
     sw_r = np.where(fresh, 0.0, before[:, R0])
     ok_r = (sw_r * dr >= MIN_EFFECTIVE_READINGS) & (t - before[:, R0 + 1] >= RECENT_TAU_S) & (sw_r > 0)
+    ok_r &= ~fresh
     out["inband10min_voltage_mean_pu_mean"] = np.where(ok_r, before[:, R0 + 2], np.nan)
     out["inband10min_voltage_mean_pu_std"] = np.where(
         ok_r, np.sqrt(np.maximum(before[:, R0 + 3], 0.0) / np.where(sw_r > 0, sw_r, 1.0)), np.nan
@@ -235,7 +250,9 @@ def baseline_features(before: F64, t: F64, vph_pu: F64, dt_s: F64) -> dict[str, 
     return out
 
 
-def chain_states(initial: F64, group: NDArray[np.intp], t: F64, y: F64, vph_pu: F64) -> F64:
+def chain_states(
+    initial: F64, group: NDArray[np.intp], t: F64, y: F64, vph_pu: F64, nominal_v: F64 | None = None
+) -> F64:
     """Each row's state *before* it, for rows ordered within each group.
 
     ``initial[g]`` is group g's state before its first row; rows of a group are applied in
@@ -260,5 +277,7 @@ def chain_states(initial: F64, group: NDArray[np.intp], t: F64, y: F64, vph_pu: 
         rows = by_pos[bounds[k] : bounds[k + 1]]
         g = group[rows]
         before[rows] = cur[g]
-        cur[g] = advance(cur[g], t[rows], y[rows], vph_pu[rows])
+        cur[g] = advance(
+            cur[g], t[rows], y[rows], vph_pu[rows], None if nominal_v is None else nominal_v[rows]
+        )
     return before

@@ -217,13 +217,15 @@ def _long_stream() -> list[reading_pb2.Reading]:
     stays NaN (a 1-min cadence cannot support it)."""
     out = []
     t0 = 1_700_000_000 * 10**9
-    for meter, vn in (("long-eu", 230.0), ("long-us", 120.0)):
+    for meter, vn in (("long-eu", 230.0), ("long-us", 120.0), ("long-shift", 220.0)):
         t = t0
         for k in range(300):
             t += int((60 + (k * 7919) % 23 - 11) * 1e9)
             if meter == "long-us" and k == 150:
                 t += 20 * 3600 * 10**9
-            out.append(_reading(meter, t, 1000 + k, vn, 50.0 if vn == 230.0 else 60.0))
+            # long-shift: nominal inferred (230 or 240 V) for 100 readings, then stated as 220 V
+            given = None if meter == "long-shift" and k < 100 else vn
+            out.append(_reading(meter, t, 1000 + k, given, 50.0 if vn != 120.0 else 60.0))
     out.sort(key=lambda r: (r.timestamp.seconds, r.meter_id))
     return out
 
@@ -253,12 +255,21 @@ async def test_time_windows_same_in_redis_and_dataframe_paths() -> None:
         assert got[after_gap, ix["win2h_effective_readings"]] < 1.01  # e^-10 of the old weight left
         assert np.isnan(got[after_gap, ix["voltage_a_baseline_z"]])  # baseline stale after 20 h
         assert np.isfinite(got[after_gap - 1, ix["voltage_a_baseline_z"]])
+        shift = np.flatnonzero(np.array([r.meter_id == "long-shift" for r in readings]))
+        assert (
+            got[shift[99], ix["nominal_inferred"]] == 1.0 and got[shift[99], ix["nominal_voltage_v"]] != 220.0
+        )
+        assert got[shift[100], ix["nominal_voltage_v"]] == 220.0
+        assert np.isfinite(got[shift[99], ix["voltage_a_baseline_z"]])
+        assert np.isnan(got[shift[100], ix["voltage_a_baseline_z"]])  # another U_n: the state restarts
+        assert got[shift[100], ix["win2h_effective_readings"]] == 1.0
         # The state Redis stores equals the Python recurrence's state after the last reading.
         d = df[df["meter_id"] == "long-eu"].sort_values("timestamp")
         cur = arrays_from_dataframe(d)
         y, vph = window_inputs(cur)
-        before = chain_states(empty_states(1), np.zeros(len(d), np.intp), cur.timestamp_s, y, vph)
-        final = advance(before[-1:], cur.timestamp_s[-1:], y[-1:], vph[-1:])[0]
+        vn = cur.nominal_voltage_v
+        before = chain_states(empty_states(1), np.zeros(len(d), np.intp), cur.timestamp_s, y, vph, vn)
+        final = advance(before[-1:], cur.timestamp_s[-1:], y[-1:], vph[-1:], vn[-1:])[0]
         stored = np.frombuffer(await client.get(state.state_key("long-eu")), dtype="<f8")
         assert stored.shape == (STATE_LEN,)
         assert np.allclose(stored, final, rtol=1e-12, atol=0)

@@ -160,7 +160,9 @@ def test_proto_adapter_matches_dataframe_path() -> None:
     cur = arrays_from_protos(_protos(df))
     hist = build_history(history_records(cur), np.zeros(len(df), dtype=np.intp))
     y, vph = window_inputs(cur)
-    state = chain_states(empty_states(1), np.zeros(len(df), dtype=np.intp), cur.timestamp_s, y, vph)
+    state = chain_states(
+        empty_states(1), np.zeros(len(df), dtype=np.intp), cur.timestamp_s, y, vph, cur.nominal_voltage_v
+    )
     a = compute_features(cur, hist, state)
     b = features_from_dataframe(df)[list(FEATURE_NAMES)].to_numpy()
     assert a.shape == (3, len(FEATURE_NAMES))

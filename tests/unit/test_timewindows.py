@@ -69,3 +69,19 @@ def test_baseline_ignores_readings_outside_the_band():
     assert b["voltage_a_baseline_z"][155] < -50
     assert b["undervoltage_duration_s"][159] == pytest.approx(600.0)  # 9 × 60 s so far + its own 60 s
     assert np.isnan(b["voltage_a_baseline_z"][:10]).all()  # no baseline before 10 min
+
+
+def test_another_nominal_restarts_the_state():
+    """An inferred U_n replaced by the meter's stated one: pu values on another scale are not
+    this meter's normal, so windows and baseline restart."""
+    n = 40
+    t = 1e9 + 60.0 * np.arange(n)
+    vn = np.r_[np.full(20, 230.0), np.full(20, 220.0)]
+    vph = (231.0 / vn)[:, None] * np.ones((n, 3))
+    yy = np.repeat(vph[:, :1], NQ, axis=1)
+    before = chain_states(empty_states(1), np.zeros(n, np.intp), t, yy, vph, vn)
+    b = baseline_features(before, t, vph, np.full(n, 60.0), vn)
+    assert np.isfinite(b["voltage_a_baseline_z"][19])
+    assert np.isnan(b["voltage_a_baseline_z"][20:30]).all()  # restarted: < 10 min on the new scale
+    after = advance(before, t, yy, vph, vn)
+    assert window_features(after, t)["win2h_effective_readings"][20] == 1.0
