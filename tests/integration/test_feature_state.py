@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import redis.asyncio as aioredis
 
-from gridtwin.features.compute import features_from_dataframe
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.features.nominal import infer_nominal_voltage_v
 from gridtwin.features.schema import FEATURE_NAMES, HISTORY_DEPTH
 from gridtwin.features.state import FeatureState

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import IsolationForest
 
-from gridtwin.features.compute import features_from_dataframe
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.features.schema import FEATURE_NAMES, N_FEATURES
 from gridtwin.models._monitoring.voltage_features import DESCRIPTOR_NAMES
 from gridtwin.models._monitoring.voltage_rules import EVENTS, voltage_events

@@ -7,12 +7,9 @@ import pandas as pd
 import pytest
 
 from gridtwin.features.arrays import build_history, history_records
-from gridtwin.features.compute import (
-    arrays_from_protos,
-    compute_features,
-    features_from_dataframe,
-)
+from gridtwin.features.compute import arrays_from_protos, compute_features
 from gridtwin.features.core import window_inputs
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.features.schema import FEATURE_INDEX, FEATURE_NAMES
 from gridtwin.features.timewindows import chain_states, empty_states
 from gridtwin.v1 import reading_pb2
