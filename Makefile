@@ -64,6 +64,7 @@ certs: setup
 lint: setup
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
+	@$(VENV)/bin/lint-imports --no-cache  # the serving import contract (pyproject.toml)
 
 format: setup
 	@$(PY) -m ruff format .

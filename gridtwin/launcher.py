@@ -26,6 +26,7 @@ from pathlib import Path
 import redis
 
 from gridtwin.core.config import env_float, env_int, env_str
+from gridtwin.features.schema import SCHEMA_VERSION
 from gridtwin.history.config import database_url, retention_days, safe_url, stream_maxlen
 from gridtwin.mesh import ROOT, LocalRedis, Mesh, tls_files
 from gridtwin.registry import list_entries, registry_dir
@@ -56,15 +57,26 @@ def ensure_redis(url: str) -> tuple[str, LocalRedis | None]:
 
 def maybe_train() -> None:
     entries = list_entries()
-    registered = sum(e is not None for e in entries.values())
-    if registered:
-        say(f"models: {registered}/16 registered in {registry_dir()}")
+    # A model trained on another feature schema is refused by the modules (UNAVAILABLE):
+    # count only the ones the services can serve, and retrain when none can.
+    usable = [
+        e for e in entries.values() if e is not None and e.manifest.get("schema_version") == SCHEMA_VERSION
+    ]
+    stale = sum(e is not None for e in entries.values()) - len(usable)
+    if usable:
+        say(f"models: {len(usable)}/16 registered in {registry_dir()}")
+        if stale:
+            say(f"models: {stale} trained on another feature schema answer UNAVAILABLE until retrained")
         say("retrain with the full profile: `make train PROFILE=full` (running services hot-swap them)")
         return
+    if stale:
+        say(
+            f"models: the {stale} registered were trained on another feature schema (serving {SCHEMA_VERSION})"
+        )
     if env_str("GRIDTWIN_TRAIN_ON_START", "1") == "0" or importlib.util.find_spec("training") is None:
-        say("models: none registered; their fields will answer UNAVAILABLE")
+        say("models: none usable; their fields will answer UNAVAILABLE")
         return
-    say("models: none registered; training the quick profile (a few minutes, once)")
+    say("models: none usable; training the quick profile (a few minutes, once)")
     subprocess.run(
         [sys.executable, "-m", "gridtwin.cli", "train", "--profile", "quick"], cwd=ROOT, check=False
     )

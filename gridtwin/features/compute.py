@@ -1,7 +1,8 @@
 """Public entry points of the feature pipeline (one code path for training and serving).
 
 * :func:`compute_features` — the vectorised core, ``(ReadingArrays, HistoryArrays) → (n, F)``.
-* :func:`features_from_dataframe` — offline training path (DataFrame in, DataFrame out).
+* ``gridtwin.features.frame.features_from_dataframe`` — the offline training path (DataFrame
+  in, DataFrame out), kept apart so that serving never imports pandas.
 * :func:`arrays_from_protos` — serving path adapter for ``gridtwin.v1.Reading`` messages.
 """
 
@@ -13,17 +14,14 @@ from gridtwin.features.arrays import (
     history_records,
 )
 from gridtwin.features.core import compute_features
-from gridtwin.features.frame import arrays_from_dataframe, features_from_dataframe
 from gridtwin.features.protos import arrays_from_protos
 
 __all__ = [
     "HISTORY_FIELDS",
     "HistoryArrays",
     "ReadingArrays",
-    "arrays_from_dataframe",
     "arrays_from_protos",
     "build_history",
     "compute_features",
-    "features_from_dataframe",
     "history_records",
 ]

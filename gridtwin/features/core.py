@@ -1,6 +1,7 @@
 """The vectorised feature core shared by training (DataFrame) and serving (Redis).
 
-``compute_features(current, history)`` turns n readings and their previous ≤ 10 readings into an
+``compute_features(current, history, state)`` turns n readings, their previous ≤ 10 readings and
+their meters' time-window state (:mod:`gridtwin.features.timewindows`) into an
 (n, N_FEATURES) float64 matrix in :data:`~gridtwin.features.schema.FEATURE_NAMES` order. No Python
 loop runs over rows. Definitions, units and references are in docs/features.md.
 """
@@ -10,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from gridtwin.features.arrays import HistoryArrays, ReadingArrays
+from gridtwin.features.arrays import HistoryArrays, ReadingArrays, history_records
 from gridtwin.features.schema import FEATURE_NAMES, N_LAGS, ROLLING_WINDOW
+from gridtwin.features.timewindows import advance, baseline_features, empty_states, window_features
 from gridtwin.physics import en50160
 from gridtwin.physics.harmonics import EN50160_THD_LIMIT_PCT
 from gridtwin.physics.limits import rocof_hz_per_s
@@ -63,12 +65,40 @@ def _rolling(y: F64, t: F64) -> dict[str, F64]:
     return {"mean": mean, "std": std, "min": ymin, "max": ymax, "trend_per_s": slope}
 
 
-def compute_features(current: ReadingArrays, history: HistoryArrays) -> F64:
+def window_inputs(cur: ReadingArrays) -> tuple[F64, F64]:
+    """(y, phase pu) of the time-window state: ``WINDOW_QUANTITIES`` per row and U/U_n per phase."""
+    v, vn = cur.voltage_v, cur.nominal_voltage_v
+    p, q = cur.active_power_w, cur.reactive_power_var
+    y = np.column_stack(
+        [
+            v.mean(axis=1) / vn,
+            cur.current_a.mean(axis=1),
+            cur.frequency_hz,
+            p[:, 0] + p[:, 1] + p[:, 2],
+            q[:, 0] + q[:, 1] + q[:, 2],
+        ]
+    )
+    return y, v / vn[:, None]
+
+
+def _identical_run(cur_rec: F64, hist: HistoryArrays) -> tuple[F64, F64]:
+    """Consecutive previous readings identical to this one in every measured field (voltages,
+    currents, P, Q, f), and the time they span (s): a frozen sensor repeats itself exactly
+    where a live meter's noise and load never do."""
+    same = np.all(hist.records[:, :, 1:] == cur_rec[:, None, 1:], axis=2)
+    run = np.cumprod(same, axis=1).sum(axis=1)
+    oldest = np.take_along_axis(hist.records[:, :, 0], np.maximum(run - 1, 0)[:, None], axis=1)[:, 0]
+    span = np.where(run > 0, cur_rec[:, 0] - oldest, 0.0)
+    return run.astype(float), span
+
+
+def compute_features(current: ReadingArrays, history: HistoryArrays, state: F64 | None = None) -> F64:
     """Feature matrix (n, N_FEATURES) for n readings given their history windows.
 
     ``current`` holds the readings (see :class:`ReadingArrays`), ``history`` the previous ≤ 10
-    readings of the same meter per row (newest first, NaN padded). Deterministic and
-    row-independent: row i depends only on ``current[i]`` and ``history[i]``.
+    readings of the same meter per row (newest first, NaN padded), ``state`` each row's
+    time-window state *before* the reading (``(n, STATE_LEN)``; None = the meter's first
+    reading). Deterministic and row-independent: row i depends only on row i of the inputs.
     """
     cur, hist = current, history
     t = cur.timestamp_s
@@ -216,5 +246,14 @@ def compute_features(current: ReadingArrays, history: HistoryArrays) -> F64:
     col["ieee1159_sag_band"] = ((vpu >= 0.1) & (vpu < 0.9)).any(axis=1)
     col["ieee1159_swell_band"] = (vpu > 1.1 + 1e-9).any(axis=1)
     col["ieee1159_interruption_band"] = (vpu < 0.1).any(axis=1)
+
+    # --- time-based windows and the meter's baseline (docs/features.md) -----------------
+    before = empty_states(len(t)) if state is None else state
+    y_win, vph = window_inputs(cur)
+    col.update(window_features(advance(before, t, y_win, vph, vn), t))
+    col.update(baseline_features(before, t, vph, dt, vn))
+    run, span = _identical_run(history_records(cur), hist)
+    col["identical_readings_run"] = run
+    col["identical_readings_span_s"] = span
 
     return np.column_stack([np.asarray(col[name], dtype=np.float64) for name in FEATURE_NAMES])

@@ -14,9 +14,10 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from gridtwin.features.arrays import ReadingArrays, build_history, history_records
-from gridtwin.features.core import compute_features
+from gridtwin.features.core import compute_features, window_inputs
 from gridtwin.features.nominal import infer_nominal_frequency_hz, infer_nominal_voltage_v
 from gridtwin.features.schema import FEATURE_NAMES
+from gridtwin.features.timewindows import chain_states, empty_states
 
 _PH = ("a", "b", "c")
 #: Rows per chunk when building history windows (bounds memory to ~20 MB per chunk).
@@ -88,7 +89,7 @@ def features_from_dataframe(df: pd.DataFrame) -> pd.DataFrame:
     """Feature table for offline training.
 
     Sorts by (meter_id, timestamp) (stable), builds each row's previous ≤ 10 readings of the same
-    meter, and runs :func:`compute_features` — the same core the serving path uses. Returns a
+    meter and its time-window state (the same recurrence the Redis script runs), and runs :func:`compute_features` — the same core the serving path uses. Returns a
     DataFrame with ``meter_id``, ``timestamp`` and one column per name in ``FEATURE_NAMES``, in
     sorted order, keeping the input's index labels so labels can be joined with ``.loc``.
     """
@@ -99,10 +100,14 @@ def features_from_dataframe(df: pd.DataFrame) -> pd.DataFrame:
     first = np.r_[True, meter[1:] != meter[:-1]] if n else np.zeros(0, bool)
     group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0)
     records = history_records(cur)
+    group = (np.cumsum(first) - 1).astype(np.intp) if n else np.zeros(0, np.intp)
+    y_win, vph = window_inputs(cur)
+    n_groups = int(group[-1]) + 1 if n else 0
+    state = chain_states(empty_states(n_groups), group, cur.timestamp_s, y_win, vph, cur.nominal_voltage_v)
     parts = []
     for s in range(0, n, CHUNK_ROWS):
         rows = np.arange(s, min(n, s + CHUNK_ROWS))
-        parts.append(compute_features(cur.take(rows), build_history(records, group_start, rows)))
+        parts.append(compute_features(cur.take(rows), build_history(records, group_start, rows), state[rows]))
     mat = np.vstack(parts) if parts else np.empty((0, len(FEATURE_NAMES)))
     out = pd.DataFrame(mat, columns=list(FEATURE_NAMES), index=d.index)
     out.insert(0, "timestamp", d["timestamp"].to_numpy())

@@ -2,11 +2,19 @@
 
 Bump :data:`SCHEMA_VERSION` (semver) whenever a name, order, unit or definition changes:
 models record the schema version they were trained on.
+
+2.0.0: time-based windows (``win3s_*``, ``win10min_*``, ``win2h_*``: exponentially
+time-weighted over the IEC 61000-4-30 intervals, NaN where the cadence cannot support them),
+the per-meter voltage baseline and z-scores, IEEE 1159 run durations and the frozen-sensor run.
+The count-based ``rolling5_*`` columns are kept unchanged (other models are trained on them)
+and are documented as "the last 5 readings", which is what they are.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = "1.0.0"
+from gridtwin.features.timewindows import TIME_WINDOWS, WINDOW_QUANTITIES, WINDOW_STATS
+
+SCHEMA_VERSION = "2.0.0"
 
 #: Readings kept per meter in the rolling window (previous readings, not counting the current).
 HISTORY_DEPTH = 10
@@ -109,6 +117,27 @@ DERIVED: tuple[str, ...] = (
     "ieee1159_interruption_band",
 )
 
+WINDOWS: tuple[str, ...] = tuple(
+    name
+    for label, _ in TIME_WINDOWS
+    for name in (
+        f"win{label}_effective_readings",
+        *(f"win{label}_{q}_{s}" for q in WINDOW_QUANTITIES for s in WINDOW_STATS),
+    )
+)
+BASELINE: tuple[str, ...] = (
+    "baseline_effective_readings",
+    "baseline_span_s",
+    *(f"baseline_voltage_{p}_pu_{s}" for p in _PHASES for s in ("mean", "std")),
+    *(f"voltage_{p}_baseline_z" for p in _PHASES),
+    "inband10min_voltage_mean_pu_mean",
+    "inband10min_voltage_mean_pu_std",
+    "undervoltage_duration_s",
+    "overvoltage_duration_s",
+    "identical_readings_run",
+    "identical_readings_span_s",
+)
+
 #: Feature groups in vector order.
 GROUPS: dict[str, tuple[str, ...]] = {
     "voltage": VOLTAGE,
@@ -120,6 +149,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "rolling": ROLLING,
     "lags": LAGS,
     "derived": DERIVED,
+    "windows": WINDOWS,
+    "baseline": BASELINE,
 }
 
 FEATURE_NAMES: tuple[str, ...] = tuple(name for group in GROUPS.values() for name in group)

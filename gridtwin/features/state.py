@@ -7,11 +7,16 @@ Key layout (``prefix`` is configurable, e.g. ``"gridtwin:"``):
 * ``{prefix}meter:{meter_id}:profile`` — hash: ``nominal_voltage`` (V), ``nominal_frequency``
   (Hz), ``nominal_voltage_inferred`` / ``nominal_frequency_inferred`` ('0'/'1'), ``readings``
   (count of readings ever appended).
+* ``{prefix}meter:{meter_id}:tw2`` — the meter's time-window and baseline state (schema 2.0.0,
+  :mod:`gridtwin.features.timewindows`): ``STATE_LEN`` packed little-endian float64. Schema 1
+  had no such key; a stored state of another layout is ignored (the meter's windows restart),
+  the window list and profile keep their schema-1 format and stay valid.
 
-Both keys get a TTL (default 7 days), refreshed on every update, so abandoned meters expire.
+Every key gets a TTL (default 7 days), refreshed on every update, so abandoned meters expire.
 One batch = one EVALSHA round trip (see :mod:`gridtwin.features.state_lua`). The script touches
 several keys, so on Redis Cluster all meters of a batch must share a hash slot (e.g. a
-``{tag}`` in the prefix); the single-instance deployment has no such constraint.
+``{tag}`` in the prefix) or the batch must be split per slot; every key holds one meter only,
+so such a split needs no change of layout.
 """
 
 from __future__ import annotations
@@ -33,14 +38,44 @@ from gridtwin.features.arrays import (
     build_history,
     history_records,
 )
-from gridtwin.features.core import compute_features
+from gridtwin.features.core import compute_features, window_inputs
 from gridtwin.features.nominal import infer_nominal_frequency_hz, infer_nominal_voltage_v
 from gridtwin.features.protos import arrays_from_protos, explicit_nominals
 from gridtwin.features.schema import HISTORY_DEPTH
 from gridtwin.features.state_lua import LUA_UPDATE
+from gridtwin.features.timewindows import (
+    BASELINE_BAND_PU,
+    BASELINE_TAU_S,
+    OVER_PU,
+    RECENT_TAU_S,
+    RESET_WEIGHT,
+    STATE_LAYOUT,
+    STATE_LEN,
+    TIME_WINDOWS,
+    UNDER_PU,
+    chain_states,
+)
 from gridtwin.v1 import reading_pb2
 
 DEFAULT_TTL_S = 7 * 24 * 3600
+#: Constants of the time-window recurrence, passed to the Lua script (one definition).
+_CONSTANTS = ",".join(
+    map(
+        repr,
+        [
+            float(STATE_LEN),
+            STATE_LAYOUT,
+            float(len(TIME_WINDOWS)),
+            *(tau for _, tau in TIME_WINDOWS),
+            RESET_WEIGHT,
+            BASELINE_TAU_S,
+            *BASELINE_BAND_PU,
+            UNDER_PU,
+            OVER_PU,
+            RECENT_TAU_S,
+        ],
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +112,15 @@ class FeatureState:
         """``{prefix}meter:{meter_id}:profile``."""
         return f"{self.prefix}meter:{meter_id}:profile"
 
-    async def update(self, readings: Sequence[reading_pb2.Reading]) -> tuple[ReadingArrays, HistoryArrays]:
-        """Atomically append the readings (in order) and return each one's prior window.
+    def state_key(self, meter_id: str) -> str:
+        """``{prefix}meter:{meter_id}:tw2`` (time-window state, schema 2)."""
+        return f"{self.prefix}meter:{meter_id}:tw2"
+
+    async def update(
+        self, readings: Sequence[reading_pb2.Reading]
+    ) -> tuple[ReadingArrays, HistoryArrays, NDArray[np.float64]]:
+        """Atomically append the readings (in order) and return each one's prior window and
+        prior time-window state ``(n, STATE_LEN)``.
 
         One EVALSHA per batch. Readings of one meter are appended in the given order; the
         history of each reading is the meter's window as it was just before that reading.
@@ -86,7 +128,7 @@ class FeatureState:
         n = len(readings)
         if n == 0:
             empty = arrays_from_protos([])
-            return empty, HistoryArrays.empty(0)
+            return empty, HistoryArrays.empty(0), np.empty((0, STATE_LEN))
         draft = arrays_from_protos(readings)  # nominals from the reading or inferred candidates
         ev, ef = explicit_nominals(readings)
         cand_v = infer_nominal_voltage_v(draft.voltage_v.mean(axis=1))
@@ -98,7 +140,7 @@ class FeatureState:
         meters, inv = np.unique(np.asarray(meter_ids, dtype=object), return_inverse=True)
         keys: list[str] = []
         for m in meters:
-            keys += [self.window_key(m), self.profile_key(m)]
+            keys += [self.window_key(m), self.profile_key(m), self.state_key(m)]
         nominal_args = np.column_stack([ev, ef, cand_v, cand_f]).ravel().tolist()
         argv = [
             self.ttl_s * 1000,
@@ -108,8 +150,9 @@ class FeatureState:
             blob,
             ",".join(map(str, (inv + 1).tolist())),
             ",".join(map(repr, nominal_args)),
+            _CONSTANTS,
         ]
-        win_blob, counts_csv, nominals_csv = await self._script(keys=keys, args=argv)
+        win_blob, counts_csv, nominals_csv, state_blob = await self._script(keys=keys, args=argv)
 
         nom = np.array(nominals_csv.split(b","), dtype="S").astype(float).reshape(n, 3)
         draft.nominal_voltage_v = nom[:, 0]
@@ -117,7 +160,12 @@ class FeatureState:
         draft.nominal_inferred = nom[:, 2]
         lens = np.array(counts_csv.split(b","), dtype="S").astype(np.intp)
         old = np.frombuffer(win_blob, dtype=RECORD_DTYPE).reshape(-1, N_HISTORY_FIELDS)
-        return draft, self._histories(old, lens, recs, inv)
+        stored = np.frombuffer(state_blob, dtype="<f8").reshape(len(meters), STATE_LEN)
+        y_win, vph = window_inputs(draft)
+        states = chain_states(
+            stored, inv.astype(np.intp), draft.timestamp_s, y_win, vph, draft.nominal_voltage_v
+        )
+        return draft, self._histories(old, lens, recs, inv), states
 
     @staticmethod
     def _histories(
@@ -152,8 +200,8 @@ class FeatureState:
 
     async def update_and_compute(self, readings: Sequence[reading_pb2.Reading]) -> np.ndarray:
         """Append the batch to the meters' windows and return its (n, N_FEATURES) features."""
-        cur, hist = await self.update(readings)
-        return compute_features(cur, hist)
+        cur, hist, states = await self.update(readings)
+        return compute_features(cur, hist, states)
 
     async def nominal_for(self, meter_ids: Sequence[str]) -> dict[str, MeterNominal | None]:
         """Stored profile per meter (None if the meter has no stored nominal)."""

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import redis.asyncio as aioredis
 
-from gridtwin.features.compute import features_from_dataframe
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.features.nominal import infer_nominal_voltage_v
 from gridtwin.features.schema import FEATURE_NAMES, HISTORY_DEPTH
 from gridtwin.features.state import FeatureState
@@ -181,7 +181,7 @@ async def test_two_replicas_never_lose_a_reading() -> None:
                     _reading("hammer", t0 + (task * per_task + j + k) * 10**6, task * 100 + j + k)
                     for k in range(2)
                 ]
-                cur, hist = await state.update(batch)
+                cur, hist, _ = await state.update(batch)
                 for row in range(2):
                     out.append((cur.timestamp_s[row], hist.records[row, 0, 0]))
                 await asyncio.sleep(0)
@@ -209,3 +209,91 @@ async def test_two_replicas_never_lose_a_reading() -> None:
         await _cleanup(c1, prefix)
         await c1.aclose()
         await c2.aclose()
+
+
+def _long_stream() -> list[reading_pb2.Reading]:
+    """Two meters over ~5 h at an irregular ~1-min cadence with a 20-h gap in one: the 10-min and
+    2-h windows and the baseline become supported, restart after the gap, and the 3-s window
+    stays NaN (a 1-min cadence cannot support it)."""
+    out = []
+    t0 = 1_700_000_000 * 10**9
+    for meter, vn in (("long-eu", 230.0), ("long-us", 120.0), ("long-shift", 220.0)):
+        t = t0
+        for k in range(300):
+            t += int((60 + (k * 7919) % 23 - 11) * 1e9)
+            if meter == "long-us" and k == 150:
+                t += 20 * 3600 * 10**9
+            # long-shift: nominal inferred (230 or 240 V) for 100 readings, then stated as 220 V
+            given = None if meter == "long-shift" and k < 100 else vn
+            out.append(_reading(meter, t, 1000 + k, given, 50.0 if vn != 120.0 else 60.0))
+    out.sort(key=lambda r: (r.timestamp.seconds, r.meter_id))
+    return out
+
+
+@pytest.mark.asyncio
+async def test_time_windows_same_in_redis_and_dataframe_paths() -> None:
+    from gridtwin.features.core import window_inputs
+    from gridtwin.features.frame import arrays_from_dataframe
+    from gridtwin.features.timewindows import STATE_LEN, advance, chain_states, empty_states
+
+    readings = _long_stream()
+    df = _to_frame(readings)
+    expected = features_from_dataframe(df)[list(FEATURE_NAMES)].loc[df.index].to_numpy()
+    client, prefix = _client(), _prefix()
+    try:
+        state = FeatureState(client, prefix)
+        got = np.vstack(
+            [await state.update_and_compute(readings[i : i + 37]) for i in range(0, len(readings), 37)]
+        )
+        assert np.allclose(got, expected, rtol=1e-9, atol=1e-12, equal_nan=True)
+        ix = {n: i for i, n in enumerate(FEATURE_NAMES)}
+        assert np.isnan(got[:, ix["win3s_voltage_mean_pu_mean"]]).all()  # 1-min cadence: no 3-s window
+        assert np.isfinite(got[-50:, ix["win10min_voltage_mean_pu_std"]]).all()
+        us = np.array([r.meter_id == "long-us" for r in readings])
+        after_gap = np.flatnonzero(us)[150]
+        assert got[after_gap, ix["win10min_effective_readings"]] == 1.0  # the gap restarted the window
+        assert got[after_gap, ix["win2h_effective_readings"]] < 1.01  # e^-10 of the old weight left
+        assert np.isnan(got[after_gap, ix["voltage_a_baseline_z"]])  # baseline stale after 20 h
+        assert np.isfinite(got[after_gap - 1, ix["voltage_a_baseline_z"]])
+        shift = np.flatnonzero(np.array([r.meter_id == "long-shift" for r in readings]))
+        assert (
+            got[shift[99], ix["nominal_inferred"]] == 1.0 and got[shift[99], ix["nominal_voltage_v"]] != 220.0
+        )
+        assert got[shift[100], ix["nominal_voltage_v"]] == 220.0
+        assert np.isfinite(got[shift[99], ix["voltage_a_baseline_z"]])
+        assert np.isnan(got[shift[100], ix["voltage_a_baseline_z"]])  # another U_n: the state restarts
+        assert got[shift[100], ix["win2h_effective_readings"]] == 1.0
+        # The state Redis stores equals the Python recurrence's state after the last reading.
+        d = df[df["meter_id"] == "long-eu"].sort_values("timestamp")
+        cur = arrays_from_dataframe(d)
+        y, vph = window_inputs(cur)
+        vn = cur.nominal_voltage_v
+        before = chain_states(empty_states(1), np.zeros(len(d), np.intp), cur.timestamp_s, y, vph, vn)
+        final = advance(before[-1:], cur.timestamp_s[-1:], y[-1:], vph[-1:], vn[-1:])[0]
+        stored = np.frombuffer(await client.get(state.state_key("long-eu")), dtype="<f8")
+        assert stored.shape == (STATE_LEN,)
+        assert np.allclose(stored, final, rtol=1e-12, atol=0)
+    finally:
+        await _cleanup(client, prefix)
+        await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_state_of_another_layout_is_ignored() -> None:
+    """Migration: a state written by another layout (or garbage) restarts the meter's windows
+    instead of being misread; the schema-1 window list and profile stay valid."""
+    readings = [r for r in _stream() if r.meter_id == "us-1"]
+    client, prefix = _client(), _prefix()
+    try:
+        fresh = FeatureState(client, prefix + "fresh:")
+        want = np.vstack([await fresh.update_and_compute([r]) for r in readings])
+        old = FeatureState(client, prefix + "old:")
+        from gridtwin.features.timewindows import STATE_LEN
+
+        await client.set(old.state_key("us-1"), np.full(STATE_LEN, 7.0).tobytes())  # layout "7"
+        await client.set(old.state_key("us-1") + "x", b"unrelated")
+        got = np.vstack([await old.update_and_compute([r]) for r in readings])
+        assert np.allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True)
+    finally:
+        await _cleanup(client, prefix)
+        await client.aclose()

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from gridtwin.features.compute import features_from_dataframe
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.serving.model import ModuleBatch
 from gridtwin.v1 import assessment_pb2, reading_pb2

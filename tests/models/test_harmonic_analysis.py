@@ -114,4 +114,4 @@ def test_rms_only_is_a_flagged_estimate(served):
 
 
 def test_zero_rows_do_not_raise(served):
-    assert len(served.predict(module_batch(np.zeros((2, 135))))) == 2
+    assert len(served.predict(module_batch(np.zeros((2, len(FEATURE_NAMES)))))) == 2

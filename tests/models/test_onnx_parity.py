@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridtwin.features.compute import features_from_dataframe
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.serving.runtime import OnnxModel
 from training.onnx_export import rbf_svr_to_onnx, sklearn_to_onnx, xgboost_to_onnx
 from training.pipeline import dataset_dir

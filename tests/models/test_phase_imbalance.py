@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.models._monitoring.imbalance_features import (
     INPUT_COLUMNS,
     cause_descriptors,
@@ -88,5 +89,5 @@ def test_served_outputs_on_realistic_rows(served):
 
 
 def test_zero_rows_do_not_raise(served):
-    out = served.predict(module_batch(np.zeros((2, 135))))
+    out = served.predict(module_batch(np.zeros((2, len(FEATURE_NAMES)))))
     assert [o.info.status for o in out] == [assessment_pb2.DEGRADED] * 2

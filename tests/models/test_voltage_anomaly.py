@@ -1,32 +1,33 @@
-"""1.1 voltage anomaly: packed isolation forest, score mapping, registered quality, serving."""
+"""1.1 voltage anomaly: ONNX parity, the standards' rules, registered quality, serving outcomes
+(meter-relative normal, frozen sensor, no baseline, events)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.ensemble import IsolationForest
 
-from gridtwin.models._monitoring.voltage_features import DESCRIPTOR_NAMES, INPUT_COLUMNS, voltage_descriptors
-from gridtwin.models.voltage_anomaly import Model, map_score
+from gridtwin.features.frame import features_from_dataframe
+from gridtwin.features.schema import FEATURE_NAMES, N_FEATURES
+from gridtwin.models._monitoring.voltage_features import DESCRIPTOR_NAMES
+from gridtwin.models._monitoring.voltage_rules import EVENTS, voltage_events
+from gridtwin.models.voltage_anomaly import Model, forest_scores, map_score
 from gridtwin.registry import load_entry
+from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
-from training.models._monitoring.pack import pack_isolation_forest
-from training.models._monitoring.testing import (
-    assert_vectorised,
-    feature_matrix,
-    module_batch,
-    quick_features,
-)
+from training.models._monitoring.iforest_onnx import isolation_forest_to_onnx
+from training.models._monitoring.testing import assert_vectorised, module_batch
 
 
-def test_packed_isolation_forest_matches_sklearn():
+def test_onnx_isolation_forest_matches_sklearn(tmp_path):
     rng = np.random.default_rng(1)
-    x = rng.normal(size=(2000, 15))
-    forest = IsolationForest(n_estimators=30, max_samples=128, random_state=0).fit(x)
-    packed, c = pack_isolation_forest(forest)
-    probe = rng.normal(size=(300, 15)) * 2
-    s = 2.0 ** (-packed.mean_value(probe)[:, 0] / c)
-    np.testing.assert_allclose(s, -forest.score_samples(probe), rtol=1e-12)
+    x = rng.normal(size=(3000, len(DESCRIPTOR_NAMES)))
+    forest = IsolationForest(n_estimators=60, max_samples=256, random_state=0).fit(x)
+    path, denominator = isolation_forest_to_onnx(forest, tmp_path / "f.onnx")
+    probe = np.vstack([rng.normal(size=(500, x.shape[1])) * 2, rng.normal(size=(5, x.shape[1])) * 20])
+    s_onnx = forest_scores(OnnxModel(path), denominator, probe)
+    np.testing.assert_allclose(s_onnx, -forest.score_samples(probe.astype(np.float32)), atol=1e-5)
 
 
 def test_score_map_is_monotone_with_threshold_at_zero():
@@ -36,25 +37,52 @@ def test_score_map_is_monotone_with_threshold_at_zero():
     assert map_score(np.array([0.55]), 0.55)[0] == 0.0
 
 
-def test_descriptors_expose_a_frozen_meter():
-    x = np.zeros((2, len(INPUT_COLUMNS)))
-    x[:, :6] = 1.0
-    x[:, 9] = x[:, 11] = x[:, 12] = 1.0
-    x[0, 10], x[1, 10] = 6e-4, 0.0  # rolling std: meter noise vs stuck
-    d = voltage_descriptors(x)
-    k = DESCRIPTOR_NAMES.index("log10_rolling5_std_pu")
-    assert d[1, k] < d[0, k] - 2
+@pytest.mark.parametrize(
+    ("v_pu", "under_s", "over_s", "event"),
+    [
+        ((0.02, 0.03, 0.01), 5.0, 0.0, "interruption"),
+        ((1.0, 0.01, 1.01), 5.0, 0.0, "open_phase"),
+        ((0.6, 1.0, 1.0), 5.0, 0.0, "sag"),
+        ((0.7, 0.7, 1.0), 5.0, 0.0, "sag"),
+        ((0.88, 0.88, 0.88), 900.0, 0.0, "undervoltage"),  # a 15-min average below 0.9 pu
+        ((1.15, 1.0, 1.0), 0.0, 2.0, "swell"),
+        ((1.12, 1.11, 1.12), 0.0, 120.0, "overvoltage"),
+        ((0.91, 1.09, 1.0), 0.0, 0.0, "none"),  # inside EN 50160's ±10 %
+    ],
+)
+def test_standard_events(v_pu, under_s, over_s, event):
+    r = voltage_events(np.array([[*v_pu, under_s, over_s]]))
+    assert EVENTS[r.event[0]] == event
+    assert r.detected[0] == (event != "none")
+
+
+def _meter_stream(n: int, step_s: float, v_level: float, vn: float = 230.0, fn: float = 50.0, seed: int = 0):
+    """A live meter: voltage noise and load steps around ``v_level`` V."""
+    rng = np.random.default_rng(seed)
+    t = pd.Timestamp("2026-01-05T00:00:00Z") + pd.to_timedelta(np.arange(n) * step_s, unit="s")
+    d = {"meter_id": f"m{seed}", "timestamp": t, "frequency": fn + rng.normal(0, 0.01, n)}
+    load = 8 + 4 * (rng.random(n) > 0.7)
+    for ph in "abc":
+        d[f"voltage_{ph}"] = np.round(v_level * (1 + rng.normal(0, 0.002, n)), 1)
+        d[f"current_{ph}"] = np.round(load + rng.normal(0, 0.3, n), 2)
+        d[f"active_power_{ph}"] = np.round(d[f"voltage_{ph}"] * d[f"current_{ph}"] * 0.93)
+        d[f"reactive_power_{ph}"] = np.round(d[f"voltage_{ph}"] * d[f"current_{ph}"] * 0.36)
+    d["nominal_voltage"], d["nominal_frequency"] = vn, fn
+    return pd.DataFrame(d)
+
+
+def _rows(df: pd.DataFrame) -> np.ndarray:
+    return features_from_dataframe(df)[list(FEATURE_NAMES)].to_numpy(float)
 
 
 def test_registered_manifest(quick_registry):
     entry = load_entry("voltage_anomaly", quick_registry)
     m = entry.manifest["metrics"]
-    assert m["f1"]["value"] > m["f1"]["baseline"]  # beats the EN 50160 ±10 % rule
-    assert m["roc_auc"]["value"] >= 0.7
-    assert m["f1"]["goal"] == ">= 0.90"
-    # The registry records the serving latency; its budget is measured by bench/, not asserted here.
+    assert "ONNX" in entry.manifest["algorithm"]
+    assert m["onnx_parity_max_abs"]["value"] <= 1e-4
+    assert m["false_alarm_rate"]["goal"] == "<= 0.01"
+    assert {"model", "forest"} <= set(entry.manifest["artifacts"])
     assert {"single_row_ms_p50", "batch_1000_ms"} <= set(entry.manifest["latency"])
-    assert entry.manifest["latency"]["single_row_ms_p50"] > 0
 
 
 @pytest.fixture(scope="module")
@@ -62,25 +90,56 @@ def served(quick_registry):
     return Model(load_entry("voltage_anomaly", quick_registry))
 
 
-def test_served_outputs(served):
-    feats = quick_features(["dorf-TR", "dorf-C003"], rows_per_meter=10)
-    x = feature_matrix(feats)
-    # A dropped phase and a frozen meter (measured to be missed often: see the report) added.
-    drop, frozen = x[0].copy(), x[1].copy()
-    names = list(feats.columns[2:])
-    drop[names.index("voltage_b_pu")] = 0.0
-    drop[names.index("voltage_min_pu")] = 0.0
-    frozen[names.index("rolling5_voltage_mean_pu_std")] = 0.0
-    out = assert_vectorised(served, module_batch(np.vstack([x, drop, frozen])))
-    for o in out:
-        assert isinstance(o, assessment_pb2.VoltageAnomaly) and o.info.status == assessment_pb2.OK
-        assert -1.0 <= o.anomaly_score <= 1.0
-        assert o.anomaly_detected == (o.anomaly_score >= 0)
-        assert len(o.outlier_features) == 3
-        assert all(f.feature in DESCRIPTOR_NAMES for f in o.outlier_features)
-    assert out[-2].anomaly_detected and out[-2].info.severity == assessment_pb2.CRITICAL
-    assert np.mean([o.anomaly_detected for o in out[:-2]]) < 0.5
+def test_normal_is_relative_to_the_meter(served):
+    """A meter living at 240 V on 230 V nominal (+4.3 %, inside EN 50160) and a 120 V / 60 Hz
+    meter at 117 V are normal once their baselines exist; their first reading is judged by the
+    standards alone, and says so."""
+    for df in (_meter_stream(120, 60.0, 240.0, seed=1), _meter_stream(120, 60.0, 117.0, 120.0, 60.0, seed=2)):
+        out = served.predict(module_batch(_rows(df)))
+        assert not out[0].anomaly_detected and out[0].info.detail.startswith("no baseline")
+        late = out[30:]
+        assert sum(o.anomaly_detected for o in late) <= 1
+        assert all(o.info.severity in (assessment_pb2.NORMAL, assessment_pb2.ADVISORY) for o in late)
 
 
-def test_zero_rows_do_not_raise(served):
-    assert len(served.predict(module_batch(np.zeros((2, 135))))) == 2
+def test_steady_voltage_is_not_an_anomaly(served):
+    """230.0 V on every phase and every reading (the load still varies): not anomalous."""
+    df = _meter_stream(90, 60.0, 230.0, seed=3)
+    for ph in "abc":
+        df[f"voltage_{ph}"] = 230.0
+    out = served.predict(module_batch(_rows(df)))
+    assert not any(o.anomaly_detected for o in out)
+
+
+def test_frozen_sensor_is_its_own_outcome(served):
+    df = _meter_stream(60, 60.0, 231.0, seed=4)
+    cols = [
+        c for c in df.columns if c.split("_")[0] in ("voltage", "current", "active", "reactive", "frequency")
+    ]
+    df.loc[40:, cols] = df.loc[39, cols].to_numpy()
+    out = served.predict(module_batch(_rows(df)))
+    frozen = out[43:]
+    assert all(o.info.detail.startswith("frozen_sensor") for o in frozen)
+    assert not any(o.anomaly_detected for o in frozen)
+    assert all(o.info.severity == assessment_pb2.ADVISORY for o in frozen)
+    assert frozen[0].outlier_features[0].feature == "identical_readings_run"
+
+
+def test_events_are_flagged_with_their_standard(served):
+    df = _meter_stream(60, 60.0, 232.0, seed=5)
+    df.loc[50, "voltage_b"] = 1.5  # phase b lost
+    df.loc[55:57, ["voltage_a", "voltage_b", "voltage_c"]] = 0.87 * 230.0  # 3-min undervoltage
+    out = assert_vectorised(served, module_batch(_rows(df)))
+    assert out[50].anomaly_detected and out[50].info.severity == assessment_pb2.CRITICAL
+    assert out[50].info.detail.startswith("open_phase")
+    assert out[50].outlier_features[0].feature == "voltage_b_pu"
+    assert out[57].anomaly_detected and out[57].info.detail.startswith("undervoltage")
+    assert out[57].info.severity == assessment_pb2.WARNING and out[57].anomaly_score == 1.0
+
+
+def test_missing_values_do_not_raise(served):
+    x = np.full((2, N_FEATURES), np.nan)
+    x[:, [FEATURE_NAMES.index(f"voltage_{p}_pu") for p in "abc"]] = 1.0
+    out = served.predict(module_batch(x))
+    assert [o.anomaly_detected for o in out] == [False, False]
+    assert all(o.info.detail.startswith("no baseline") for o in out)

@@ -7,12 +7,11 @@ import pandas as pd
 import pytest
 
 from gridtwin.features.arrays import build_history, history_records
-from gridtwin.features.compute import (
-    arrays_from_protos,
-    compute_features,
-    features_from_dataframe,
-)
+from gridtwin.features.compute import arrays_from_protos, compute_features
+from gridtwin.features.core import window_inputs
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.features.schema import FEATURE_INDEX, FEATURE_NAMES
+from gridtwin.features.timewindows import chain_states, empty_states
 from gridtwin.v1 import reading_pb2
 
 T0 = pd.Timestamp("2024-01-01T00:00:00Z")  # a Monday, 00:00 UTC
@@ -157,7 +156,11 @@ def test_proto_adapter_matches_dataframe_path() -> None:
     df = hand_df()
     cur = arrays_from_protos(_protos(df))
     hist = build_history(history_records(cur), np.zeros(len(df), dtype=np.intp))
-    a = compute_features(cur, hist)
+    y, vph = window_inputs(cur)
+    state = chain_states(
+        empty_states(1), np.zeros(len(df), dtype=np.intp), cur.timestamp_s, y, vph, cur.nominal_voltage_v
+    )
+    a = compute_features(cur, hist, state)
     b = features_from_dataframe(df)[list(FEATURE_NAMES)].to_numpy()
     assert a.shape == (3, len(FEATURE_NAMES))
     assert np.allclose(a, b, rtol=0, atol=0, equal_nan=True)

@@ -24,10 +24,10 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
 from gridtwin.decision.profile import BUCKET_S, FEATURE_NAMES, aggregate_bucket_means, profile_features
-from gridtwin.decision.reporting import md_table, save_confusion, save_scatter
 from gridtwin.decision.segments import PROGRAMS, SEGMENTS, name_clusters
 from gridtwin.features.schema import FEATURE_NAMES as SCHEMA_FEATURES
 from training.context import Metric, TrainContext, TrainResult
+from training.reporting import md_table, save_confusion, save_scatter
 
 NAME = "demand_response"
 # Candidate feature sets (the hyper-parameter tuned by CV); all are dark-window properties.
@@ -217,7 +217,7 @@ def train(ctx: TrainContext) -> TrainResult:
 
 
 def _latency_rows(ctx: TrainContext) -> np.ndarray:
-    from gridtwin.features.compute import features_from_dataframe
+    from gridtwin.features.frame import features_from_dataframe
 
     readings = ctx.table("readings", "test")
     sample = readings[readings["meter_id"].str.contains("-C")].groupby("meter_id").head(12)

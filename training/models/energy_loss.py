@@ -28,12 +28,12 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.netopt.catalogue import KIND_HEAD, KIND_TRANSFORMER
-from gridtwin.netopt.dataset import model_for_dataset, network_features
 from gridtwin.netopt.losses import DESIGN, INPUTS, LossModel, design, physics_loss
-from gridtwin.netopt.md import table as md_table
 from gridtwin.netopt.network import NetworkModel
 from gridtwin.netopt.powerflow import solve
 from training.context import Metric, TrainContext, TrainResult
+from training.netopt.dataset import model_for_dataset, network_features
+from training.netopt.markdown import table as md_table
 from training.onnx_export import sklearn_to_onnx, write_params
 from training.split import split_by_time
 

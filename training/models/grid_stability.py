@@ -23,13 +23,13 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, brier_score_loss, precision_recall_curve, roc_auc_score, roc_curve
 
-from gridtwin.decision.reporting import md_table, save_barh, save_xy
 from gridtwin.decision.stability import RAW_FEATURES
-from gridtwin.features.compute import features_from_dataframe
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.features.schema import FEATURE_NAMES as SCHEMA_FEATURES
 from gridtwin.features.schema import SCHEMA_VERSION
 from training.context import Metric, TrainContext, TrainResult
 from training.onnx_export import sklearn_to_onnx, write_params, xgboost_to_onnx
+from training.reporting import md_table, save_barh, save_xy
 from training.split import split_by_time
 from training.upstream import run_upstream, upstream_registry
 

@@ -23,10 +23,10 @@ import numpy as np
 from gridsim.network import TEST_FEEDER, TRAINING_FEEDER, build_feeder
 from gridsim.powerflow import solve
 from gridtwin.decision.balancing import MAX_MOVES, WEIGHTS, plan_moves
-from gridtwin.decision.reporting import md_table, save_hist
 from gridtwin.features.schema import FEATURE_NAMES as SCHEMA_FEATURES
 from gridtwin.physics.symmetrical import vuf_from_phasors_pct
 from training.context import Metric, TrainContext, TrainResult
+from training.reporting import md_table, save_hist
 
 NAME = "load_balancing"
 PH = {"a": 0, "b": 1, "c": 2}
@@ -238,7 +238,7 @@ def train(ctx: TrainContext) -> TrainResult:
 
 
 def _latency_rows(ctx: TrainContext) -> np.ndarray:
-    from gridtwin.features.compute import features_from_dataframe
+    from gridtwin.features.frame import features_from_dataframe
 
     r = ctx.table("readings", "train")
     sample = r[r["meter_id"].str.contains("-F|-TR")].iloc[::97].head(40)

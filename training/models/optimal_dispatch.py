@@ -31,10 +31,10 @@ from gridtwin.decision.dispatch import (
     forecasts,
     settle_first_hour,
 )
-from gridtwin.decision.reporting import md_table, save_hist, save_xy
 from gridtwin.features.schema import FEATURE_NAMES as SCHEMA_FEATURES
 from training.context import Metric, TrainContext, TrainResult
 from training.onnx_export import rbf_svr_to_onnx, write_params
+from training.reporting import md_table, save_hist, save_xy
 
 NAME = "optimal_dispatch"
 TARGETS = ("battery_kw", "genset_kw", "cost")
@@ -278,7 +278,7 @@ def train(ctx: TrainContext) -> TrainResult:
 
 
 def _latency_rows(ctx: TrainContext) -> np.ndarray:
-    from gridtwin.features.compute import features_from_dataframe
+    from gridtwin.features.frame import features_from_dataframe
 
     r = ctx.table("readings", "test")
     sample = r[r["meter_id"].str.endswith("-TR")].iloc[::60].head(40)

@@ -21,15 +21,15 @@ import numpy as np
 import pandas as pd
 
 from gridtwin.features.schema import FEATURE_NAMES
-from gridtwin.netopt.dataset import model_for_dataset, network_features, true_states
 from gridtwin.netopt.lp import optimise
-from gridtwin.netopt.md import table as md_table
 from gridtwin.netopt.network import NetworkModel
 from gridtwin.netopt.policy import PolicyTable, build_table
 from gridtwin.netopt.powerflow import evaluate_configs, exhaustive_optimum
 from gridtwin.netopt.serving import save_feeders
 from gridtwin.netopt.state import equivalent_state
 from training.context import Metric, TrainContext, TrainResult
+from training.netopt.dataset import model_for_dataset, network_features, true_states
+from training.netopt.markdown import table as md_table
 from training.split import split_by_time
 
 NAME = "power_flow_optimization"

@@ -21,7 +21,6 @@ from sklearn.model_selection import KFold
 from sklearn.neural_network import MLPRegressor
 
 from gridtwin.features.schema import FEATURE_NAMES
-from gridtwin.netopt.dataset import model_for_dataset, network_features, true_states
 from gridtwin.netopt.network import NetworkModel
 from gridtwin.netopt.nn_inputs import NN_INPUTS, nn_inputs
 from gridtwin.netopt.powerflow import evaluate_configs, exhaustive_optimum
@@ -29,6 +28,7 @@ from gridtwin.netopt.serving import save_feeders
 from gridtwin.physics.power import compensation_var
 from gridtwin.serving.runtime import OnnxModel
 from training.context import Metric, TrainContext, TrainResult
+from training.netopt.dataset import model_for_dataset, network_features, true_states
 from training.onnx_export import sklearn_to_onnx
 from training.split import split_by_time
 

@@ -21,7 +21,7 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.metrics import brier_score_loss, confusion_matrix, roc_auc_score
 from sklearn.model_selection import GroupKFold
 
-from gridtwin.features.compute import features_from_dataframe
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.models._maintenance.common import impute
 from gridtwin.models._maintenance.sag import (

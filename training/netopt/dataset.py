@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gridtwin.features.compute import features_from_dataframe
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.netopt.network import NetworkModel
 from gridtwin.netopt.powerflow import solve
 

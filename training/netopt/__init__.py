@@ -1,0 +1,1 @@
+"""Training-side helpers of the network models (datasets from the simulator, report tables)."""
