@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from gridtwin.features.compute import features_from_dataframe  # noqa: E402
+from gridtwin.features.frame import features_from_dataframe  # noqa: E402
 from gridtwin.features.schema import FEATURE_NAMES  # noqa: E402
 from training.context import TrainContext  # noqa: E402
 
