@@ -20,6 +20,8 @@ class GatewayClient:
         # Per-call deadlines, s: a unary call and a batch (large batches take longer).
         self.timeout_s = env_float("WEB_GATEWAY_TIMEOUT_S", 10.0)
         self.batch_timeout_s = env_float("WEB_GATEWAY_BATCH_TIMEOUT_S", 60.0)
+        # A report reads and plots up to a year of stored readings.
+        self.report_timeout_s = env_float("WEB_GATEWAY_REPORT_TIMEOUT_S", 120.0)
 
     def open(self) -> None:
         self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
