@@ -7,6 +7,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gridtwin.core.channels import CHANNEL_OPTIONS
 from gridtwin.core.config import env_float, service_addr
+from gridtwin.security.tls import channel_credentials
 from gridtwin.v1 import gateway_pb2_grpc
 
 
@@ -24,7 +25,12 @@ class GatewayClient:
         self.report_timeout_s = env_float("WEB_GATEWAY_REPORT_TIMEOUT_S", 120.0)
 
     def open(self) -> None:
-        self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        # mTLS to the gateway when the mesh CA is configured, as every other in-mesh client.
+        credentials = channel_credentials()
+        if credentials is None:
+            self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        else:
+            self.channel = grpc.aio.secure_channel(self.address, credentials, options=CHANNEL_OPTIONS)
         self.stub = gateway_pb2_grpc.GridTwinStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
 

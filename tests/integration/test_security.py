@@ -118,6 +118,35 @@ def test_scoped_token_may_not_assess_other_meters(gateway):
     assert "feeder-8-a" in err.value.details() and "feeder-7-b" not in err.value.details()
 
 
+def test_a_scoped_viewer_gets_reports_of_its_meters_only(gateway, secure_mesh):
+    from gridtwin.history.repository import Repository
+
+    t0 = int(time.time()) - 3600
+    batch = reading_pb2.ReadingBatch(readings=[make_reading("sec-rep-a", t=t0 + 60 * k) for k in range(5)])
+    answers = gateway.AssessBatch(batch, metadata=token(Role.ANALYST), timeout=30).assessments
+    assert all(a.status.code == 0 for a in answers)
+    repo = Repository(secure_mesh.database_url)
+    try:
+        deadline = time.monotonic() + 60  # the consumer stores asynchronously (not a speed check)
+        while repo.count("sec-rep-a") < 5 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert repo.count("sec-rep-a") == 5
+    finally:
+        repo.dispose()
+    request = gateway_pb2.ReportRequest(kind="en50160", meter_id="sec-rep-a", format="csv")
+    request.start.seconds, request.end.seconds = t0 - 60, t0 + 3600
+    viewer = token(Role.VIEWER, ("sec-rep-*",))
+    report = gateway.Report(request, metadata=viewer, timeout=60)  # over mTLS to the history service
+    assert report.media_type == "text/csv" and b"frequency_normal" in report.content
+    request.meter_id = "sec-other"
+    with pytest.raises(grpc.RpcError) as err:
+        gateway.Report(request, metadata=viewer, timeout=60)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and "sec-other" in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:
+        gateway.Report(request, timeout=60)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_scoped_token_cannot_subscribe_to_other_meters(gateway):
     request = gateway_pb2.SubscribeRequest(meter_ids=["feeder-7-a", "feeder-9-z"])
     stream = gateway.Subscribe(request, metadata=token(Role.VIEWER, ("feeder-7-*",)), timeout=10)

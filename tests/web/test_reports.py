@@ -150,7 +150,9 @@ def test_bad_report_requests_name_the_field_and_no_data_is_not_found(gateway, st
         {"kind", "format"},
     )
     backwards = _request(stored, kind="en50160")
-    backwards.start, backwards.end = backwards.end, backwards.start
+    start = gateway_pb2.ReportRequest(start=backwards.start).start
+    backwards.start.CopyFrom(backwards.end)
+    backwards.end.CopyFrom(start)
     assert _bad(gateway.Report, backwards) == (invalid, {"end"})
     too_long = _request(stored, kind="en50160")
     too_long.end.seconds = too_long.start.seconds + 367 * 86_400
