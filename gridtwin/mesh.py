@@ -180,6 +180,9 @@ class Mesh:
         return sync_channel(self.address(service), self.credentials())
 
     def metrics_url(self, service: str) -> str:
+        # HTTP services serve /metrics (and /readyz, /healthz) on their own port.
+        if service in HTTP_SERVICES:
+            return f"http://{self.address(service)}/metrics"
         return f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
 
     def start(self, services: Iterable[str] = SERVICES) -> None:

@@ -314,6 +314,9 @@ EXPECTED: dict[str, list[tuple[str, dict[str, str]]]] = {
     ],
     "energy": [("gridtwin_model_outputs_total", {"model": "load_forecast", "status": "UNAVAILABLE"})],
     "decision": [("gridtwin_model_outputs_total", {"model": "reactive_power", "status": "UNAVAILABLE"})],
+    "history": [("grpc_server_handled_total", {"grpc_method": "ListMeters", "grpc_code": "OK"})],
+    # the web service's own HTTP metrics (its readiness was probed while the mesh started)
+    "web": [("gridtwin_web_requests_total", {"route": "/readyz", "status": "200"})],
 }
 
 
@@ -338,6 +341,7 @@ def test_every_service_serves_its_metrics(gateway, secure_mesh):
     with pytest.raises(grpc.RpcError):
         gateway.ListModels(services_pb2.ListModelsRequest(), timeout=10)
     gateway.Assess(make_reading("sec-metrics-ok2"), metadata=analyst, timeout=10)
+    gateway.ListMeters(gateway_pb2.ListMetersRequest(), metadata=token(Role.VIEWER), timeout=10)  # → history
 
     assert set(EXPECTED) == set(SERVICES)
     for service, wanted in EXPECTED.items():
