@@ -5,6 +5,7 @@ gateway's `Report` with. Built from the repository by the same functions as
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 
 from gridtwin.history.repository import Repository
@@ -15,6 +16,10 @@ from gridtwin.reports.request import ReportQuery
 from gridtwin.reports.tables import to_csv
 from gridtwin.v1 import gateway_pb2
 
+# One report at a time per process: matplotlib's pyplot state is not thread-safe, and a year's
+# rows held twice would double the memory of a history replica.
+_BUILD_LOCK = threading.Lock()
+
 
 def build_report_file(repo: Repository, query: ReportQuery) -> gateway_pb2.ReportFile | None:
     """The report's bytes, or None when the meter has no stored assessment in the range.
@@ -22,6 +27,11 @@ def build_report_file(repo: Repository, query: ReportQuery) -> gateway_pb2.Repor
     Blocking (database reads, matplotlib, reportlab): run it in a worker thread. The CSV of the
     EN 50160 report is its statistics (criteria, weeks, dip and swell tables); the raw
     assessments stay with the CLI's `--csv` and the History RPC."""
+    with _BUILD_LOCK:
+        return _build(repo, query)
+
+
+def _build(repo: Repository, query: ReportQuery) -> gateway_pb2.ReportFile | None:
     with tempfile.TemporaryDirectory(prefix="gridtwin-report-") as folder:
         out = Path(folder) / f"report.{query.format}"
         if query.kind == "models":
