@@ -1,5 +1,6 @@
-"""The gateway's history RPCs: `History` and `ListMeters` (answered by the history service,
-which owns the database), and `Subscribe` read from the assessment stream.
+"""The gateway's history RPCs: `History`, `ListMeters` and `Report` (answered by the history
+service, which owns the database and renders reports), and `Subscribe` read from the
+assessment stream.
 
 Why the gateway calls the history service instead of opening the database itself: one
 process type owns the schema, the connection pool and the credentials (history pods only),
@@ -23,14 +24,17 @@ import redis.asyncio as aioredis
 
 from gateway.publisher import matches, project
 from gridtwin.core.channels import make_channel
-from gridtwin.core.config import service_addr
+from gridtwin.core.config import env_float, service_addr
 from gridtwin.core.errors import FieldViolation, abort_with_status, bad_request
 from gridtwin.history import queries
 from gridtwin.history.stream import is_stream_id, stream_key
 from gridtwin.registry import MODEL_MODULE
+from gridtwin.reports.request import invalid_message, parse_report
 from gridtwin.v1 import assessment_pb2, gateway_pb2, history_pb2_grpc
 
 HISTORY_TIMEOUT_S = 10.0
+# A year of readings takes a while to read and plot; the caller's own deadline still applies.
+REPORT_TIMEOUT_S = env_float("GATEWAY_REPORT_TIMEOUT_S", 120.0)
 READ_COUNT = 500
 BLOCK_MS = 1000
 
@@ -61,9 +65,19 @@ class HistoryClient:
             await abort_with_status(context, bad_request(violations, "invalid list-meters request"))
         return await self._forward(self.stub.ListMeters, request, context)
 
-    async def _forward(self, method, request, context):  # type: ignore[no-untyped-def]
+    async def report(
+        self, request: gateway_pb2.ReportRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ReportFile:
+        _, violations = parse_report(request)
+        if violations:
+            await abort_with_status(context, bad_request(violations, invalid_message(violations)))
+        remaining = context.time_remaining()
+        timeout = REPORT_TIMEOUT_S if remaining is None else min(REPORT_TIMEOUT_S, remaining)
+        return await self._forward(self.stub.Report, request, context, timeout)
+
+    async def _forward(self, method, request, context, timeout=HISTORY_TIMEOUT_S):  # type: ignore[no-untyped-def]
         try:
-            return await method(request, timeout=HISTORY_TIMEOUT_S)
+            return await method(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
             await context.abort(exc.code(), f"history: {exc.details()}")
 

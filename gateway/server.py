@@ -127,6 +127,11 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
     ) -> gateway_pb2.MeterList:
         return await self.history.list_meters(request, context)
 
+    async def Report(
+        self, request: gateway_pb2.ReportRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ReportFile:
+        return await self.history.report(request, context)
+
     async def ListModels(
         self, request: services_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> services_pb2.ModelCatalog:

@@ -192,6 +192,11 @@ class Mesh:
         return sync_channel(self.address(service), self.credentials())
 
     def metrics_url(self, service: str) -> str:
+        # HTTP services serve /metrics (and /readyz, /healthz) on their own port, over HTTPS
+        # when the mesh runs with TLS.
+        if service in HTTP_SERVICES:
+            scheme = "https" if self.tls_dir is not None else "http"
+            return f"{scheme}://{self.address(service)}/metrics"
         return f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
 
     def start(self, services: Iterable[str] = SERVICES) -> None:

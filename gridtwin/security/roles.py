@@ -4,7 +4,7 @@ Roles are ordered; each includes everything the one below it may do:
 
 | role | may |
 |---|---|
-| viewer | read: ListModels, ListMeters, History, Subscribe (and the web service's reports) |
+| viewer | read: ListModels, ListMeters, History, Subscribe, Report (EN 50160 and model reports) |
 | analyst | viewer + assess readings: Assess, AssessBatch, AssessStream |
 | operator | analyst + alarm acknowledgement and the asset register (RPCs to come) |
 | admin | operator + model lifecycle (RPCs to come) and anything not yet classified |
@@ -51,6 +51,7 @@ RPC_ROLES: dict[str, Role] = {
     GATEWAY + "ListMeters": Role.VIEWER,
     GATEWAY + "History": Role.VIEWER,
     GATEWAY + "Subscribe": Role.VIEWER,
+    GATEWAY + "Report": Role.VIEWER,
     GATEWAY + "Assess": Role.ANALYST,
     GATEWAY + "AssessBatch": Role.ANALYST,
     GATEWAY + "AssessStream": Role.ANALYST,

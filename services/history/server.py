@@ -1,6 +1,7 @@
 """The history service: the assessment stream's consumer group `history` → the database
 (`DATABASE_URL`, else var/history.sqlite3), and the internal `gridtwin.v1.History` API the
-gateway calls for `History` and `ListMeters`.
+gateway calls for `History`, `ListMeters` and `Report` (reports are rendered here, where the
+database is, by `gridtwin.reports` in a worker thread).
 
 Health is SERVING only while both the database and Redis answer.
 """
@@ -20,6 +21,7 @@ from gridtwin.history import queries
 from gridtwin.history.config import database_url, retention_days, safe_url, stream_maxlen
 from gridtwin.history.consumer import StreamConsumer
 from gridtwin.history.repository import Repository
+from gridtwin.reports.request import invalid_message, parse_report
 from gridtwin.v1 import gateway_pb2, history_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,23 @@ class HistoryServicer(history_pb2_grpc.HistoryServicer):
         if violations:
             await abort_with_status(context, bad_request(violations, "invalid list-meters request"))
         return await asyncio.to_thread(queries.meter_list, self.repo, query)
+
+    async def Report(
+        self, request: gateway_pb2.ReportRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ReportFile:
+        from gridtwin.reports.files import build_report_file  # matplotlib + reportlab: on first report
+
+        query, violations = parse_report(request)
+        if query is None:
+            await abort_with_status(context, bad_request(violations, invalid_message(violations)))
+        report = await asyncio.to_thread(build_report_file, self.repo, query)
+        if report is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"no stored assessments of meter {query.meter_id!r} in "
+                f"[{query.start.isoformat()}, {query.end.isoformat()})",
+            )
+        return report
 
 
 def spec() -> ServiceSpec:

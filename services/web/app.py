@@ -28,7 +28,7 @@ from gridtwin.web.protomodels import Timestamp, model_for, to_json_dict
 from services.web import metrics
 from services.web.gateway import BadAuthorization, GatewayClient, auth_metadata
 from services.web.live import live_endpoint
-from services.web.reports import en50160_report
+from services.web.reports import file_response, rename_fields, report_request
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -247,19 +247,34 @@ def create_app(gateway_addr: str | None = None) -> FastAPI:
         )
         return JSONResponse(to_json(result))
 
+    report_responses: dict[int | str, dict[str, Any]] = {
+        200: {
+            "description": "the report, as an attachment",
+            "content": {"application/pdf": {}, "text/csv": {}},
+        },
+        **ERRORS,
+        404: {"model": ErrorBody, "description": "no stored assessments of the meter in the range"},
+    }
+
+    async def report(
+        kind: str, meter: str, start: str, end: str, fmt: str, islanded: bool, authorization: str | None
+    ) -> Response:
+        request = report_request(kind, meter, start, end, fmt, islanded)
+        try:
+            result = await call(gateway.stub.Report, request, authorization, gateway.report_timeout_s)
+        except GatewayError as exc:
+            return error_response(exc.status, rename_fields(exc.body))
+        return file_response(result)
+
     @app.get(
         "/v1/reports/en50160",
-        responses={
-            200: {
-                "description": "the report",
-                "content": {"application/pdf": {}, "text/csv": {}},
-            },
-            **ERRORS,
-            404: {"model": ErrorBody, "description": "no data for the meter in the range"},
-            501: _NOT_YET,
-        },
+        responses=report_responses,
         response_class=Response,
-        summary="EN 50160 compliance report of one meter over a time range (PDF or CSV)",
+        summary="EN 50160 compliance report of one meter over a time range (PDF, or CSV statistics)",
+        description=(
+            "Supply voltage (4.2.2), frequency (4.2.1), unbalance (4.2.4), THD (4.2.5) and the "
+            "dip/swell tables (4.3) from the stored history; at most 366 days per report."
+        ),
         tags=["reports"],
     )
     async def report_en50160(
@@ -267,14 +282,27 @@ def create_app(gateway_addr: str | None = None) -> FastAPI:
         start: Annotated[Timestamp, Query(alias="from", description="inclusive, RFC 3339")],
         end: Annotated[Timestamp, Query(alias="to", description="exclusive, RFC 3339")],
         format: Literal["pdf", "csv"] = "pdf",
+        islanded: Annotated[bool, Query(description="judge frequency on the islanded-system bands")] = False,
         authorization: Authorization = None,
     ) -> Response:
-        status, body, media_type = await en50160_report(
-            gateway, meter, start, end, format, auth_metadata(authorization)
-        )
-        if status != 200:
-            return error_response(status, body)  # type: ignore[arg-type]
-        return Response(body, media_type=media_type)  # type: ignore[arg-type]
+        return await report("en50160", meter, start, end, format, islanded, authorization)
+
+    @app.get(
+        "/v1/reports/models",
+        responses=report_responses,
+        response_class=Response,
+        summary="Per-model report of one meter: answers by status and severity, latency per stage",
+        description="At most 366 days per report.",
+        tags=["reports"],
+    )
+    async def report_models(
+        meter: Annotated[str, Query(min_length=1)],
+        start: Annotated[Timestamp, Query(alias="from", description="inclusive, RFC 3339")],
+        end: Annotated[Timestamp, Query(alias="to", description="exclusive, RFC 3339")],
+        format: Literal["pdf", "csv"] = "pdf",
+        authorization: Authorization = None,
+    ) -> Response:
+        return await report("models", meter, start, end, format, False, authorization)
 
     app.add_api_websocket_route("/v1/live", live_endpoint(gateway))
 

@@ -7,7 +7,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gridtwin.core.channels import CHANNEL_OPTIONS
 from gridtwin.core.config import env_float, service_addr
-from gridtwin.security.client import gateway_credentials
+from gridtwin.security.tls import channel_credentials
 from gridtwin.v1 import gateway_pb2_grpc
 
 
@@ -21,10 +21,12 @@ class GatewayClient:
         # Per-call deadlines, s: a unary call and a batch (large batches take longer).
         self.timeout_s = env_float("WEB_GATEWAY_TIMEOUT_S", 10.0)
         self.batch_timeout_s = env_float("WEB_GATEWAY_BATCH_TIMEOUT_S", 60.0)
+        # A report reads and plots up to a year of stored readings.
+        self.report_timeout_s = env_float("WEB_GATEWAY_REPORT_TIMEOUT_S", 120.0)
 
     def open(self) -> None:
-        # Under mutual TLS the web service is a mesh caller: the mesh CA and its own certificate.
-        credentials = gateway_credentials()
+        # mTLS to the gateway when the mesh CA is configured, as every other in-mesh client.
+        credentials = channel_credentials()
         if credentials is None:
             self.channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
         else:

@@ -119,6 +119,35 @@ def test_scoped_token_may_not_assess_other_meters(gateway):
     assert "feeder-8-a" in err.value.details() and "feeder-7-b" not in err.value.details()
 
 
+def test_a_scoped_viewer_gets_reports_of_its_meters_only(gateway, secure_mesh):
+    from gridtwin.history.repository import Repository
+
+    t0 = int(time.time()) - 3600
+    batch = reading_pb2.ReadingBatch(readings=[make_reading("sec-rep-a", t=t0 + 60 * k) for k in range(5)])
+    answers = gateway.AssessBatch(batch, metadata=token(Role.ANALYST), timeout=30).assessments
+    assert all(a.status.code == 0 for a in answers)
+    repo = Repository(secure_mesh.database_url)
+    try:
+        deadline = time.monotonic() + 60  # the consumer stores asynchronously (not a speed check)
+        while repo.count("sec-rep-a") < 5 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert repo.count("sec-rep-a") == 5
+    finally:
+        repo.dispose()
+    request = gateway_pb2.ReportRequest(kind="en50160", meter_id="sec-rep-a", format="csv")
+    request.start.seconds, request.end.seconds = t0 - 60, t0 + 3600
+    viewer = token(Role.VIEWER, ("sec-rep-*",))
+    report = gateway.Report(request, metadata=viewer, timeout=60)  # over mTLS to the history service
+    assert report.media_type == "text/csv" and b"frequency_normal" in report.content
+    request.meter_id = "sec-other"
+    with pytest.raises(grpc.RpcError) as err:
+        gateway.Report(request, metadata=viewer, timeout=60)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and "sec-other" in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:
+        gateway.Report(request, timeout=60)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_scoped_token_cannot_subscribe_to_other_meters(gateway):
     request = gateway_pb2.SubscribeRequest(meter_ids=["feeder-7-a", "feeder-9-z"])
     stream = gateway.Subscribe(request, metadata=token(Role.VIEWER, ("feeder-7-*",)), timeout=10)
@@ -293,8 +322,9 @@ EXPECTED: dict[str, list[tuple[str, dict[str, str]]]] = {
     ],
     "energy": [("gridtwin_model_outputs_total", {"model": "load_forecast", "status": "UNAVAILABLE"})],
     "decision": [("gridtwin_model_outputs_total", {"model": "reactive_power", "status": "UNAVAILABLE"})],
-    "history": [("grpc_server_handled", {}), ("gridtwin_redis_errors", {})],
-    "web": [("gridtwin_web_requests", {})],
+    "history": [("grpc_server_handled_total", {"grpc_method": "ListMeters", "grpc_code": "OK"})],
+    # the web service's own HTTP metrics (its readiness was probed while the mesh started)
+    "web": [("gridtwin_web_requests_total", {"route": "/readyz", "status": "200"})],
 }
 
 
@@ -323,6 +353,7 @@ def test_every_service_serves_its_metrics(gateway, secure_mesh):
     with pytest.raises(grpc.RpcError):
         gateway.ListModels(services_pb2.ListModelsRequest(), timeout=10)
     gateway.Assess(make_reading("sec-metrics-ok2"), metadata=analyst, timeout=10)
+    gateway.ListMeters(gateway_pb2.ListMetersRequest(), metadata=token(Role.VIEWER), timeout=10)  # → history
 
     assert set(EXPECTED) == set(SERVICES)
     for service, wanted in EXPECTED.items():

@@ -20,9 +20,21 @@ def test_roles_are_cumulative():
         role: {m.rsplit("/", 1)[1] for m in RPC_ROLES if Principal("x", role).may(required_role(m))}
         for role in Role
     }
-    assert allowed[Role.VIEWER] == {"ListModels", "ListMeters", "History", "Subscribe"}
+    assert allowed[Role.VIEWER] == {"ListModels", "ListMeters", "History", "Subscribe", "Report"}
     assert allowed[Role.ANALYST] == allowed[Role.VIEWER] | {"Assess", "AssessBatch", "AssessStream"}
     assert allowed[Role.VIEWER] < allowed[Role.ANALYST] <= allowed[Role.OPERATOR] <= allowed[Role.ADMIN]
+
+
+def test_report_is_a_viewer_call_limited_to_the_tokens_meters():
+    from gridtwin.security.auth import SCOPE_RULES, check_meters
+
+    authorize(Principal("v", Role.VIEWER), GATEWAY + "Report")  # no error: viewers may
+    rule = SCOPE_RULES[GATEWAY + "Report"]
+    scoped = Principal("v", Role.VIEWER, meters=("feeder-7-*",))
+    check_meters(scoped, rule.request_meters(gateway_pb2.ReportRequest(meter_id="feeder-7-m1")))
+    with pytest.raises(AuthError) as err:
+        check_meters(scoped, rule.request_meters(gateway_pb2.ReportRequest(meter_id="feeder-8-m1")))
+    assert err.value.code == grpc.StatusCode.PERMISSION_DENIED and "feeder-8-m1" in err.value.reason
 
 
 def test_unclassified_rpc_needs_admin():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import time
+import uuid
 
 import pandas as pd
 import pytest
@@ -29,26 +29,24 @@ def _row(ts: str, meter: str, va: float = 230.0, current: str = "10", frequency:
     )
 
 
-_HOURS = itertools.count()
-
-
 @pytest.fixture
 def readings_csv(tmp_path):
-    # Each test gets its own hour: a second run of identical readings would be answered as
-    # replays (duplicates carry no model outputs), not assessed again.
-    base = pd.Timestamp(time.time() - 3600 * (1 + next(_HOURS)), unit="s", tz="UTC").floor("s")
+    # Meters of this test alone: a second run in the same mesh (the other output format) must
+    # not meet the first one's feature state or be answered as its duplicates.
+    one, two = (f"csv-{k}-{uuid.uuid4().hex[:6]}" for k in (1, 2))
+    base = pd.Timestamp(time.time() - 3600, unit="s", tz="UTC").floor("s")
     stamp = [(base + pd.Timedelta(minutes=i)).isoformat() for i in range(8)]
     local = (base + pd.Timedelta(minutes=8)).tz_convert("Europe/Berlin").isoformat()  # zone kept
     lines = [
         HEADER,
-        _row(stamp[0], "csv-1"),  # line 2
-        _row(stamp[1], "csv-1"),  # line 3
-        _row("yesterday-ish", "csv-1"),  # line 4: bad timestamp
-        _row(stamp[2], "csv-1", current="ten"),  # line 5: bad number
-        _row(stamp[3], "csv-1", frequency=""),  # line 6: missing field
-        _row(stamp[4], "csv-1", va=-5.0),  # line 7: rejected by the mesh (negative RMS)
-        _row(local, "csv-1"),  # line 8: a zoned local timestamp
-        _row(stamp[5], "csv-2", va=0.6 * 230),  # line 9: 0.6 pu sag on phase a
+        _row(stamp[0], one),  # line 2
+        _row(stamp[1], one),  # line 3
+        _row("yesterday-ish", one),  # line 4: bad timestamp
+        _row(stamp[2], one, current="ten"),  # line 5: bad number
+        _row(stamp[3], one, frequency=""),  # line 6: missing field
+        _row(stamp[4], one, va=-5.0),  # line 7: rejected by the mesh (negative RMS)
+        _row(local, one),  # line 8: a zoned local timestamp
+        _row(stamp[5], two, va=0.6 * 230),  # line 9: 0.6 pu sag on phase a
     ]
     path = tmp_path / "readings.csv"
     path.write_text("\n".join(lines) + "\n")
