@@ -36,6 +36,7 @@ export function meterPage(root, meterId) {
   const series = { t: [], v: [[], [], []], i: [[], [], []], p: [[], [], []], q: [[], [], []], f: [] };
   const plots = {};
   let nominalV = null, nominalF = null, lastNs = null, fetching = false, closed = false, noHistory = false;
+  let stored = null; // the latest assessment from the stored history
   let forecastPlot = null;
 
   const note = (text) => {
@@ -44,6 +45,9 @@ export function meterPage(root, meterId) {
   };
 
   function append(entries) {
+    // The latest stored answer shows at once; a live one replaces it when it arrives.
+    const last = entries.length ? entries[entries.length - 1].assessment : null;
+    if (last && (!stored || Date.parse(last.timestamp) > Date.parse(stored.timestamp))) stored = last;
     for (const { reading } of entries) {
       if (!reading?.timestamp) continue;
       const ns = Date.parse(reading.timestamp);
@@ -84,7 +88,8 @@ export function meterPage(root, meterId) {
   }
 
   function paintAnswers() {
-    const assessment = state.meters.get(meterId)?.assessment;
+    const live = state.meters.get(meterId)?.assessment;
+    const assessment = live && (!stored || Date.parse(live.timestamp) >= Date.parse(stored.timestamp)) ? live : stored;
     const el = root.querySelector("#answers");
     if (!assessment) { el.innerHTML = `<p class="muted">waiting for this meter's next assessment…</p>`; return; }
     el.innerHTML = `<p class="muted">assessment of ${time(assessment.timestamp)} UTC, worst ${tag(assessment.severity)}</p>
@@ -137,6 +142,7 @@ export function meterPage(root, meterId) {
       if (closed) return;
       note("");
       append(reply.entries || []);
+      paintAnswers();
     } finally { fetching = false; }
   }
 
