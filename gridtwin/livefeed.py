@@ -170,8 +170,8 @@ async def stream_feeder(
 
         if warm_days > 0:
             # The replay is simulated at its own step: 5 min by default, so that 8 days take about
-            # 3 minutes on 2 cores (the meters' own 60 s cadence would take about 9); coarser
-            # steps are proportionally faster. Same seed as the live feed: the seed picks the
+            # 35 s on an idle 2-core machine (the meters' own 60 s cadence about 3 minutes, more on
+            # a busy one); coarser steps are proportionally faster. Same seed as the live feed: the seed picks the
             # feeder's customer meters, which must be the same ones.
             warm_step = env_int("GRIDTWIN_WARM_STEP_S", 300)
             history = iter_live_readings(
