@@ -193,7 +193,10 @@ def run(image: str, with_models: bool) -> None:
             ),
             "GRIDTWIN_REFLECTION": "off",
             "GRIDTWIN_BIND_HOST": "127.0.0.1",
-            "DATABASE_URL": "sqlite:////app/var/history.sqlite3",
+            # The history database on the /tmp tmpfs: Docker's tmpfs at /app/var came up owned by
+            # root with mode 755 here, whatever its mode option, so uid 10001 could not create the
+            # file (on Kubernetes history uses PostgreSQL from a Secret).
+            "DATABASE_URL": "sqlite:////tmp/history.sqlite3",
             "OMP_NUM_THREADS": "1",
             "LOG_LEVEL": "INFO",
         }
