@@ -165,12 +165,10 @@ class Model(ServedModel):
         pos = {r: j for j, r in enumerate(rows)}
         for i in range(n):
             if not served[i]:
-                info = self.info(
-                    pb.SEVERITY_UNSPECIFIED,
+                info = self.unavailable(
                     "not a rated transformer meter (no rated current) or no "
                     "ambient temperature: failure model not applicable",
                 )
-                info.status = pb.UNAVAILABLE
                 out.append(pb.EquipmentFailure(info=info))
                 continue
             j = pos[i]
@@ -185,9 +183,8 @@ class Model(ServedModel):
                 notes_i = [*notes[i], "low risk: contributing factors not computed"]
             else:
                 notes_i = notes[i]
-            info = self.info(sev, "; ".join(notes_i) or "asset record and reading history used")
-            if notes[i]:
-                info.status = pb.DEGRADED
+            detail = "; ".join(notes_i) or "asset record and reading history used"
+            info = self.degraded(detail, sev) if notes[i] else self.info(sev, detail)
             out.append(
                 pb.EquipmentFailure(
                     info=info,

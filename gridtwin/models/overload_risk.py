@@ -82,12 +82,10 @@ class Model(ServedModel):
         out = []
         for i in range(n):
             if not known[i]:
-                info = self.info(
-                    pb.SEVERITY_UNSPECIFIED,
+                info = self.degraded(
                     "no rated current for this meter (asset hash or registry): "
                     "loading and overload class cannot be computed",
                 )
-                info.status = pb.DEGRADED
                 out.append(pb.OverloadRisk(info=info, time_to_overload_minutes=-1.0))
                 continue
             c = str(cls[i])

@@ -56,10 +56,7 @@ class Model(ServedModel):
         out = []
         for i in range(n):
             if not ok[i]:
-                info = self.info(
-                    pb.SEVERITY_UNSPECIFIED, "voltage, VUF or frequency missing: index not computed"
-                )
-                info.status = pb.DEGRADED
+                info = self.degraded("voltage, VUF or frequency missing: index not computed")
                 out.append(pb.PowerQualityIndex(info=info, is_estimate=True))
                 continue
             names = [CRITERIA[k] if k != 1 or exact[i] else "thd_estimated" for k in np.flatnonzero(viol[i])]

@@ -80,6 +80,20 @@ class ServedModel(ABC):
             detail=detail,
         )
 
+    def degraded(
+        self, detail: str, severity: int = assessment_pb2.SEVERITY_UNSPECIFIED
+    ) -> assessment_pb2.ModelInfo:
+        """A partial answer: say what is missing in `detail` (never an empty reason)."""
+        if not detail:
+            raise ValueError(f"{self.name}: a DEGRADED answer must say why")
+        return self.info(severity, detail, status=assessment_pb2.DEGRADED)
+
+    def unavailable(self, detail: str) -> assessment_pb2.ModelInfo:
+        """No answer for this item (the model does not apply, or its inputs are absent): why."""
+        if not detail:
+            raise ValueError(f"{self.name}: an UNAVAILABLE answer must say why")
+        return self.info(assessment_pb2.SEVERITY_UNSPECIFIED, detail, status=assessment_pb2.UNAVAILABLE)
+
     async def prepare(self, batch: ModuleBatch, redis: Any) -> None:  # noqa: B027 - optional hook
         """Fetch per-meter state the model needs (e.g. cached forecasts) before `predict`.
 
