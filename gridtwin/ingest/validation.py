@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 from gridtwin.core.config import env_float, env_int, env_str
 from gridtwin.core.errors import FieldViolation
+from gridtwin.features.nominal import STANDARD_NOMINAL_FREQUENCIES_HZ
+from gridtwin.features.nominal import STANDARD_NOMINAL_VOLTAGES_V as LV_NOMINAL_VOLTAGES_V
 from gridtwin.v1 import reading_pb2
 
 PHASES = ("a", "b", "c")
@@ -32,26 +34,16 @@ METER_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
 # for a meter that has neither declared nor stored a nominal voltage.
 MAX_STANDARD_NOMINAL_V = 347.0
 _SQRT3 = math.sqrt(3.0)
-#: IEC 60038 phase-to-neutral nominal voltages, V (LV, then MV line-to-line / √3).
+#: IEC 60038 phase-to-neutral nominal voltages, V: the LV values the feature pipeline infers
+#: nominals from, then 400 V and the MV line-to-line values / √3.
 STANDARD_NOMINAL_VOLTAGES_V: tuple[float, ...] = (
-    100.0,
-    110.0,
-    115.0,
-    120.0,
-    127.0,
-    220.0,
-    230.0,
-    240.0,
-    277.0,
-    347.0,
+    *LV_NOMINAL_VOLTAGES_V,
     400.0,
     *(
         round(kv * 1000 / _SQRT3, 3)
         for kv in (3.0, 3.3, 6.0, 6.6, 10.0, 11.0, 13.8, 15.0, 20.0, 22.0, 33.0, 35.0)
     ),
 )
-#: IEC 60196 standard frequencies, Hz.
-STANDARD_NOMINAL_FREQUENCIES_HZ: tuple[float, ...] = (50.0, 60.0)
 #: Relative tolerance when matching a declared nominal to a standard or stored value.
 NOMINAL_MATCH_TOLERANCE = 0.005
 NANOS_PER_SECOND = 1_000_000_000
