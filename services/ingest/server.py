@@ -11,6 +11,7 @@ processed are released in `finally`; a claim that outlives a crash expires withi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -72,6 +73,8 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
         self.deadline_s = cfg.ingest_deadline_s
         self.schema_version = SCHEMA_VERSION
         self.n_features = len(FEATURE_NAMES)
+        # Commits retried after a Redis failure (kept referenced until they finish).
+        self._background: set[asyncio.Task[None]] = set()
 
     async def _profiles(self, meters: list[str]) -> dict[str, StoredNominal]:
         with redis_span("profiles", batch_size=len(meters)):
@@ -192,8 +195,28 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
                 await self.dedup.commit(keys, digests)
         except Exception:
             # The readings are in the rolling state and answered OK; their claims stay PENDING
-            # until the short TTL, so an immediate replay is told to retry, not re-appended.
-            log.exception("committing de-duplication digests failed", extra={"count": len(keys)})
+            # for the short TTL (an immediate replay is told to retry, not re-appended). Keep
+            # trying in the background within that TTL, so that a Redis that comes back in
+            # time ends with the committed digests, not with an expired claim.
+            log.exception("committing de-duplication digests failed; retrying", extra={"count": len(keys)})
+            task = asyncio.create_task(self._commit_later(keys, digests))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _commit_later(self, keys: list[str], digests: list[bytes]) -> None:
+        """Retry a failed commit with backoff until the claims' TTL would have run out."""
+        deadline = time.monotonic() + max(self.dedup.pending_ttl_s - 1.0, 0.5)
+        delay = 0.1
+        while time.monotonic() + delay < deadline:
+            await asyncio.sleep(delay)
+            try:
+                await self.dedup.commit(keys, digests)
+            except Exception:  # noqa: BLE001 - Redis still away: try again, then give up
+                delay = min(delay * 2, 1.0)
+                continue
+            log.info("de-duplication digests committed after a retry", extra={"count": len(keys)})
+            return
+        log.error("de-duplication digests not committed: their claims expire", extra={"count": len(keys)})
 
     def _response(
         self, results: list[services_pb2.IngestResult], rows: dict[int, np.ndarray]
