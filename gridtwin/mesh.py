@@ -9,6 +9,7 @@ file per service.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -41,10 +42,29 @@ SERVICES = tuple(ENTRY_POINTS)
 HTTP_SERVICES = frozenset({"web"})
 
 
+# Ports handed out by this process, never handed out twice (meshes of several test modules
+# run side by side, and a port is bound by its service only some time after it is chosen).
+_HANDED_OUT: set[int] = set()
+# Below Linux's ephemeral range (32768-60999): a port chosen there could be taken by an outgoing
+# connection before the service binds it. The Redis Cluster fixture adds 10,000 (bus ports).
+_PORT_RANGE = (20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nobody listens on now and that this process has not handed out before."""
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(*_PORT_RANGE)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_PORT_RANGE}")
 
 
 def sync_channel(address: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
