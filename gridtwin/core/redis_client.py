@@ -7,14 +7,16 @@ together carry the meter as a hash tag (`{meter}`), so the same code runs on bot
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
 from opentelemetry.trace import SpanKind
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
 
 from gridtwin.core.config import settings
 from gridtwin.core.telemetry import attributes as attr
@@ -44,6 +46,49 @@ def connect(url: str | None = None, *, nodes: str | None = None) -> Any:
             startup_nodes=[ClusterNode(h, p) for h, p in seeds], socket_timeout=5.0, health_check_interval=30
         )
     return aioredis.Redis.from_url(url or settings().redis_url, socket_timeout=5.0, health_check_interval=30)
+
+
+def meter_tag(meter_id: str) -> str:
+    """The hash tag that keeps every key of one meter in one Redis Cluster slot: `{meter}`."""
+    return "{" + meter_id + "}"
+
+
+def slot_of(key: str | bytes) -> int:
+    """The Redis Cluster hash slot (CRC16 mod 16384) of `key`, honouring its `{tag}`."""
+    return int(key_slot(key.encode() if isinstance(key, str) else key))
+
+
+def group_by_slot(keys: Sequence[str | bytes]) -> dict[int, list[int]]:
+    """Indices of `keys` grouped by hash slot, in first-seen order within each group.
+
+    A multi-key script may only touch keys of one slot on Redis Cluster; callers split a batch
+    with this and run one call per slot (on a single Redis every group is still correct, only
+    smaller than necessary; callers that know they are on one node may skip the split).
+    """
+    groups: dict[int, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(slot_of(key), []).append(i)
+    return groups
+
+
+def is_cluster(client: Any) -> bool:
+    """True for a Redis Cluster client (whose multi-key calls must stay within one slot)."""
+    return isinstance(client, RedisCluster)
+
+
+async def per_slot(
+    client: Any, keys: Sequence[str | bytes], call: Callable[[list[int]], Awaitable[Any]]
+) -> dict[int, Any]:
+    """Run `call(indices)` once per hash slot of `keys` (concurrently) on Redis Cluster, or once
+    for all indices on a single Redis; returns each group's result keyed by its first index.
+
+    The groups partition `range(len(keys))`; a failure of any group propagates (the caller
+    decides which items failed)."""
+    if not keys:
+        return {}
+    groups = list(group_by_slot(keys).values()) if is_cluster(client) else [list(range(len(keys)))]
+    results = await asyncio.gather(*(call(g) for g in groups))
+    return {g[0]: r for g, r in zip(groups, results, strict=True)}
 
 
 async def is_up(client: Any) -> bool:
