@@ -114,9 +114,8 @@ async def eval_calls(client: Any, script: str, calls: Sequence[ScriptCall]) -> l
 
     The calls go in one non-transactional pipeline, which on Redis Cluster is sent as one
     round trip per node, the nodes concurrently: a batch spread over hundreds of slots needs
-    neither hundreds of round trips nor hundreds of connections (one coroutine per slot, as
-    `per_slot` runs them, would open a connection per slot and exhaust the cluster client's
-    per-node pool of 100). A node that does not know the script yet (NOSCRIPT: restarted,
+    neither hundreds of round trips nor a connection per slot in flight (as one coroutine per
+    slot, `per_slot`, would). A node that does not know the script yet (NOSCRIPT: restarted,
     failed over, new) gets it with SCRIPT LOAD and only the refused calls are sent again;
     any other error is raised (the caller's batch failed as a whole or per reading, as it
     decides).
@@ -129,7 +128,9 @@ async def eval_calls(client: Any, script: str, calls: Sequence[ScriptCall]) -> l
     for attempt in range(2):
         pipe = client.pipeline(transaction=False)
         for i in todo:
-            pipe.evalsha(sha, len(calls[i].keys), *calls[i].keys, *calls[i].args)
+            # execute_command: redis-py blocks the `evalsha` helper in cluster pipelines, but
+            # routes EVALSHA by its keys' slot like any keyed command.
+            pipe.execute_command("EVALSHA", sha, len(calls[i].keys), *calls[i].keys, *calls[i].args)
         results = await pipe.execute(raise_on_error=False)
         missing = []
         for i, result in zip(todo, results, strict=True):
