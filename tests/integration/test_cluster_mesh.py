@@ -52,10 +52,17 @@ pytestmark = [
     pytest.mark.skipif(not shutil.which("redis-cli"), reason="redis-cli (Debian redis-tools) not installed"),
 ]
 
-#: Models whose per-meter state (in `prepare`) is not slot-aware on this branch yet: on the
-#: cluster their answers are expected not to be OK until the models' state store lands. Empty it
-#: then, and the last test asserts that all sixteen answer OK on the cluster.
-PENDING_SLOT_AWARE: frozenset[str] = frozenset()
+#: Models whose per-meter Redis state (in `prepare`) is not slot-aware on this branch yet: on the
+#: cluster a batch of meters in several slots makes their `prepare` raise RedisClusterException
+#: (multi-key calls across slots), so they answer DEGRADED. Empty it once the models' slot-aware
+#: state store lands, and the test below asserts that all sixteen answer OK on the cluster.
+PENDING_SLOT_AWARE: frozenset[str] = frozenset({"demand_response", "equipment_failure", "optimal_dispatch"})
+DEADLINES = ("INGEST_DEADLINE_S", "MODULE_DEADLINE_S", "DECISION_DEADLINE_S")
+#: The quick dataset's feeder meters besides the transformer (kerber_dorfnetz).
+FLEET = (
+    *(f"dorf-F{k}" for k in range(1, 7)),
+    *(f"dorf-C{k:03d}" for k in (4, 6, 16, 17, 20, 26, 27, 29, 33, 35, 36, 39, 43, 49, 51, 54)),
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +76,13 @@ def _cluster_client(seeds: str) -> redis.RedisCluster:
     return redis.RedisCluster(host=host, port=int(port))
 
 
-def _start(seeds: str, registry: Path) -> Mesh:
-    mesh = Mesh(redis_cluster_nodes=seeds, redis_prefix=f"test-{uuid.uuid4().hex[:10]}:", registry=registry)
+def _start(seeds: str, registry: Path, **env: str) -> Mesh:
+    mesh = Mesh(
+        redis_cluster_nodes=seeds,
+        redis_prefix=f"test-{uuid.uuid4().hex[:10]}:",
+        registry=registry,
+        extra_env=env,
+    )
     mesh.start()
     try:
         mesh.wait_healthy(timeout=180)
@@ -94,7 +106,9 @@ def mesh(cluster_seeds: str, empty_registry: Path) -> Iterator[Mesh]:
 def trained_cluster_mesh(cluster_seeds: str, request: pytest.FixtureRequest) -> Iterator[Mesh]:
     given = os.environ.get("GRIDTWIN_TEST_REGISTRY")
     registry = Path(given) if given else request.getfixturevalue("quick_registry")
-    m = _start(cluster_seeds, registry)
+    # Deadlines far above a loaded machine's latency: what is tested is the cluster, and a
+    # module cut off at its deadline would hide whether its Redis calls worked.
+    m = _start(cluster_seeds, registry, **{k: "30" for k in DEADLINES})
     try:
         yield m
     finally:
@@ -103,13 +117,12 @@ def trained_cluster_mesh(cluster_seeds: str, request: pytest.FixtureRequest) -> 
 
 def _fleet_readings() -> list[reading_pb2.Reading]:
     """The transformer meter's last three days every 5 min (the feeder-level models need that
-    history) and the last 6 h of twelve customer meters, in time order: batches mix meters of
-    many hash slots."""
+    history) and the last 6 h of every other meter of the feeder (feeder heads and customers),
+    in time order: batches mix meters of many hash slots."""
     readings = _recent_history("dorf-TR", every_minutes=5)
     _attach_waveform(readings[-1], fifth_pct=4.0)
     cutoff = readings[-1].timestamp.seconds - 6 * 3600
-    for k in range(1, 13):
-        meter = f"dorf-C{k:03d}"
+    for meter in FLEET:
         readings += [r for r in _recent_history(meter, every_minutes=15) if r.timestamp.seconds > cutoff]
     readings.sort(key=lambda r: (r.timestamp.seconds, r.meter_id))
     return readings
@@ -168,7 +181,7 @@ def test_every_reading_of_many_slots_is_answered_ok_and_in_state_and_history(
     trained_cluster_mesh: Mesh, cluster_seeds: str, fleet_answers
 ):
     readings, answers = fleet_answers
-    assert len(answers) == len(readings) and len({r.meter_id for r in readings}) == 13
+    assert len(answers) == len(readings) and len({r.meter_id for r in readings}) == 1 + len(FLEET)
     bad = [(a.meter_id, a.status.code, a.status.message) for a in answers if a.status.code != 0]
     assert not bad, bad[:5]
     assert not any(a.duplicate for a in answers)
