@@ -79,7 +79,9 @@ class Publisher:
         pipe = self.redis.pipeline(transaction=False)
         for reading, assessment in batch:
             fields = encode(reading, assessment)
-            pipe.publish(self.channel, fields[b"a"])
+            # execute_command: redis-py blocks the `publish` helper in Redis Cluster pipelines,
+            # while PUBLISH itself is valid on any node of a cluster (it reaches every node).
+            pipe.execute_command("PUBLISH", self.channel, fields[b"a"])
             pipe.xadd(self.stream, fields, maxlen=self.stream_maxlen, approximate=True)
         await pipe.execute()
 

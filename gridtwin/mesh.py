@@ -137,6 +137,7 @@ class Mesh:
         extra_env: dict[str, str] | None = None,
         tls_dir: str | os.PathLike[str] | None = None,
         database_url: str | None = None,
+        redis_cluster_nodes: str | None = None,
     ) -> None:
         self.ports = dict(ports) if ports is not None else {s: free_port() for s in SERVICES}
         # /metrics ports: the documented default (gRPC port + 1000) on fixed ports, free ones
@@ -147,6 +148,9 @@ class Mesh:
         # Folder of `gridtwin certs create`: mutual TLS, each service with its own certificate.
         self.tls_dir = Path(tls_dir) if tls_dir is not None else None
         self.redis_url = redis_url
+        # Seed nodes ("host:port,...") of a Redis Cluster: every service uses the cluster
+        # (REDIS_CLUSTER_NODES) instead of the single server at redis_url.
+        self.redis_cluster_nodes = redis_cluster_nodes
         self.redis_prefix = redis_prefix
         self.registry = str(registry if registry is not None else ROOT / "registry")
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="gridtwin-logs-"))
@@ -176,6 +180,8 @@ class Mesh:
             DATABASE_URL=self.database_url,
             PYTHONUNBUFFERED="1",
         )
+        if self.redis_cluster_nodes:  # else inherited, like every other variable
+            env["REDIS_CLUSTER_NODES"] = self.redis_cluster_nodes
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
         # One compute thread per service process: seven processes share the cores, and idle
         # BLAS/OpenMP worker threads spin after each call, stealing CPU from the others.

@@ -3,10 +3,11 @@
 Redis runs a script atomically, so concurrent feature-service replicas never interleave inside a
 batch: every reading is appended exactly once and each sees a consistent prior window.
 
-KEYS: for each distinct meter m = 1..M of the batch, KEYS[3m-2] = its window list,
-KEYS[3m-1] = its profile hash and KEYS[3m] = its time-window state (a string of packed float64).
-Every key of a meter carries only that meter's id, so a per-meter (per hash slot) split of the
-batch for Redis Cluster needs no change of layout.
+KEYS: for each distinct meter m = 1..M of the call, KEYS[3m-2] = its window list,
+KEYS[3m-1] = its profile hash and KEYS[3m] = its time-window state (a string of packed float64);
+then, when marks are given (ARGV[10] > 0), KEYS[3M + i] = reading i's mark key (ingest's
+de-duplication key of the reading). Every key carries its meter as a hash tag, so on Redis
+Cluster a call holds the meters of one hash slot (the caller splits a batch per slot).
 
 ARGV (few large arguments keep the protocol cost flat):
   [1] key TTL in ms, [2] window length, [3] record size in bytes, [4] number of readings n,
@@ -17,7 +18,9 @@ ARGV (few large arguments keep the protocol cost flat):
   [8] comma-separated constants of the time-window recurrence (see ``_CONSTANTS`` in
       :mod:`gridtwin.features.state`): state length, layout version, number of windows,
       their τ (s), reset weight, baseline τ (s), baseline band low/high (pu), under/over (pu),
-      in-band recent τ (s).
+      in-band recent τ (s),
+  [9] number of meters M, [10] TTL of the marks in ms (0: no marks), [11] bytes per mark value,
+  [12] the n mark values concatenated (batch order).
 
 For every meter: read the window as it was before the batch (newest first) and the profile;
 then, in batch order, resolve each reading's nominal V and f (explicit → stored in the profile
@@ -25,7 +28,9 @@ as not inferred; absent → the stored profile; no profile → the candidate, st
 inferred); advance the meter's time-window state by the reading (the recurrence of
 :func:`gridtwin.features.timewindows.advance`, repeated here statement by statement); LPUSH the
 meter's records in batch order, trim to the window length, count readings in the profile, store
-the state, refresh every TTL. A stored state of another layout (schema 1.x had none) or length
+the state, refresh every TTL; then SET each reading's mark key to its value with the marks'
+TTL, in the same atomic step (a reading in the rolling state always has its de-duplication
+digest committed, and a reading whose digest is committed is always in the state). A stored state of another layout (schema 1.x had none) or length
 is ignored: the meter's windows restart, which is the migration from schema 1.
 
 Returns {windows, counts, nominals, states}: ``windows`` = each meter's pre-batch window records
@@ -40,7 +45,9 @@ local maxlen = tonumber(ARGV[2])
 local rsize = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 local blob = ARGV[5]
-local nm = #KEYS / 3
+local nm = tonumber(ARGV[9])
+local mark_ttl = tonumber(ARGV[10])
+local mark_size = tonumber(ARGV[11])
 local C = {}
 for s in string.gmatch(ARGV[8], '[^,]+') do C[#C + 1] = tonumber(s) end
 local SL, LAYOUT, NW = C[1], C[2], C[3]
@@ -206,6 +213,12 @@ for m = 1, nm do
   redis.call('HINCRBY', pkey, 'readings', #r)
   redis.call('PEXPIRE', pkey, ttl)
   redis.call('SET', skey, struct.pack(fmt, unpack(states[m])), 'PX', ttl)
+end
+if mark_ttl > 0 then
+  local marks = ARGV[12]
+  for i = 1, n do
+    redis.call('SET', KEYS[3 * nm + i], string.sub(marks, (i - 1) * mark_size + 1, i * mark_size), 'PX', mark_ttl)
+  end
 end
 return {table.concat(windows), table.concat(counts, ','), table.concat(out, ','), table.concat(before)}
 """

@@ -7,10 +7,16 @@ encoding. Nothing else about the reading is stored, so a retained reading costs 
 key (measured by ``bench/redis_memory.py``), never a feature row.
 
 A claim is written before the feature call as ``b"p" + digest`` with a short TTL
-(``DEDUP_PENDING_TTL_S``, seconds): if the process dies or the call fails, the claim is
-released (``finally``) or expires within seconds, so a retry is processed rather than
-blocked. Once the reading's features are computed, the claim is committed: the bare digest
-with the long TTL (``DEDUP_TTL_S``, the de-duplication window).
+(``DEDUP_PENDING_TTL_S``, seconds). The claim is committed by the features service, inside the
+same atomic Redis script that appends the reading to its meter's rolling state
+(:class:`gridtwin.features.state.Marks`, see :func:`commit_marks`): the bare digest with the
+long TTL (``DEDUP_TTL_S``, the de-duplication window). So a reading that is in the state always
+has its committed digest, whatever fails afterwards (a reading answered OK can no longer lose
+its digest to a Redis that dies between two round trips). If the call fails, the claims are
+released in ``finally``, but only while they still hold the pending claim
+(compare-and-delete): a digest that the script did commit (the failure came after it, e.g. a
+lost reply) stays, so a retry is a duplicate instead of a second append. A claim that outlives
+a crash expires within seconds, so a retry is processed rather than blocked.
 
 What a second copy of a reading gets (``Outcome``):
   * ``FRESH``     – it won the claim: process it.
@@ -28,6 +34,8 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from gridtwin.core.redis_client import ScriptCall, eval_calls, slot_groups
+from gridtwin.features.state import Marks
 from gridtwin.v1 import reading_pb2
 
 DIGEST_BYTES = 16
@@ -68,6 +76,26 @@ def classify(digest: bytes, previous: bytes | None) -> Outcome:
     return Outcome.IN_FLIGHT if pending else Outcome.DUPLICATE
 
 
+#: Deletes each key only while it still holds the given value (the caller's pending claim).
+_RELEASE = """
+local n = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i] then n = n + redis.call('DEL', key) end
+end
+return n
+"""
+
+
+def commit_marks(prefix: str, readings: Sequence[reading_pb2.Reading], ttl_s: int) -> Marks:
+    """The committed digests of `readings` (their de-duplication keys and digests), for the
+    feature script to write atomically with the readings' state."""
+    return Marks(
+        keys=[dedup_key(prefix, r) for r in readings],
+        values=[reading_digest(r) for r in readings],
+        ttl_s=int(ttl_s),
+    )
+
+
 class Deduplicator:
     """Claims, commits and releases de-duplication keys in caller-supplied pipelines."""
 
@@ -93,7 +121,9 @@ class Deduplicator:
             pipe.set(key, PENDING_MARK + digest, nx=True, get=True, ex=self.pending_ttl_s)
 
     async def commit(self, keys: Sequence[str], digests: Sequence[bytes]) -> None:
-        """Turn claims into committed digests with the full window TTL."""
+        """Turn claims into committed digests with the full window TTL, as a separate step
+        (the in-process benchmark; the services commit inside the feature script instead, see
+        `commit_marks`)."""
         if not keys:
             return
         pipe = self.client.pipeline(transaction=False)
@@ -101,7 +131,14 @@ class Deduplicator:
             pipe.set(key, digest, ex=self.ttl_s)
         await pipe.execute()
 
-    async def release(self, keys: Sequence[str]) -> None:
-        """Drop claims of readings that were not processed, so a retry is."""
-        if keys:
-            await self.client.delete(*keys)
+    async def release(self, keys: Sequence[str], digests: Sequence[bytes]) -> int:
+        """Drop the claims of readings that were not processed, so a retry is: each key only
+        while it still holds this claim (``p`` + its digest), never a committed digest. One
+        script call for all keys on a single Redis, one per hash slot on Redis Cluster.
+        Returns how many claims were dropped."""
+        if not keys:
+            return 0
+        values = [PENDING_MARK + d for d in digests]
+        groups = slot_groups(self.client, keys)
+        calls = [ScriptCall([keys[i] for i in g], [values[i] for i in g]) for g in groups]
+        return sum(int(n) for n in await eval_calls(self.client, _RELEASE, calls))

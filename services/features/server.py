@@ -1,5 +1,10 @@
-"""Features: updates each meter's rolling window in Redis (one atomic script per batch, so
-replicas never lose a reading) and returns the feature vectors (gridtwin.features)."""
+"""Features: updates each meter's rolling window in Redis (one atomic script per batch on a
+single Redis, per hash slot on Redis Cluster, so replicas never lose a reading) and returns the
+feature vectors (gridtwin.features).
+
+The same script commits each reading's de-duplication digest (`gridtwin.ingest.dedup`), so a
+reading is in the rolling state if and only if its digest is committed: ingest claims the key
+before this call and only releases a claim that is still pending."""
 
 from __future__ import annotations
 
@@ -8,13 +13,15 @@ import warnings
 import grpc
 import numpy as np
 
-from gridtwin.core.config import settings
+from gridtwin.core.config import env_int, settings
 from gridtwin.core.redis_client import connect, redis_ready, redis_span
 from gridtwin.core.server import ServiceSpec
 from gridtwin.core.telemetry import DRIFT_FEATURES, record_feature_mean
 from gridtwin.features.matrix import to_message
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.features.state import FeatureState
+from gridtwin.ingest.dedup import DEFAULT_TTL_S as DEFAULT_DEDUP_TTL_S
+from gridtwin.ingest.dedup import commit_marks
 from gridtwin.v1 import reading_pb2, services_pb2, services_pb2_grpc
 
 _DRIFT_COLUMNS = [FEATURE_NAMES.index(name) for name in DRIFT_FEATURES]
@@ -34,14 +41,17 @@ class FeaturesServicer(services_pb2_grpc.FeaturesServicer):
     def __init__(self) -> None:
         cfg = settings()
         self.redis = connect(cfg.redis_url)
-        self.state = FeatureState(self.redis, prefix=cfg.redis_prefix)
+        self.prefix = cfg.redis_prefix
+        self.state = FeatureState(self.redis, prefix=self.prefix)
+        self.dedup_ttl_s = env_int("DEDUP_TTL_S", DEFAULT_DEDUP_TTL_S)
 
     async def Compute(
         self, request: reading_pb2.ReadingBatch, context: grpc.aio.ServicerContext
     ) -> services_pb2.FeatureBatch:
         readings = request.readings
         with redis_span("rolling window update", batch_size=len(readings)):
-            matrix = await self.state.update_and_compute(readings)
+            marks = commit_marks(self.prefix, readings, self.dedup_ttl_s)
+            matrix = await self.state.update_and_compute(readings, marks)
         if len(readings):
             record_feature_means(matrix)
         return services_pb2.FeatureBatch(features=to_message(matrix, SCHEMA_VERSION))

@@ -2,16 +2,17 @@
 
 Order per batch: one Redis round trip for the meters' stored profiles, validation (invalid
 readings never touch Redis), one round trip of de-duplication claims for the valid ones
-(`gridtwin.ingest.dedup`), the feature call for the fresh readings, then the claims are
-committed. A duplicate (identical values) is answered OK, flagged `duplicate`, with no
-feature row: it reaches neither the rolling state nor any model. A conflicting replay (same
-meter and time, different values) is ALREADY_EXISTS. Claims of readings that were not
-processed are released in `finally`; a claim that outlives a crash expires within seconds.
+(`gridtwin.ingest.dedup`), then the feature call for the fresh readings, which commits their
+digests inside the same atomic script that appends them to the rolling state (so a reading
+answered OK always has its committed digest). A duplicate (identical values) is answered OK,
+flagged `duplicate`, with no feature row: it reaches neither the rolling state nor any model.
+A conflicting replay (same meter and time, different values) is ALREADY_EXISTS. Claims of
+readings that were not processed are released in `finally` (only while still pending, never a
+digest the script committed); a claim that outlives a crash expires within seconds.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -73,8 +74,6 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
         self.deadline_s = cfg.ingest_deadline_s
         self.schema_version = SCHEMA_VERSION
         self.n_features = len(FEATURE_NAMES)
-        # Commits retried after a Redis failure (kept referenced until they finish).
-        self._background: set[asyncio.Task[None]] = set()
 
     async def _profiles(self, meters: list[str]) -> dict[str, StoredNominal]:
         with redis_span("profiles", batch_size=len(meters)):
@@ -144,13 +143,13 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
                     for i in [*fresh, *riders]:
                         results[i].status.CopyFrom(failure)
                 else:
-                    processed = True
-                    await self._commit([keys[i] for i in fresh], [digests[i] for i in fresh])
+                    processed = True  # the feature script committed the digests
         finally:
             if not processed and owned:
-                # The readings were not processed: they must not read as seen.
+                # The readings were not processed: they must not read as seen. Only claims
+                # still pending are dropped (a failure after the script ran keeps its digests).
                 with redis_span("dedup release", batch_size=len(owned)):
-                    await self.dedup.release(owned)
+                    await self.dedup.release(owned, [digests[first_of[k]] for k in owned])
 
         for i in valid:
             if results[i].HasField("status"):
@@ -188,35 +187,6 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
         for j, i in enumerate(fresh):
             rows[i] = matrix[j]
         return None
-
-    async def _commit(self, keys: list[str], digests: list[bytes]) -> None:
-        try:
-            with redis_span("dedup commit", batch_size=len(keys)):
-                await self.dedup.commit(keys, digests)
-        except Exception:
-            # The readings are in the rolling state and answered OK; their claims stay PENDING
-            # for the short TTL (an immediate replay is told to retry, not re-appended). Keep
-            # trying in the background within that TTL, so that a Redis that comes back in
-            # time ends with the committed digests, not with an expired claim.
-            log.exception("committing de-duplication digests failed; retrying", extra={"count": len(keys)})
-            task = asyncio.create_task(self._commit_later(keys, digests))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-
-    async def _commit_later(self, keys: list[str], digests: list[bytes]) -> None:
-        """Retry a failed commit with backoff until the claims' TTL would have run out."""
-        deadline = time.monotonic() + max(self.dedup.pending_ttl_s - 1.0, 0.5)
-        delay = 0.1
-        while time.monotonic() + delay < deadline:
-            await asyncio.sleep(delay)
-            try:
-                await self.dedup.commit(keys, digests)
-            except Exception:  # noqa: BLE001 - Redis still away: try again, then give up
-                delay = min(delay * 2, 1.0)
-                continue
-            log.info("de-duplication digests committed after a retry", extra={"count": len(keys)})
-            return
-        log.error("de-duplication digests not committed: their claims expire", extra={"count": len(keys)})
 
     def _response(
         self, results: list[services_pb2.IngestResult], rows: dict[int, np.ndarray]

@@ -20,6 +20,7 @@ import redis
 from google.rpc import code_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gridtwin.features.state import profile_key
 from gridtwin.ingest.dedup import dedup_key, reading_digest
 from gridtwin.mesh import LocalRedis, Mesh
 from gridtwin.v1 import assessment_pb2, gateway_pb2, gateway_pb2_grpc, reading_pb2
@@ -92,7 +93,7 @@ def _assert_in_state(redis_url: str, prefix: str, ok: list[reading_pb2.Reading])
     for r in ok:
         per_meter[r.meter_id] = per_meter.get(r.meter_id, 0) + 1
     for meter, count in per_meter.items():
-        profile = client.hgetall(f"{prefix}meter:{meter}:profile")
+        profile = client.hgetall(profile_key(prefix, meter))
         assert int(profile.get(b"readings", 0)) >= count, (meter, profile, count)
 
 

@@ -297,3 +297,58 @@ async def test_state_of_another_layout_is_ignored() -> None:
     finally:
         await _cleanup(client, prefix)
         await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_keys_of_the_untagged_layout_are_ignored_and_left_to_expire() -> None:
+    """Migration to hash-tagged keys: a meter's window, profile and state stored under the old
+    names (`meter:<id>:…`, no braces) are not read (the meter starts as new), not changed, and
+    nothing fails on them."""
+    readings = [r for r in _stream() if r.meter_id == "eu-1"]
+    client, prefix = _client(), _prefix()
+    try:
+        fresh = FeatureState(client, prefix + "fresh:")
+        want = np.vstack([await fresh.update_and_compute([r]) for r in readings])
+        migrated = FeatureState(client, prefix + "old:")
+        old = {
+            f"{prefix}old:meter:eu-1:window": np.full((3, 10), 5.0).tobytes(),
+            f"{prefix}old:meter:eu-1:tw2": b"\x00" * 64,
+        }
+        for key, value in old.items():
+            await client.set(key, value, ex=600)
+        await client.hset(f"{prefix}old:meter:eu-1:profile", mapping={"nominal_voltage": "400.0"})
+        got = np.vstack([await migrated.update_and_compute([r]) for r in readings])
+        assert np.allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True)
+        assert (await migrated.nominal_for(["eu-1"]))["eu-1"].nominal_voltage_v == 230.0
+        for key, value in old.items():
+            assert await client.get(key) == value
+        assert migrated.window_key("eu-1") == f"{prefix}old:meter:{{eu-1}}:window"
+    finally:
+        await _cleanup(client, prefix)
+        await client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_marks_are_written_with_the_state_in_one_step() -> None:
+    """A reading's mark (ingest's de-duplication digest) is set by the same script call that
+    appends it, with the marks' TTL; a batch without marks writes none."""
+    from gridtwin.features.state import Marks
+
+    readings = _stream(4)
+    client, prefix = _client(), _prefix()
+    try:
+        state = FeatureState(client, prefix)
+        keys = [f"{prefix}dd:{{{r.meter_id}}}:{r.timestamp.seconds}.{r.timestamp.nanos}" for r in readings]
+        values = [bytes([i]) * 16 for i in range(len(readings))]
+        await state.update_and_compute(readings[:6], Marks(keys[:6], values[:6], ttl_s=120))
+        await state.update_and_compute(readings[6:])
+        assert [await client.get(k) for k in keys[:6]] == values[:6]
+        assert all(0 < t <= 120_000 for t in [await client.pttl(k) for k in keys[:6]])
+        assert sum([await client.exists(k) for k in keys[6:]]) == 0
+        with pytest.raises(ValueError, match="marks"):
+            await state.update(readings[:2], Marks(keys[:1], values[:1], ttl_s=120))
+        with pytest.raises(ValueError, match="braces"):
+            FeatureState(client, "p{x}:")
+    finally:
+        await _cleanup(client, prefix)
+        await client.aclose()

@@ -1,9 +1,6 @@
 """The ingest's Redis use on a real three-master Redis Cluster: the client factory
-(`REDIS_CLUSTER_NODES`), meter hash tags, de-duplication across slots, readiness.
-
-The features service's rolling-state script still updates every meter of a batch in one call
-(gridtwin/features/state.py), so the whole mesh does not run on a cluster yet: that script is
-split per slot in the feature-state rewrite."""
+(`REDIS_CLUSTER_NODES`), meter hash tags, de-duplication across slots, readiness. The feature
+state and the whole mesh on the cluster: test_cluster_feature_state.py, test_cluster_mesh.py."""
 
 from __future__ import annotations
 
@@ -69,7 +66,16 @@ async def test_deduplication_across_slots_on_a_real_cluster(cluster_seeds):
         assert classify(reading_digest(changed), (await pipe.execute())[0]) is Outcome.CONFLICT
         ttls = [await client.ttl(k) for k in keys[:5]]
         assert all(0 < t <= 60 for t in ttls), ttls
-        await dedup.release(keys)  # one call, keys in many slots
-        assert sum([await client.exists(k) for k in keys]) == 0
+        # Releasing drops only claims still pending: these digests are committed, so they stay.
+        assert await dedup.release(keys, digests) == 0
+        assert sum([await client.exists(k) for k in keys]) == len(keys)
+        pipe = client.pipeline(transaction=False)
+        fresh = [make_reading(f"cl-{i}", t=1_700_100_000 + i) for i in range(60)]
+        fresh_keys, fresh_digests = [dedup.key(r) for r in fresh], [reading_digest(r) for r in fresh]
+        dedup.queue_claims(pipe, fresh_keys, fresh_digests)
+        await pipe.execute()
+        assert await dedup.release(fresh_keys, fresh_digests) == len(fresh)  # one call per slot
+        assert sum([await client.exists(k) for k in fresh_keys]) == 0
+        await client.delete(*keys)
     finally:
         await client.aclose()

@@ -14,6 +14,7 @@ import redis
 
 from gridtwin.features.matrix import from_message
 from gridtwin.features.schema import FEATURE_NAMES
+from gridtwin.features.state import profile_key
 from gridtwin.mesh import Mesh
 from gridtwin.registry import MODULE_MODELS
 from gridtwin.v1 import assessment_pb2, gateway_pb2_grpc, reading_pb2, services_pb2_grpc
@@ -129,7 +130,7 @@ def test_two_feature_replicas_never_lose_a_reading_of_one_meter(redis_url):
         for w in workers:
             w.join()
         assert not errors
-        profile = redis.Redis.from_url(redis_url).hgetall(f"{prefix}meter:shared-meter:profile")
+        profile = redis.Redis.from_url(redis_url).hgetall(profile_key(prefix, "shared-meter"))
         assert int(profile[b"readings"]) == per_thread * threads
     finally:
         for replica in replicas:
