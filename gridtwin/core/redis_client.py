@@ -8,7 +8,6 @@ together carry the meter as a hash tag (`{meter}`), so the same code runs on bot
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -27,7 +26,7 @@ READINESS_PROBE_TTL_MS = 5_000
 
 def cluster_nodes(raw: str | None = None) -> list[tuple[str, int]]:
     """Seed nodes from `REDIS_CLUSTER_NODES` ("host:port,host:port"); empty if unset."""
-    raw = os.environ.get("REDIS_CLUSTER_NODES", "") if raw is None else raw
+    raw = settings().redis_cluster_nodes if raw is None else raw
     nodes = []
     for item in raw.split(","):
         item = item.strip()
