@@ -15,7 +15,7 @@ import numpy as np
 
 from gridtwin.decision.balancing import PHASES, plan_moves
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.v1 import assessment_pb2
 
 P_COLS = ("active_power_a_w", "active_power_b_w", "active_power_c_w")
@@ -24,8 +24,8 @@ P_COLS = ("active_power_a_w", "active_power_b_w", "active_power_c_w")
 class Model(ServedModel):
     name = "load_balancing"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         with np.load(entry.artifact("model")) as z:
             self.z1 = z["z1_re"] + 1j * z["z1_im"]
             self.node, self.phase, self.head = z["node"], z["phase"], z["head"]

@@ -1,36 +1,29 @@
 """4.4 Optimal dispatch: exact LP when it fits the deadline, else its SVR surrogate.
 
 The economic dispatch (`gridtwin.decision.dispatch`) is solved exactly with HiGHS while the
-expected solve time fits the batch budget `DISPATCH_LP_BUDGET_MS` (default 2 ms, read at
-load); the remaining items get the RBF-SVR surrogate (one ONNX Runtime call per target for the
+expected solve time fits the batch budget `DISPATCH_LP_BUDGET_MS` (default 2 ms, handed to the
+model in its `ModelConfig`); the remaining items get the RBF-SVR surrogate (one ONNX Runtime call per target for the
 whole batch). `solver` says which.
-The battery state of charge comes from Redis (`{prefix}dispatch:soc:{meter_id}`, a fraction
-written by battery telemetry); when absent 50 % is assumed and `info.detail` says so.
+The battery state of charge comes from this model's state store
+(`<prefix>optimal_dispatch:{meter}:soc`, a fraction written by battery telemetry); when absent 50 % is assumed and `info.detail` says so.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from typing import Any
 
 import numpy as np
 
-from gridtwin.core.config import settings
 from gridtwin.decision.dispatch import DispatchLP, DispatchParams, baseline_cost, forecasts, settle_first_hour
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
+from gridtwin.serving.state import MeterState
 from gridtwin.v1 import assessment_pb2
 
 TARGETS = ("battery_kw", "genset_kw", "cost")
 DEFAULT_SOC = 0.5
-
-
-def lp_budget_ms() -> float:
-    raw = os.environ.get("DISPATCH_LP_BUDGET_MS", "")
-    return float(raw) if raw else 2.0
 
 
 class Surrogate:
@@ -46,8 +39,8 @@ class Surrogate:
 class Model(ServedModel):
     name = "optimal_dispatch"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         spec = json.loads(entry.artifact("params").read_text())
         raw = spec["dispatch"]
         self.lp_ms = float(spec["lp_solve_ms"])
@@ -55,13 +48,12 @@ class Model(ServedModel):
         raw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
         self.params = DispatchParams(**raw)
         self.lp = DispatchLP(self.params)
-        self.budget_ms = lp_budget_ms()
-        self.prefix = settings().redis_prefix
+        self.budget_ms = self.config.dispatch_lp_budget_ms
 
-    async def prepare(self, batch: ModuleBatch, redis: Any) -> None:
-        if len(batch) == 0 or redis is None:
+    async def prepare(self, batch: ModuleBatch, state: MeterState) -> None:
+        if len(batch) == 0:
             return
-        values = await redis.mget([f"{self.prefix}dispatch:soc:{m}" for m in batch.meter_ids])
+        values = await state.get_many([state.key(m, "soc") for m in batch.meter_ids])
         batch.context[self.name] = [None if v is None else float(v) for v in values]
 
     def warm(self, batch: ModuleBatch) -> None:

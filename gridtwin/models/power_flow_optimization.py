@@ -7,39 +7,28 @@ banks off) and loss_after are interpolated from the verified power flows. tap_po
 the absolute position with the present one taken as 0 (HV-side tap: +1 lowers the LV
 voltage by one step); capacitor_steps are per bank in the order of the bank list in
 info.detail. cost_savings per hour = (loss_before - loss_after) / 1000 x tariff, tariff from
-env GRIDTWIN_TARIFF_PER_KWH (default 0.30 currency units per kWh).
+`ModelConfig.tariff_per_kwh` (GRIDTWIN_TARIFF_PER_KWH, default 0.30 currency units per kWh).
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
 from gridtwin.netopt.catalogue import KIND_CUSTOMER, KIND_HEAD, Catalogue, scope_note
 from gridtwin.netopt.serving import head_end, load_feeders
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.v1 import assessment_pb2
-
-DEFAULT_TARIFF_PER_KWH = 0.30
-
-
-def tariff_per_kwh() -> float:
-    try:
-        return float(os.environ.get("GRIDTWIN_TARIFF_PER_KWH", DEFAULT_TARIFF_PER_KWH))
-    except ValueError:
-        return DEFAULT_TARIFF_PER_KWH
 
 
 class Model(ServedModel):
     name = "power_flow_optimization"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         self.feeders = load_feeders(entry.artifact("model"))
         self.catalogue = Catalogue(self.feeders)
-        self.tariff = tariff_per_kwh()
+        self.tariff = self.config.tariff_per_kwh
 
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.PowerFlowOptimization]:
         he = head_end(self.catalogue, batch)

@@ -2,7 +2,7 @@
 
 * `power_factor`: the reading's signed total displacement PF (exact).
 * `required_compensation_kvar`: Qc = P·(tan acos PF1 − tan acos PF2) to the target PF
-  (env GRIDTWIN_TARGET_PF, default 0.95), exact (gridtwin.physics.power.compensation_var);
+  (`ModelConfig.target_pf`, from GRIDTWIN_TARGET_PF, default 0.95), exact (gridtwin.physics.power.compensation_var);
   0 when the PF is already at/above the target, leading, or the meter exports (P < 0).
 * `recommended_compensation_kvar` / `capacitor_switching_plan`: the feed-forward network's
   power-flow-optimal bank steps (rounded, clipped to the bank sizes) for the meter's feeder.
@@ -13,8 +13,6 @@ Reading -> feeder mapping as in gridtwin.netopt.state.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from gridtwin.netopt.catalogue import KIND_CUSTOMER, KIND_HEAD, Catalogue, scope_note
@@ -22,33 +20,23 @@ from gridtwin.netopt.nn_inputs import nn_inputs
 from gridtwin.netopt.serving import head_end, load_feeders
 from gridtwin.physics.power import compensation_var, power_factor_signed
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
-
-DEFAULT_TARGET_PF = 0.95
-
-
-def target_pf() -> float:
-    try:
-        value = float(os.environ.get("GRIDTWIN_TARGET_PF", DEFAULT_TARGET_PF))
-    except ValueError:
-        return DEFAULT_TARGET_PF
-    return value if 0.5 <= value <= 1.0 else DEFAULT_TARGET_PF
 
 
 class Model(ServedModel):
     name = "reactive_power"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         path = entry.artifact("model")
         self.feeders = load_feeders(path)
         self.catalogue = Catalogue(self.feeders)
         with np.load(path, allow_pickle=False) as z:
             self.mean, self.std = z["mlp_mean"], z["mlp_std"]
         self.net = OnnxModel(entry.artifact("mlp"))  # standardised inputs -> bank steps (float)
-        self.target = target_pf()
+        self.target = self.config.target_pf
 
     def steps(self, x: np.ndarray) -> np.ndarray:
         """Unrounded bank steps (n, banks); the exported graph answers (n·banks, 1), row-major."""

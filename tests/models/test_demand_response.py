@@ -119,16 +119,19 @@ def test_served_segments_from_profiles(quick_registry) -> None:
 
 
 @pytest.mark.parametrize("n", [1, 3])
-def test_prepare_round_trip(quick_registry, redis_url, redis_prefix, monkeypatch, n) -> None:
+def test_prepare_round_trip(quick_registry, redis_url, redis_prefix, n) -> None:
     import redis.asyncio as aioredis
 
-    monkeypatch.setenv("GRIDTWIN_REDIS_PREFIX", redis_prefix)
+    from gridtwin.serving.state import MeterState
+
     model = _model(quick_registry)
     b = batch(readings("kerber_dorfnetz", "-C", n=n))
 
     async def run() -> None:
         client = aioredis.Redis.from_url(redis_url)
-        await model.prepare(b, client)
+        state = MeterState(client, redis_prefix, model.name)
+        await model.prepare(b, state)
+        assert await client.exists(state.key(b.meter_ids[0]))  # the model's own namespace
         await client.aclose()
 
     asyncio.run(run())

@@ -26,9 +26,11 @@ def test_manifest_surrogate_gap_and_savings(quick_registry) -> None:
 
 def _model(quick_registry, monkeypatch, budget: str):
     from gridtwin.models.optimal_dispatch import Model
+    from gridtwin.serving.model import ModelConfig
 
-    monkeypatch.setenv("DISPATCH_LP_BUDGET_MS", budget)
-    return Model(load_entry("optimal_dispatch", quick_registry))
+    return Model(
+        load_entry("optimal_dispatch", quick_registry), ModelConfig(dispatch_lp_budget_ms=float(budget))
+    )
 
 
 def test_surrogate_outputs_contract_and_vectorised(quick_registry, monkeypatch, rows) -> None:

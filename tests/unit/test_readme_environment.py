@@ -60,6 +60,17 @@ def test_every_setting_is_in_the_readme_table() -> None:
     assert sorted(variables - documented()) == []
 
 
+def test_serving_code_reads_the_environment_only_through_settings() -> None:
+    readers = set()
+    for path, text in sources().items():
+        names = set(READS.findall(text))
+        if names - PLATFORM or ("os.environ" in text and not names) or "os.getenv" in text:
+            readers.add(path)
+    # The scan finds the config module itself, so it would also find a new offender.
+    assert "gridtwin/core/config.py" in readers
+    assert sorted(readers - ENV_READERS) == []
+
+
 def test_settings_are_read_once_and_reset_explicitly(monkeypatch) -> None:
     monkeypatch.setenv("GRIDTWIN_TARGET_PF", "0.97")
     reset_settings()
