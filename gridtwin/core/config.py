@@ -137,6 +137,11 @@ class Settings:
     tariff_per_kwh: float = _var("GRIDTWIN_TARIFF_PER_KWH", 0.30)  # EUR/kWh of losses saved
     target_pf: float = _var("GRIDTWIN_TARGET_PF", 0.95)  # reactive_power's target power factor
     dispatch_lp_budget_ms: float = _var("DISPATCH_LP_BUDGET_MS", 2.0)
+    # Materiality: below these a decision model answers "no action" (docs/decisions.md).
+    min_savings_eur_per_h: float = _var("GRIDTWIN_MIN_SAVINGS_EUR_PER_H", 1.0)
+    vuf_action_pct: float = _var("GRIDTWIN_VUF_ACTION_PCT", 1.0)
+    pf_band: float = _var("GRIDTWIN_PF_BAND", 0.02)
+    min_dr_potential_kw: float = _var("GRIDTWIN_MIN_DR_POTENTIAL_KW", 0.5)
 
     # ---- ports and addresses of the mesh (`<SERVICE>_PORT`, `<SERVICE>_ADDR`)
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))

@@ -4,7 +4,8 @@ Per-meter profile state lives in Redis (this model's state store: `<prefix>deman
 a hash updated atomically by `gridtwin.decision.profile.LUA_UPDATE` in `prepare`, one round trip
 per batch on a single Redis, one per hash slot on a cluster). A meter is
 answered with status DEGRADED and no segment until every dark-window hour has been observed
-once (cold start), or when the profile state could not be read.
+once (cold start), or when the profile state could not be read. A meter whose DR potential is below
+`ModelConfig.min_dr_potential_kw` (0.5 kW by default) gets the programme "none" (no action).
 """
 
 from __future__ import annotations
@@ -100,15 +101,21 @@ class Model(ServedModel):
                 )
                 continue
             seg = self.segments[cluster[i]]
+            detail = "dr_potential_kw = peak 15-min demand above the dark-window mean"
+            program = self.programs[seg]
+            if potential[i] < self.config.min_dr_potential_kw:
+                # Too little to shift for any programme to be worth enrolling (materiality).
+                detail = (
+                    f"no action: DR potential {potential[i]:.2f} kW is below the "
+                    f"{self.config.min_dr_potential_kw:g} kW threshold; {detail}"
+                )
+                program = "none"
             out.append(
                 assessment_pb2.DemandResponse(
-                    info=self.info(
-                        assessment_pb2.NORMAL,
-                        "dr_potential_kw = peak 15-min demand above the dark-window mean",
-                    ),
+                    info=self.info(assessment_pb2.NORMAL, detail),
                     customer_segment=seg,
                     dr_potential_kw=float(potential[i]),
-                    recommended_program=self.programs[seg],
+                    recommended_program=program,
                 )
             )
         return out

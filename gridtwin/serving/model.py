@@ -30,6 +30,11 @@ class ModelConfig:
     tariff_per_kwh: float = Settings.tariff_per_kwh  # EUR/kWh of losses (power_flow_optimization)
     target_pf: float = Settings.target_pf  # reactive_power's target power factor
     dispatch_lp_budget_ms: float = Settings.dispatch_lp_budget_ms  # optimal_dispatch LP budget
+    # Materiality (docs/decisions.md): below these a decision model answers "no action".
+    min_savings_eur_per_h: float = Settings.min_savings_eur_per_h  # dispatch, power flow
+    vuf_action_pct: float = Settings.vuf_action_pct  # load_balancing (EN 50160 limit: 2 %)
+    pf_band: float = Settings.pf_band  # reactive_power: PF within target - band is in band
+    min_dr_potential_kw: float = Settings.min_dr_potential_kw  # demand_response programme
 
     def __post_init__(self) -> None:
         # A bad value fails when the module starts, naming its variable, not at the first answer.
@@ -37,8 +42,15 @@ class ModelConfig:
             raise ValueError(f"GRIDTWIN_TARGET_PF={self.target_pf}: a power factor in 0.5..1")
         if self.tariff_per_kwh < 0:
             raise ValueError(f"GRIDTWIN_TARIFF_PER_KWH={self.tariff_per_kwh}: must be >= 0")
-        if not self.dispatch_lp_budget_ms >= 0:
-            raise ValueError(f"DISPATCH_LP_BUDGET_MS={self.dispatch_lp_budget_ms}: must be >= 0")
+        for value, variable in (
+            (self.dispatch_lp_budget_ms, "DISPATCH_LP_BUDGET_MS"),
+            (self.min_savings_eur_per_h, "GRIDTWIN_MIN_SAVINGS_EUR_PER_H"),
+            (self.vuf_action_pct, "GRIDTWIN_VUF_ACTION_PCT"),
+            (self.pf_band, "GRIDTWIN_PF_BAND"),
+            (self.min_dr_potential_kw, "GRIDTWIN_MIN_DR_POTENTIAL_KW"),
+        ):
+            if not value >= 0:
+                raise ValueError(f"{variable}={value}: must be >= 0")
 
     @classmethod
     def from_settings(cls, cfg: Settings) -> ModelConfig:

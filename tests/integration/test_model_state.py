@@ -130,6 +130,9 @@ STATEFUL = (
     "equipment_failure",
     "overload_risk",
     "optimal_dispatch",
+    "power_flow_optimization",
+    "reactive_power",
+    "load_balancing",
 )
 
 
@@ -205,3 +208,49 @@ async def test_every_stateful_model_prepares_a_many_slot_batch_on_a_cluster(
     assert len(json.loads(on_single["overload_risk"])[0]) == 40
     eqf = json.loads(on_single["equipment_failure"])[2]
     assert len(eqf["assets"]) == 40 and np.isfinite(np.array(eqf["state"], float)).all()
+    batteries = json.loads(on_single["optimal_dispatch"])[0]["equipment"]
+    assert {m for m, e in batteries.items() if e["battery_kw"] == 5.0} == {f"st-{i}" for i in range(1, 40, 2)}
+
+
+async def test_the_module_hands_each_model_its_config_and_own_store(
+    quick_registry, redis_url, redis_prefix, monkeypatch
+) -> None:
+    """The decision module built from settings: ModelConfig from the environment, one store per
+    model, and prepare → predict reading the asset register (what the service runs)."""
+    import pandas as pd
+
+    from gridsim.assets import simulated_assets
+    from gridtwin.core.config import reset_settings
+    from gridtwin.serving.module import ModuleServicer
+    from services.decision.models import FACTORIES
+    from tests.models.simulator_batches import batch, readings
+
+    for name, value in {
+        "GRIDTWIN_REGISTRY": str(quick_registry),
+        "GRIDTWIN_REDIS_PREFIX": redis_prefix,
+        "REDIS_URL": redis_url,
+        "GRIDTWIN_MIN_SAVINGS_EUR_PER_H": "0.5",
+    }.items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
+    servicer = ModuleServicer("decision", FACTORIES, tuple(FEATURE_NAMES), SCHEMA_VERSION)
+    try:
+        servicer.load_all()
+        assert {n: s.namespace for n, s in servicer.states.items()} == {
+            n: f"{redis_prefix}{n}:" for n in servicer.slots
+        }
+        assert all(slot.model.config.min_savings_eur_per_h == 0.5 for slot in servicer.slots.values())
+        register = [r for r in simulated_assets() if r["meter_id"] in ("dorf-TR", "dorf-C004")]
+        write_assets(redis.Redis.from_url(redis_url), redis_prefix, register)
+        frames = [readings("kerber_dorfnetz", m, every=53, n=3) for m in ("-TR", "-C004")]
+        b = batch(pd.concat(frames, ignore_index=True))
+        await servicer.prepare(b)
+        results = servicer.evaluate(b)
+    finally:
+        await servicer.redis.aclose()
+        servicer.close()
+    dispatch = {m: r.optimal_dispatch for m, r in zip(b.meter_ids, results, strict=True)}
+    assert set(dispatch) == {"dorf-TR", "dorf-C004"}
+    assert "no battery or genset" in dispatch["dorf-C004"].info.detail
+    assert dispatch["dorf-TR"].solver in ("lp", "svr_surrogate")
+    assert all("asset register not read" not in r.optimal_dispatch.info.detail for r in results)

@@ -8,6 +8,7 @@ import pytest
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.registry import load_entry
 from gridtwin.v1 import assessment_pb2
+from tests.models.register import with_register
 from tests.models.simulator_batches import batch, readings, sub
 
 
@@ -35,7 +36,7 @@ def _model(quick_registry, monkeypatch, budget: str):
 
 def test_surrogate_outputs_contract_and_vectorised(quick_registry, monkeypatch, rows) -> None:
     model = _model(quick_registry, monkeypatch, "0")  # no LP time: always the surrogate
-    b = batch(rows)
+    b = with_register(batch(rows), model.name)
     out = model.predict(b)
     assert len(out) == len(rows)
     p = model.params
@@ -59,8 +60,8 @@ def test_surrogate_outputs_contract_and_vectorised(quick_registry, monkeypatch, 
 
 def test_lp_answer_when_budget_allows(quick_registry, monkeypatch, rows) -> None:
     model = _model(quick_registry, monkeypatch, "10000")
-    b = batch(rows.head(3))
-    b.context["optimal_dispatch"] = [0.8, None, 0.2]
+    b = with_register(batch(rows.head(3)), model.name)
+    b.context["optimal_dispatch"]["soc"] = [0.8, None, 0.2]
     out = model.predict(b)
     assert [o.solver for o in out] == ["lp"] * 3
     assert "SoC not reported" not in out[0].info.detail and "SoC not reported" in out[1].info.detail

@@ -11,6 +11,7 @@ from gridtwin.registry import load_entry
 from gridtwin.serving.model import ModelConfig
 from gridtwin.v1 import assessment_pb2
 from tests.models.netopt_rows import assert_batch_equals_single, batch, rows
+from tests.models.register import with_register
 
 
 def test_manifest_beats_analytic_rule(quick_registry) -> None:
@@ -48,7 +49,7 @@ def test_served_outputs(quick_registry) -> None:
 
     model = Model(load_entry("reactive_power", quick_registry))
     ids, x = rows()
-    out = model.predict(batch(ids, x))
+    out = model.predict(with_register(batch(ids, x), model.name))
     col = {n: i for i, n in enumerate(FEATURE_NAMES)}
     for j, (mid, o) in enumerate(zip(ids, out, strict=True)):
         assert isinstance(o, assessment_pb2.ReactivePower)
