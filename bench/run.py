@@ -26,6 +26,7 @@ import numpy as np
 import psutil
 from threadpoolctl import threadpool_limits
 
+from gridtwin.core.config import reset_settings
 from gridtwin.mesh import ROOT, Mesh, delete_redis_prefix
 from gridtwin.registry import list_entries, registry_dir
 from gridtwin.v1 import gateway_pb2_grpc, reading_pb2
@@ -165,6 +166,7 @@ async def measure(mesh: Mesh, args: argparse.Namespace) -> dict[str, object]:
         print(f"[bench]   {stream:.0f} readings/s", flush=True)
     rss = {s: psutil.Process(pid).memory_info().rss / 2**20 for s, pid in mesh.pids().items()}
     os.environ["GRIDTWIN_REDIS_PREFIX"] = mesh.redis_prefix + "inproc:"
+    reset_settings()  # settings are read once per process
     # One BLAS/OpenMP thread, as each service runs (gridtwin.mesh): the same conditions.
     with threadpool_limits(limits=1):
         print("[bench] same pipeline in one process …", flush=True)

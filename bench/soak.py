@@ -73,10 +73,10 @@ KEY_FAMILIES = {
     "dedup digest": "dd:*",
     "feature window": "meter:*:window",
     "feature profile": "meter:*:profile",
-    "demand-response profile": "dr:*",
-    "load-forecast accumulators": "*:acc",
-    "load-forecast cache": "*:fc",
-    "asset stress": "maint:eqf:*",
+    "demand-response profile": "demand_response:*",
+    "load-forecast accumulators": "load_forecast:*:acc",
+    "load-forecast cache": "load_forecast:*:fc",
+    "asset stress": "equipment_failure:*",
     "history stream": "history:*",
 }
 

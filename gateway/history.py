@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from gateway.publisher import matches, project
 from gridtwin.core.channels import make_channel
-from gridtwin.core.config import env_float, service_addr
+from gridtwin.core.config import service_addr, settings
 from gridtwin.core.errors import FieldViolation, abort_with_status, bad_request
 from gridtwin.history import queries
 from gridtwin.history.stream import is_stream_id, stream_key
@@ -33,8 +33,6 @@ from gridtwin.reports.request import invalid_message, parse_report
 from gridtwin.v1 import assessment_pb2, gateway_pb2, history_pb2_grpc
 
 HISTORY_TIMEOUT_S = 10.0
-# A year of readings takes a while to read and plot; the caller's own deadline still applies.
-REPORT_TIMEOUT_S = env_float("GATEWAY_REPORT_TIMEOUT_S", 120.0)
 READ_COUNT = 500
 BLOCK_MS = 1000
 
@@ -72,7 +70,9 @@ class HistoryClient:
         if violations:
             await abort_with_status(context, bad_request(violations, invalid_message(violations)))
         remaining = context.time_remaining()
-        timeout = REPORT_TIMEOUT_S if remaining is None else min(REPORT_TIMEOUT_S, remaining)
+        # A year of readings takes a while to read and plot; the caller's own deadline still applies.
+        limit = settings().gateway_report_timeout_s
+        timeout = limit if remaining is None else min(limit, remaining)
         return await self._forward(self.stub.Report, request, context, timeout)
 
     async def _forward(self, method, request, context, timeout=HISTORY_TIMEOUT_S):  # type: ignore[no-untyped-def]

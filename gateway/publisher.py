@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from gridtwin.core.config import env_int
+from gridtwin.core.config import settings
 from gridtwin.history.config import stream_maxlen
 from gridtwin.history.stream import encode, stream_key
 from gridtwin.registry import MODEL_MODULE
@@ -35,7 +35,7 @@ class Publisher:
         self.stream = stream_key(prefix)
         self.stream_maxlen = stream_maxlen()
         self.queue: asyncio.Queue[tuple[reading_pb2.Reading, assessment_pb2.Assessment]] = asyncio.Queue(
-            env_int("PUBLISH_QUEUE", 50_000)
+            settings().publish_queue
         )
         self.dropped = 0
         self._task: asyncio.Task[None] | None = None

@@ -11,7 +11,7 @@ from google.rpc import code_pb2
 from gateway.history import HistoryClient, subscribe, subscribe_violations
 from gateway.orchestrator import Orchestrator
 from gateway.publisher import Publisher
-from gridtwin.core.config import env_int, settings
+from gridtwin.core.config import settings
 from gridtwin.core.errors import abort_with_status, bad_request
 from gridtwin.core.queues import ByteBoundedQueue
 from gridtwin.core.redis_client import connect, redis_ready
@@ -43,10 +43,10 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
         self.orchestrator = Orchestrator()
         self.publisher = Publisher(self.redis, self.prefix)
         self.history = HistoryClient()
-        self.max_batch = env_int("GATEWAY_MAX_BATCH", 10_000)
-        self.stream_batch = env_int("GATEWAY_STREAM_BATCH", 512)
+        self.max_batch = cfg.gateway_max_batch
+        self.stream_batch = cfg.gateway_stream_batch
         # Readings buffered per stream while a batch is in flight, bounded in bytes.
-        self.stream_buffer_bytes = env_int("GATEWAY_STREAM_BUFFER_BYTES", 4 * 1024 * 1024)
+        self.stream_buffer_bytes = cfg.gateway_stream_buffer_bytes
 
     async def Assess(
         self, request: reading_pb2.Reading, context: grpc.aio.ServicerContext
@@ -184,7 +184,7 @@ def spec() -> ServiceSpec:
         stop=stop,
         long_lived_streams=True,
         # The public API's largest request (AssessBatch of GATEWAY_MAX_BATCH readings with extras).
-        max_receive_bytes=env_int("GATEWAY_MAX_MESSAGE_BYTES", 16 * 1024 * 1024),
+        max_receive_bytes=settings().gateway_max_message_bytes,
         public=True,
         interceptors=interceptors_from_env(),
     )

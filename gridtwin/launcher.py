@@ -25,7 +25,7 @@ from pathlib import Path
 
 import redis
 
-from gridtwin.core.config import env_float, env_int, env_str
+from gridtwin.core.config import env_float, env_int, env_str, reset_settings
 from gridtwin.features.schema import SCHEMA_VERSION
 from gridtwin.history.config import database_url, retention_days, safe_url, stream_maxlen
 from gridtwin.mesh import ROOT, LocalRedis, Mesh, tls_files
@@ -92,6 +92,7 @@ def configure_auth() -> None:
 
     if not auth_enabled():
         os.environ.setdefault("GRIDTWIN_BIND_HOST", "127.0.0.1")
+        reset_settings()  # settings are read once per process: re-read after changing the env
         say("!" * 78)
         say("AUTH IS OFF (GRIDTWIN_AUTH=off): every caller is admin. The services listen on")
         say(f"{os.environ['GRIDTWIN_BIND_HOST']} only; GRIDTWIN_AUTH=on for tokens and roles.")
@@ -102,11 +103,13 @@ def configure_auth() -> None:
         keys = Keys.from_env()
     except KeyConfigError:
         os.environ["GRIDTWIN_JWT_SECRET"] = local_secret(ROOT / "var" / "jwt-secret")
+        reset_settings()
         keys = Keys.from_env()
         hint = "GRIDTWIN_JWT_SECRET=$(cat var/jwt-secret) .venv/bin/gridtwin token create --role viewer"
         say("auth on: no GRIDTWIN_JWT_SECRET set, using the local one in var/jwt-secret")
     token = create_token(Role.ADMIN, "make-run", keys, parse_ttl("8h"))
     os.environ["GRIDTWIN_TOKEN"] = token  # the live feed in this process sends it
+    reset_settings()
     say(f"auth on: admin token (8 h); more with `{hint}`:")
     print(token, flush=True)
 
@@ -136,6 +139,7 @@ def configure_tls() -> Path | None:
         create_all(folder)
         say(f"TLS: made a development CA and certificates in {folder}")
     os.environ.update(tls_files(folder, "client"))  # the live feed is a mesh client
+    reset_settings()
     say(f"TLS on: mutual TLS between the services, CA {folder / 'ca.crt'}")
     return folder
 
@@ -178,6 +182,7 @@ def history_line(mesh: Mesh) -> str:
 def main() -> None:
     url, local_redis = ensure_redis(env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
     os.environ["REDIS_URL"] = url  # the live feed (in this process) writes to the same Redis
+    reset_settings()
     maybe_train()
     configure_auth()
     tls_dir = configure_tls()

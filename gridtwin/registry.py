@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gridtwin.core.config import settings
+
 MANIFEST = "manifest.json"
 
 # The sixteen models by module, named as the Assessment fields (the public contract, protos/gridtwin/v1/assessment.proto).
@@ -58,7 +60,7 @@ class RegistryEntry:
 
 
 def registry_dir(root: str | os.PathLike[str] | None = None) -> Path:
-    return Path(root if root is not None else os.environ.get("GRIDTWIN_REGISTRY", "registry"))
+    return Path(root if root is not None else settings().registry_dir)
 
 
 def _content_hash(folder: Path, artifacts: dict[str, str], body: dict[str, Any]) -> str:

@@ -14,9 +14,19 @@ import grpc
 import pytest
 import redis
 
+from gridtwin.core.config import reset_settings
 from gridtwin.mesh import LocalRedis, Mesh, delete_redis_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Settings are read once per process; each test starts (and leaves) with none cached, so
+    a test that sets variables with monkeypatch before its code runs sees them."""
+    reset_settings()
+    yield
+    reset_settings()
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ Retries (with exponential backoff) apply only to the idempotent methods listed b
 from __future__ import annotations
 
 import json
-import os
 
 import grpc
 
+from gridtwin.core.config import settings
 from gridtwin.core.telemetry import ClientTracingInterceptor, tracing_configured
 from gridtwin.security.tls import channel_credentials
 
@@ -72,13 +72,13 @@ SERVER_OPTIONS: list[tuple[str, object]] = [
 # Internal services (unary calls only): clients re-resolve DNS only when a connection closes,
 # so ageing connections out makes them discover pods added by a scale-up within a minute.
 # Not for the gateway, whose AssessStream/Subscribe calls are long-lived by design.
-CONNECTION_AGE_OPTIONS: list[tuple[str, object]] = [
-    ("grpc.max_connection_age_ms", int(1000 * float(os.environ.get("GRPC_MAX_CONNECTION_AGE_S", "60")))),
-    (
-        "grpc.max_connection_age_grace_ms",
-        int(1000 * float(os.environ.get("GRPC_MAX_CONNECTION_AGE_GRACE_S", "10"))),
-    ),
-]
+def connection_age_options() -> list[tuple[str, object]]:
+    """Server options that age connections out (`GRPC_MAX_CONNECTION_AGE_S`, `..._GRACE_S`)."""
+    cfg = settings()
+    return [
+        ("grpc.max_connection_age_ms", int(1000 * cfg.grpc_max_connection_age_s)),
+        ("grpc.max_connection_age_grace_ms", int(1000 * cfg.grpc_max_connection_age_grace_s)),
+    ]
 
 
 def make_channel(target: str) -> grpc.aio.Channel:

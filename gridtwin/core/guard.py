@@ -27,7 +27,7 @@ import grpc
 import redis.exceptions as redis_errors
 from google.rpc import status_pb2
 
-from gridtwin.core.config import env_int
+from gridtwin.core.config import settings
 from gridtwin.core.errors import FieldViolation, bad_request, retry_info_status, upstream_failure
 
 log = logging.getLogger(__name__)
@@ -115,11 +115,8 @@ class Admission:
 
     @classmethod
     def from_env(cls) -> Admission:
-        return cls(
-            max_calls=env_int("GRIDTWIN_MAX_CALLS", 512),
-            max_streams=env_int("GRIDTWIN_MAX_STREAMS", 128),
-            retry_after_ms=env_int("GRIDTWIN_RETRY_AFTER_MS", 200),
-        )
+        cfg = settings()
+        return cls(max_calls=cfg.max_calls, max_streams=cfg.max_streams, retry_after_ms=cfg.retry_after_ms)
 
     def try_enter(self, streaming: bool) -> bool:
         if streaming:

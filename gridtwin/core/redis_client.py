@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -29,7 +28,7 @@ READINESS_PROBE_TTL_MS = 5_000
 
 def cluster_nodes(raw: str | None = None) -> list[tuple[str, int]]:
     """Seed nodes from `REDIS_CLUSTER_NODES` ("host:port,host:port"); empty if unset."""
-    raw = os.environ.get("REDIS_CLUSTER_NODES", "") if raw is None else raw
+    raw = settings().redis_cluster_nodes if raw is None else raw
     nodes = []
     for item in raw.split(","):
         item = item.strip()

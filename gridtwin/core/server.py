@@ -31,8 +31,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gridtwin.core.channels import CONNECTION_AGE_OPTIONS, MAX_MESSAGE_BYTES, SERVER_OPTIONS
-from gridtwin.core.config import env_int, env_str, service_port, settings
+from gridtwin.core.channels import SERVER_OPTIONS, connection_age_options
+from gridtwin.core.config import service_port, settings
 from gridtwin.core.guard import GuardInterceptor
 from gridtwin.core.logs import setup_logging
 from gridtwin.core.telemetry import (
@@ -91,8 +91,8 @@ async def serve(spec: ServiceSpec, port: int | None = None) -> None:
     setup_metrics(f"gridtwin-{spec.name}")
     port = service_port(spec.name) if port is None else port
 
-    options = SERVER_OPTIONS if spec.long_lived_streams else SERVER_OPTIONS + CONNECTION_AGE_OPTIONS
-    max_receive = spec.max_receive_bytes or env_int("GRIDTWIN_MAX_RECEIVE_BYTES", MAX_MESSAGE_BYTES)
+    options = SERVER_OPTIONS if spec.long_lived_streams else SERVER_OPTIONS + connection_age_options()
+    max_receive = spec.max_receive_bytes or cfg.max_receive_bytes
     options = [o for o in options if o[0] != "grpc.max_receive_message_length"]
     options.append(("grpc.max_receive_message_length", max_receive))
     server = grpc.aio.server(interceptors=server_interceptors(spec), options=options)
@@ -168,7 +168,7 @@ def server_interceptors(spec: ServiceSpec) -> list[grpc.aio.ServerInterceptor]:
 def reflection_enabled() -> bool:
     """`GRIDTWIN_REFLECTION`: on (default, for grpcurl on a laptop) or off (production: the
     contract is published in protos/, not advertised by every pod)."""
-    value = env_str("GRIDTWIN_REFLECTION", "on").strip().lower()
+    value = settings().reflection.strip().lower()
     if value not in ("on", "off", "true", "false", "1", "0"):
         raise ValueError(f"GRIDTWIN_REFLECTION={value!r}: use on or off")
     return value in ("on", "true", "1")
@@ -187,7 +187,7 @@ def enable_reflection(server: grpc.aio.Server, names: list[str]) -> None:
 def bind_host() -> str:
     """`GRIDTWIN_BIND_HOST`: every interface by default ("[::]"); `make run` with auth off
     uses 127.0.0.1 so an open mesh is not reachable from the network."""
-    return env_str("GRIDTWIN_BIND_HOST", "[::]")
+    return settings().bind_host
 
 
 def bind(server: grpc.aio.Server, spec: ServiceSpec, port: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gridtwin.core.config import env_int, env_str
+from gridtwin.core.config import settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 #: Embedded default: a SQLite file under var/ (git-ignored), so `make run` needs no database server.
@@ -13,12 +13,12 @@ DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'var' / 'history.sqlite3'}"
 
 def database_url() -> str:
     """`DATABASE_URL` (postgresql+psycopg://… or sqlite:///…), else the embedded SQLite file."""
-    return env_str("DATABASE_URL", "") or DEFAULT_DATABASE_URL
+    return settings().database_url or DEFAULT_DATABASE_URL
 
 
 def retention_days() -> int:
     """`HISTORY_RETENTION_DAYS` (default 90): rows older than this are removed; 0 keeps everything."""
-    return env_int("HISTORY_RETENTION_DAYS", 90)
+    return settings().history_retention_days
 
 
 def stream_maxlen() -> int:
@@ -29,7 +29,7 @@ def stream_maxlen() -> int:
     default covers about 2 h 20 min. Entries trimmed before the consumer group read them are
     not in the database.
     """
-    return env_int("HISTORY_STREAM_MAXLEN", 100_000)
+    return settings().history_stream_maxlen
 
 
 def safe_url(url: str) -> str:

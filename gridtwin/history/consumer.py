@@ -23,7 +23,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from gridtwin.core.config import env_int
+from gridtwin.core.config import settings
 from gridtwin.history.config import retention_days
 from gridtwin.history.repository import Repository
 from gridtwin.history.rows import HistoryItem
@@ -53,9 +53,10 @@ class StreamConsumer:
         self.repo = repo
         self.key = stream_key(prefix)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
-        self.batch = env_int("HISTORY_BATCH", 1000)
-        self.block_ms = env_int("HISTORY_BLOCK_MS", 1000)
-        self.claim_idle_ms = env_int("HISTORY_CLAIM_IDLE_MS", 30_000)
+        cfg = settings()
+        self.batch = cfg.history_batch
+        self.block_ms = cfg.history_block_ms
+        self.claim_idle_ms = cfg.history_claim_idle_ms
         self.claim_every_s = max(1.0, self.claim_idle_ms / 2000)
         self.stats = ConsumerStats()
         self.db_ok = False

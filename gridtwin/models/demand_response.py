@@ -1,19 +1,19 @@
 """3.4 Demand response: K-Means segment of a meter's load profile, DR potential, programme.
 
-Per-meter profile state lives in Redis (`{prefix}dr:{meter_id}`, a hash updated atomically by
-`gridtwin.decision.profile.LUA_UPDATE` in `prepare`, one round trip per batch). A meter is
+Per-meter profile state lives in Redis (this model's state store: `<prefix>demand_response:{meter}`,
+a hash updated atomically by `gridtwin.decision.profile.LUA_UPDATE` in `prepare`, one round trip
+per batch on a single Redis, one per hash slot on a cluster). A meter is
 answered with status DEGRADED and no segment until every dark-window hour has been observed
-once (cold start), or when the profile state could not be read.
+once (cold start), or when the profile state could not be read. A meter whose DR potential is below
+`ModelConfig.min_dr_potential_kw` (0.5 kW by default) gets the programme "none" (no action).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 
-from gridtwin.core.config import settings
 from gridtwin.decision.profile import (
     DARK_HOURS,
     FEATURE_NAMES,
@@ -24,7 +24,8 @@ from gridtwin.decision.profile import (
     profile_features,
 )
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
+from gridtwin.serving.state import MeterState
 from gridtwin.v1 import assessment_pb2
 
 _PEAK = FEATURE_NAMES.index("peak_kw")
@@ -43,8 +44,8 @@ def nearest_centroid(z: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 class Model(ServedModel):
     name = "demand_response"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         spec = json.loads(entry.artifact("model").read_text())
         self.cols = np.array(spec["feature_index"], int)
         self.mean = np.array(spec["scaler_mean"], float)
@@ -52,33 +53,26 @@ class Model(ServedModel):
         self.centroids = np.array(spec["centroids_z"], float)
         self.segments = list(spec["segments"])
         self.programs = dict(spec["programs"])
-        self.prefix = settings().redis_prefix
-        self._script: Any = None
         self.cache = ProfileCache()
 
-    def key(self, meter_id: str) -> str:
-        return f"{self.prefix}dr:{meter_id}"
-
-    async def prepare(self, batch: ModuleBatch, redis: Any) -> None:
+    async def prepare(self, batch: ModuleBatch, state: MeterState) -> None:
         """Add each reading to its meter's profile and fetch the updated aggregates."""
-        if len(batch) == 0 or redis is None:
+        if len(batch) == 0:
             return
-        if self._script is None:
-            self._script = redis.register_script(LUA_UPDATE)
         p = batch.column("active_power_total_w")
         q = batch.column("reactive_power_total_var")
-        args: list[float | str] = []
+        args: list[tuple[float, float, float, str]] = []
         keys = []
         meters = batch.meter_ids
         # A meter repeated in the batch must get a full copy after its first occurrence changes.
         seen: set[str] = set()
         for i, r in enumerate(batch.readings):
             t = r.timestamp.seconds + r.timestamp.nanos * 1e-9
-            keys.append(self.key(r.meter_id))
+            keys.append(state.key(r.meter_id))
             cached = "" if r.meter_id in seen else self.cache.cached_prev(r.meter_id)
             seen.add(r.meter_id)
-            args += [t, float(np.nan_to_num(p[i])), float(np.nan_to_num(q[i])), cached]
-        replies = await self._script(keys=keys, args=args)
+            args.append((t, float(np.nan_to_num(p[i])), float(np.nan_to_num(q[i])), cached))
+        replies = await state.run_batch_script(LUA_UPDATE, keys, args)
         batch.context[self.name] = np.stack(
             [self.cache.resolve(m, rep) for m, rep in zip(meters, replies, strict=True)]
         )
@@ -107,15 +101,21 @@ class Model(ServedModel):
                 )
                 continue
             seg = self.segments[cluster[i]]
+            detail = "dr_potential_kw = peak 15-min demand above the dark-window mean"
+            program = self.programs[seg]
+            if potential[i] < self.config.min_dr_potential_kw:
+                # Too little to shift for any programme to be worth enrolling (materiality).
+                detail = (
+                    f"no action: DR potential {potential[i]:.2f} kW is below the "
+                    f"{self.config.min_dr_potential_kw:g} kW threshold; {detail}"
+                )
+                program = "none"
             out.append(
                 assessment_pb2.DemandResponse(
-                    info=self.info(
-                        assessment_pb2.NORMAL,
-                        "dr_potential_kw = peak 15-min demand above the dark-window mean",
-                    ),
+                    info=self.info(assessment_pb2.NORMAL, detail),
                     customer_segment=seg,
                     dr_potential_kw=float(potential[i]),
-                    recommended_program=self.programs[seg],
+                    recommended_program=program,
                 )
             )
         return out

@@ -17,7 +17,7 @@ import numpy as np
 from gridtwin.netopt.catalogue import KIND_CUSTOMER, KIND_TRANSFORMER, KIND_UNKNOWN, scope_note
 from gridtwin.netopt.losses import INPUTS, LossModel
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.v1 import assessment_pb2
 
 _P = ("active_power_a_w", "active_power_b_w", "active_power_c_w")
@@ -31,8 +31,8 @@ WARN_PCT, CRIT_PCT = 5.0, 10.0
 class Model(ServedModel):
     name = "energy_loss"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         params = json.loads(entry.artifact("params").read_text())
         regression = entry.artifact("regression") if "regression" in entry.manifest["artifacts"] else None
         self.loss = LossModel.load(entry.artifact("network"), regression, params["constant_ratio"])

@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 
 from gridtwin.models._maintenance.asset_state import FIELDS, update_states
-from gridtwin.models._maintenance.common import fetch_assets
 from gridtwin.models._maintenance.failure import EQF_FEATURES
 from gridtwin.models._maintenance.thermal import ageing_rate, steady_rises
 from gridtwin.models._maintenance.treeshap import TreeShap
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
+from gridtwin.serving.state import MeterState
 from gridtwin.v1 import assessment_pb2 as pb
 
 ASSET_FIELDS = ("rated_current_a", "age_years", "last_maintenance_unix")
@@ -49,8 +49,8 @@ def risk_level(p: float) -> tuple[str, int]:
 class Model(ServedModel):
     name = "equipment_failure"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         self.clf = OnnxModel(entry.artifact("clf"))
         self.aft = OnnxModel(entry.artifact("aft"))
         with np.load(entry.artifact("shap_paths")) as z:
@@ -70,12 +70,12 @@ class Model(ServedModel):
         k = batch.column("current_max_a") / rated
         return rated, k
 
-    async def prepare(self, batch: ModuleBatch, redis: Any) -> None:
-        assets = await fetch_assets(redis, batch.meter_ids, ASSET_FIELDS)
+    async def prepare(self, batch: ModuleBatch, state: MeterState) -> None:
+        assets = await state.assets(batch.meter_ids, ASSET_FIELDS)
         ctx: dict[str, Any] = {"assets": assets}
         rated, k = self._inputs(batch, assets)
         ok = np.isfinite(k) & np.isfinite(batch.column("ambient_temperature_c"))
-        if redis is not None and ok.any():
+        if ok.any():
             idx = np.flatnonzero(ok)
             ts = np.array(
                 [batch.readings[i].timestamp.seconds + batch.readings[i].timestamp.nanos / 1e9 for i in idx]
@@ -87,7 +87,7 @@ class Model(ServedModel):
             ) & over_k
             ov = batch.column("ieee1159_swell_band")[idx] > 0
             rows = await update_states(
-                redis,
+                state,
                 [batch.meter_ids[i] for i in idx],
                 ts,
                 k[idx],

@@ -27,7 +27,7 @@ from gridtwin.models._monitoring.frequency_sequence import (
     build_sequences,
 )
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
 
@@ -48,8 +48,8 @@ def stability_score(f_pred: np.ndarray, f_nominal: np.ndarray, rocof: np.ndarray
 class Model(ServedModel):
     name = "frequency_stability"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         self.net = OnnxModel(entry.artifact("model"))  # input "sequence" (n, 10, 8), float32
 
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.FrequencyStability]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from gridtwin.decision.stability import upstream_matrix
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
 
@@ -32,8 +32,8 @@ def _odds_correct(p: np.ndarray, r: float) -> np.ndarray:
 class Model(ServedModel):
     name = "grid_stability"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         a = json.loads(entry.artifact("params").read_text())
         self.forest = OnnxModel(entry.artifact("rf"))
         self.xgb = OnnxModel(entry.artifact("xgb"))

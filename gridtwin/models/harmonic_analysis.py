@@ -26,7 +26,7 @@ from gridtwin.models._monitoring.harmonic_features import (
     waveform_spectra_pct,
 )
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2, reading_pb2
 
@@ -80,8 +80,8 @@ def reading_spectrum(
 class Model(ServedModel):
     name = "harmonic_analysis"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         params = json.loads(entry.artifact("params").read_text())
         self.forest_vi = OnnxModel(entry.artifact("source_vi"))
         self.forest_v = OnnxModel(entry.artifact("source_v"))

@@ -1,6 +1,7 @@
 """3.1 Load forecast (Prophet + LSTM + ridge lag ensemble), served by numpy and ONNX Runtime (the LSTM).
 
-Per meter, Redis keeps the 15-min load history (sum and count per 15-min interval, updated
+Per meter, Redis (this model's state store: `<prefix>load_forecast:{meter}:acc` and `:fc`) keeps
+the 15-min load history (sum and count per 15-min interval, updated
 atomically with HINCRBYFLOAT/HINCRBY, so replicas can share a meter) and a cached forecast made
 from the last complete interval. `prepare` adds the batch's readings and refreshes a meter's
 forecast when a newer interval has completed (once per 15 min of reading time); `predict`
@@ -20,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from gridtwin.core.config import settings
 from gridtwin.forecast.features import fill_gaps
 from gridtwin.forecast.persistence import load as load_forecaster
 from gridtwin.forecast.track import Track, robust_scale
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
+from gridtwin.serving.state import MeterState
 from gridtwin.v1 import assessment_pb2
 
 HORIZON_MINUTES = (15, 60, 1440)
@@ -36,8 +37,8 @@ IDLE_TTL_S = 10 * 86400
 class Model(ServedModel):
     name = "load_forecast"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         self.fm = load_forecaster(
             npz=entry.artifact("weights"),
             meta=entry.artifact("meta"),
@@ -55,30 +56,29 @@ class Model(ServedModel):
             )
         )
         self.keep = self.fm.min_history + 4 * self.day  # intervals kept per meter
-        self.prefix = f"{settings().redis_prefix}lf:"
         self.col = "active_power_total_w"
 
     # ---- state in Redis ----------------------------------------------------------------
-    def _keys(self, meter: str) -> tuple[str, str]:
-        return f"{self.prefix}{meter}:acc", f"{self.prefix}{meter}:fc"
+    async def prepare(self, batch: ModuleBatch, state: MeterState) -> None:
+        def keys(meter: str) -> tuple[str, str]:
+            return state.key(meter, "acc"), state.key(meter, "fc")
 
-    async def prepare(self, batch: ModuleBatch, redis: Any) -> None:
         loads = batch.column(self.col) if self.col in batch.feature_names else np.full(len(batch), np.nan)
         latest: dict[str, int] = {}
-        pipe = redis.pipeline(transaction=False)
+        pipe = state.pipeline()
         for reading, load in zip(batch.readings, loads, strict=True):
             ts = reading.timestamp.seconds + reading.timestamp.nanos * 1e-9
             if ts <= 0 or not math.isfinite(load) or not reading.meter_id:
                 continue
             b = int(ts // self.step_s)
-            acc, _ = self._keys(reading.meter_id)
+            acc, _ = keys(reading.meter_id)
             pipe.hincrbyfloat(acc, f"{b}:s", float(load))
             pipe.hincrby(acc, f"{b}:n", 1)
             pipe.expire(acc, IDLE_TTL_S)
             latest[reading.meter_id] = max(latest.get(reading.meter_id, b), b)
         meters = list(latest)
         for m in meters:
-            pipe.get(self._keys(m)[1])
+            pipe.get(keys(m)[1])
         results = await pipe.execute() if len(pipe) else []
         cached = results[len(results) - len(meters) :] if meters else []
         out: dict[str, dict[str, Any]] = {}
@@ -90,16 +90,16 @@ class Model(ServedModel):
             else:
                 stale.append(m)
         if stale:
-            pipe = redis.pipeline(transaction=False)
+            pipe = state.pipeline()
             for m in stale:
-                pipe.hgetall(self._keys(m)[0])
+                pipe.hgetall(keys(m)[0])
             histories = await pipe.execute()
-            pipe = redis.pipeline(transaction=False)
+            pipe = state.pipeline()
             for m, h in zip(stale, histories, strict=True):
                 origin = latest[m] - 1
                 fc = self.forecast(h, origin)
                 out[m] = fc
-                acc, key = self._keys(m)
+                acc, key = keys(m)
                 pipe.set(key, json.dumps(fc), ex=IDLE_TTL_S)
                 old = [
                     f

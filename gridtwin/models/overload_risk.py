@@ -13,15 +13,15 @@ the output says so (status DEGRADED, no invented class).
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 
-from gridtwin.models._maintenance.common import fetch_assets, impute
+from gridtwin.models._maintenance.common import impute
 from gridtwin.models._maintenance.loading import SOURCE_COLUMNS, calibrated_classes, design_matrix
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
+from gridtwin.serving.state import MeterState
 from gridtwin.v1 import assessment_pb2 as pb
 
 ACTIONS = {
@@ -35,8 +35,8 @@ SEVERITY = {"normal": pb.NORMAL, "high": pb.ADVISORY, "overload": pb.WARNING}
 class Model(ServedModel):
     name = "overload_risk"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         self.svc = OnnxModel(entry.artifact("svm"))
         a = json.loads(entry.artifact("params").read_text())
         self.fill, self.mu, self.sd = (np.asarray(a[k], float) for k in ("fill", "mu", "sd"))
@@ -48,8 +48,8 @@ class Model(ServedModel):
         self.classes = np.array(meta["classes"])
         self.ratings: dict[str, float] = meta["rated_current_a"]
 
-    async def prepare(self, batch: ModuleBatch, redis: Any) -> None:
-        batch.context[self.name] = await fetch_assets(redis, batch.meter_ids, ["rated_current_a"])
+    async def prepare(self, batch: ModuleBatch, state: MeterState) -> None:
+        batch.context[self.name] = await state.assets(batch.meter_ids, ["rated_current_a"])
 
     def _ratings(self, batch: ModuleBatch) -> np.ndarray:
         assets = batch.context.get(self.name, {})

@@ -27,7 +27,7 @@ from gridtwin.models._monitoring.imbalance_features import (
     three_phase_current,
 )
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
 
@@ -45,8 +45,8 @@ def imbalance_class_index(vuf_pct: np.ndarray) -> np.ndarray:
 class Model(ServedModel):
     name = "phase_imbalance"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         self.tree = OnnxModel(entry.artifact("model"))
         self.classes = np.asarray(json.loads(entry.artifact("params").read_text())["classes"], str)
 

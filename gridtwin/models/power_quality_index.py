@@ -13,7 +13,7 @@ import numpy as np
 from gridtwin.models._maintenance.common import impute
 from gridtwin.models._maintenance.pqi import CRITERIA, pq_class, pqi_from_ratios, ratios
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2 as pb
 
@@ -24,8 +24,8 @@ SEVERITY = {"excellent": pb.NORMAL, "good": pb.NORMAL, "fair": pb.ADVISORY, "poo
 class Model(ServedModel):
     name = "power_quality_index"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         with np.load(entry.artifact("scaling"), allow_pickle=False) as a:
             self.fill, self.mu, self.sd = a["fill"], a["mu"], a["sd"]
             self.y_mu = float(a["y_mu"][0])

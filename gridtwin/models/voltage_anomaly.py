@@ -43,7 +43,7 @@ from gridtwin.models._monitoring.voltage_features import (
 from gridtwin.models._monitoring.voltage_rules import EVENTS, RULE_COLUMNS, voltage_events
 from gridtwin.physics.limits import ieee1159_category
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
 
@@ -73,8 +73,8 @@ def forest_scores(session: OnnxModel, denominator: float, d: np.ndarray) -> np.n
 class Model(ServedModel):
     name = "voltage_anomaly"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         self.session = OnnxModel(entry.artifact("forest"))
         with np.load(entry.artifact("model"), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -16,7 +16,7 @@ from gridtwin.models._maintenance.common import impute
 from gridtwin.models._maintenance.sag import CONDITION_COLUMNS, SAG_COLUMNS, SAG_THRESHOLD_PU, sag_design
 from gridtwin.physics.limits import ieee1159_category
 from gridtwin.registry import RegistryEntry
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2 as pb
 
@@ -24,8 +24,8 @@ from gridtwin.v1 import assessment_pb2 as pb
 class Model(ServedModel):
     name = "voltage_sag"
 
-    def __init__(self, entry: RegistryEntry) -> None:
-        super().__init__(entry)
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
+        super().__init__(entry, config)
         self.cause, self.depth, self.duration, self.hour = (
             OnnxModel(entry.artifact(key)) for key in ("cause", "depth", "duration", "hour")
         )

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 import grpc
 from opentelemetry import trace
 
+from gridtwin.core.config import settings
 from gridtwin.core.telemetry import attributes as attr
 from gridtwin.security.roles import ANONYMOUS, GATEWAY, OPEN_PREFIXES, Principal, required_role
 from gridtwin.security.tokens import Keys, TokenError, verify_token
@@ -54,7 +54,7 @@ class AuthError(Exception):
 
 def auth_enabled() -> bool:
     """`GRIDTWIN_AUTH`: on/off (also true/false, 1/0); anything else is a start-up error."""
-    value = os.environ.get("GRIDTWIN_AUTH", "off").strip().lower()
+    value = settings().auth.strip().lower()
     if value in ("on", "true", "1", "yes"):
         return True
     if value in ("off", "false", "0", "no", ""):

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import os
-
 import grpc
 
+from gridtwin.core.config import settings
 from gridtwin.security.tls import channel_credentials, material
 
 
 def call_metadata() -> list[tuple[str, str]]:
     """`authorization: Bearer $GRIDTWIN_TOKEN`, or nothing when the variable is unset."""
-    token = os.environ.get("GRIDTWIN_TOKEN", "").strip()
+    token = settings().token.strip()
     return [("authorization", f"Bearer {token}")] if token else []
 
 

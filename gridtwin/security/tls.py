@@ -20,11 +20,12 @@ never a silent fallback to plaintext.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+
+from gridtwin.core.config import Settings, settings
 
 
 class TLSConfigError(RuntimeError):
@@ -49,7 +50,7 @@ class TLSMaterial:
 
 
 def _read(var: str) -> bytes | None:
-    path = os.environ.get(var, "").strip()
+    path = str(getattr(settings(), Settings.variables()[var])).strip()
     if not path:
         return None
     try:
@@ -105,7 +106,8 @@ def uvicorn_ssl_options(tls: TLSMaterial | None = None) -> dict[str, object]:
     tls = material() if tls is None else tls
     if not tls.enabled:
         return {}
-    return {"ssl_certfile": os.environ["GRIDTWIN_TLS_CERT"], "ssl_keyfile": os.environ["GRIDTWIN_TLS_KEY"]}
+    cfg = settings()
+    return {"ssl_certfile": cfg.tls_cert, "ssl_keyfile": cfg.tls_key}
 
 
 def describe(public: bool, tls: TLSMaterial | None = None) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import jwt
 
+from gridtwin.core.config import settings
 from gridtwin.security.roles import Principal, Role
 
 ISSUER = "gridtwin"
@@ -49,13 +50,13 @@ class Keys:
 
     @classmethod
     def from_env(cls) -> Keys:
-        private = os.environ.get("GRIDTWIN_JWT_PRIVATE_KEY", "").strip()
-        public = os.environ.get("GRIDTWIN_JWT_PUBLIC_KEY", "").strip()
+        cfg = settings()
+        private, public = cfg.jwt_private_key.strip(), cfg.jwt_public_key.strip()
         if private or public:
             return cls(
                 "RS256", _read(private, "GRIDTWIN_JWT_PRIVATE_KEY"), _read(public, "GRIDTWIN_JWT_PUBLIC_KEY")
             )
-        secret = os.environ.get("GRIDTWIN_JWT_SECRET", "")
+        secret = cfg.jwt_secret
         if not secret:
             raise KeyConfigError(
                 "no token key: set GRIDTWIN_JWT_SECRET (HS256) or GRIDTWIN_JWT_PUBLIC_KEY/"

@@ -9,15 +9,52 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 from google.protobuf.message import Message
 
+from gridtwin.core.config import Settings
 from gridtwin.registry import RegistryEntry
+from gridtwin.serving.state import MeterState
 from gridtwin.v1 import assessment_pb2, reading_pb2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The operator's settings a served model uses, handed to it at construction (a model never
+    reads settings or the environment itself). Defaults are the `Settings` defaults."""
+
+    tariff_per_kwh: float = Settings.tariff_per_kwh  # EUR/kWh of losses (power_flow_optimization)
+    target_pf: float = Settings.target_pf  # reactive_power's target power factor
+    dispatch_lp_budget_ms: float = Settings.dispatch_lp_budget_ms  # optimal_dispatch LP budget
+    # Materiality (docs/decisions.md): below these a decision model answers "no action".
+    min_savings_eur_per_h: float = Settings.min_savings_eur_per_h  # dispatch, power flow
+    vuf_action_pct: float = Settings.vuf_action_pct  # load_balancing (EN 50160 limit: 2 %)
+    pf_band: float = Settings.pf_band  # reactive_power: PF within target - band is in band
+    min_dr_potential_kw: float = Settings.min_dr_potential_kw  # demand_response programme
+
+    def __post_init__(self) -> None:
+        # A bad value fails when the module starts, naming its variable, not at the first answer.
+        if not 0.5 <= self.target_pf <= 1.0:
+            raise ValueError(f"GRIDTWIN_TARGET_PF={self.target_pf}: a power factor in 0.5..1")
+        if self.tariff_per_kwh < 0:
+            raise ValueError(f"GRIDTWIN_TARIFF_PER_KWH={self.tariff_per_kwh}: must be >= 0")
+        for value, variable in (
+            (self.dispatch_lp_budget_ms, "DISPATCH_LP_BUDGET_MS"),
+            (self.min_savings_eur_per_h, "GRIDTWIN_MIN_SAVINGS_EUR_PER_H"),
+            (self.vuf_action_pct, "GRIDTWIN_VUF_ACTION_PCT"),
+            (self.pf_band, "GRIDTWIN_PF_BAND"),
+            (self.min_dr_potential_kw, "GRIDTWIN_MIN_DR_POTENTIAL_KW"),
+        ):
+            if not value >= 0:
+                raise ValueError(f"{variable}={value}: must be >= 0")
+
+    @classmethod
+    def from_settings(cls, cfg: Settings) -> ModelConfig:
+        return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})
 
 
 @dataclass
@@ -61,8 +98,9 @@ class ServedModel(ABC):
 
     name: str = ""  # the Assessment field this model fills
 
-    def __init__(self, entry: RegistryEntry) -> None:
+    def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
         self.entry = entry
+        self.config = ModelConfig() if config is None else config
         self.version = entry.version
         self.algorithm = entry.algorithm
         self.feature_list: list[str] = list(entry.manifest.get("features", []))
@@ -94,11 +132,13 @@ class ServedModel(ABC):
             raise ValueError(f"{self.name}: an UNAVAILABLE answer must say why")
         return self.info(assessment_pb2.SEVERITY_UNSPECIFIED, detail, status=assessment_pb2.UNAVAILABLE)
 
-    async def prepare(self, batch: ModuleBatch, redis: Any) -> None:  # noqa: B027 - optional hook
-        """Fetch per-meter state the model needs (e.g. cached forecasts) before `predict`.
+    async def prepare(self, batch: ModuleBatch, state: MeterState) -> None:  # noqa: B027 - optional hook
+        """Fetch per-meter state the model needs (e.g. cached forecasts, the asset register)
+        before `predict`.
 
-        Called on the module's event loop with its `redis.asyncio` client; most models
-        need nothing and keep this no-op. Store what you fetch on `batch.context[self.name]`.
+        Called on the module's event loop with this model's own state store (its key
+        namespace, hash-tagged by meter, cluster-safe); most models need nothing and keep this
+        no-op. Store what you fetch on `batch.context[self.name]`.
         """
         return None
 

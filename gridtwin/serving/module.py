@@ -22,13 +22,14 @@ import grpc
 import numpy as np
 from opentelemetry import trace
 
-from gridtwin.core.config import env_float
+from gridtwin.core.config import settings
 from gridtwin.core.redis_client import connect
 from gridtwin.core.telemetry import attributes as attr
 from gridtwin.core.telemetry import record_model, trace_id_hex, tracer
 from gridtwin.features.matrix import from_message
 from gridtwin.registry import MODULE_MODELS, RegistryError, load_entry, registry_dir
-from gridtwin.serving.model import ModuleBatch, ServedModel, output_class
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel, output_class
+from gridtwin.serving.state import MeterState
 from gridtwin.v1 import assessment_pb2, reading_pb2, services_pb2
 
 log = logging.getLogger(__name__)
@@ -83,13 +84,19 @@ class ModuleServicer:
             raise ValueError(f"{module} does not serve {sorted(unknown)}; it serves {MODULE_MODELS[module]}")
         self.slots = {name: ModelSlot(name) for name in MODULE_MODELS[module]}
         self.loaded = False
+        cfg = settings()
         self.redis = connect()
+        self.prefix = cfg.redis_prefix
+        # What the operator configured for the models, handed to each at construction.
+        self.model_config = ModelConfig.from_settings(cfg)
+        # Each model's own per-meter state store (its key namespace), given to its `prepare`.
+        self.states = {name: MeterState(self.redis, self.prefix, name) for name in self.slots}
         # Inference runs on one worker thread per module, off the event loop: health checks,
         # cancellations and deadline checks stay responsive while models compute, and models
         # (not all thread-safe) still see one batch at a time.
         self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{module}-inference")
         # A call with less time left than this is answered DEADLINE_EXCEEDED without inference.
-        self.min_remaining_s = env_float("MODULE_MIN_REMAINING_S", 0.002)
+        self.min_remaining_s = cfg.module_min_remaining_s
 
     def close(self) -> None:
         self._inference.shutdown(wait=False, cancel_futures=True)
@@ -123,7 +130,7 @@ class ModuleServicer:
             )
             return
         try:
-            model = factory(entry)
+            model = factory(entry, self.model_config)
             model.warm(self.warm_batch())
         except Exception as exc:  # a broken artifact must not take the module down
             # The exception text stays in the log: callers read `reason` in every answer.
@@ -292,8 +299,9 @@ class ModuleServicer:
         ]
         if not models:
             return
+        await next(iter(self.states.values())).ready()  # before the models' concurrent calls
         results = await asyncio.gather(
-            *(m.prepare(batch, self.redis) for m in models), return_exceptions=True
+            *(m.prepare(batch, self.states[m.name]) for m in models), return_exceptions=True
         )
         for model, result in zip(models, results, strict=True):
             if isinstance(result, BaseException):

@@ -6,7 +6,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gridtwin.core.channels import CHANNEL_OPTIONS
-from gridtwin.core.config import env_float, service_addr
+from gridtwin.core.config import service_addr, settings
 from gridtwin.security.tls import channel_credentials
 from gridtwin.v1 import gateway_pb2_grpc
 
@@ -19,10 +19,11 @@ class GatewayClient:
         # Opened inside the server's event loop (grpc.aio channels belong to one loop).
         self.channel: grpc.aio.Channel | None = None
         # Per-call deadlines, s: a unary call and a batch (large batches take longer).
-        self.timeout_s = env_float("WEB_GATEWAY_TIMEOUT_S", 10.0)
-        self.batch_timeout_s = env_float("WEB_GATEWAY_BATCH_TIMEOUT_S", 60.0)
+        cfg = settings()
+        self.timeout_s = cfg.web_gateway_timeout_s
+        self.batch_timeout_s = cfg.web_gateway_batch_timeout_s
         # A report reads and plots up to a year of stored readings.
-        self.report_timeout_s = env_float("WEB_GATEWAY_REPORT_TIMEOUT_S", 120.0)
+        self.report_timeout_s = cfg.web_gateway_report_timeout_s
 
     def open(self) -> None:
         # mTLS to the gateway when the mesh CA is configured, as every other in-mesh client.

@@ -23,7 +23,7 @@ import grpc
 from fastapi import WebSocket, WebSocketDisconnect
 from google.protobuf import json_format
 
-from gridtwin.core.config import env_int
+from gridtwin.core.config import settings
 from gridtwin.registry import MODEL_MODULE
 from gridtwin.v1 import assessment_pb2, gateway_pb2
 from gridtwin.web.errors import error_body, from_rpc_error, invalid
@@ -66,7 +66,7 @@ def subscribe_request(params: Any) -> gateway_pb2.SubscribeRequest | tuple[int, 
 
 
 def live_endpoint(gateway: GatewayClient) -> Callable[[WebSocket], Awaitable[None]]:
-    queue_size = env_int("WEB_LIVE_QUEUE", 1000)
+    queue_size = settings().web_live_queue
 
     async def live(websocket: WebSocket) -> None:
         request = subscribe_request(websocket.query_params)

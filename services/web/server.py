@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import uvicorn
 
-from gridtwin.core.config import env_str, service_port
+from gridtwin.core.config import service_port, settings
 from gridtwin.core.logs import setup_logging
 from gridtwin.security.tls import uvicorn_ssl_options
 from services.web.app import create_app
 
 
 def main() -> None:
-    setup_logging("web", env_str("LOG_LEVEL", "INFO"))
+    setup_logging("web", settings().log_level)
     uvicorn.run(
         create_app(),
-        host=env_str("WEB_HOST", "0.0.0.0"),
+        host=settings().web_host,
         port=service_port("web"),
         log_config=None,  # JSON logs from gridtwin.core.logs
         ws_ping_interval=20,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gridtwin.answers import answer_class
-from gridtwin.core.config import DEFAULT_PORTS
+from gridtwin.core.config import DEFAULT_PORTS, reset_settings
 from gridtwin.history.config import DEFAULT_DATABASE_URL, database_url
 from gridtwin.history.stream import decode, encode, is_stream_id
 from gridtwin.launcher import history_line
@@ -21,6 +21,7 @@ def test_sqlite_under_var_is_the_default_and_database_url_wins(monkeypatch):
         "var/history.sqlite3"
     )
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://u:secret@db:5432/h")
+    reset_settings()  # settings are read once per process
     assert database_url() == "postgresql+psycopg://u:secret@db:5432/h"
 
 

@@ -45,7 +45,13 @@ def sub(b: ModuleBatch, i: int) -> ModuleBatch:
         feature_names=b.feature_names,
         schema_version=b.schema_version,
         upstream=[b.upstream[i]],
-        context={
-            k: (v[i : i + 1] if isinstance(v, np.ndarray) else v[i : i + 1]) for k, v in b.context.items()
-        },
+        context={k: _item(v, i) for k, v in b.context.items()},
     )
+
+
+def _item(value, i: int):
+    """Item `i` of a model's context: arrays and lists per item are sliced; a dict is sliced
+    per value (per-meter maps such as the asset register stay whole)."""
+    if isinstance(value, dict):
+        return {k: _item(v, i) if isinstance(v, (list, np.ndarray)) else v for k, v in value.items()}
+    return value[i : i + 1]

@@ -92,11 +92,11 @@ def test_cold_start_is_degraded(quick_registry) -> None:
     assert all(o.info.status == assessment_pb2.DEGRADED and "cold start" in o.info.detail for o in out)
 
 
-def test_served_segments_from_profiles(quick_registry) -> None:
-    model = _model(quick_registry)
+def _profiles_batch(n: int = 12):
+    """A batch of customer readings carrying 12 real customers' profile aggregates."""
     ls = pd.read_parquet(dataset_dir("quick", 0) / "ieee_european_lv" / "load_series.parquet")
     ls = ls[ls["kind"] == "customer"].sort_values(["meter_id", "timestamp"])
-    meters = ls["meter_id"].unique()[:12]
+    meters = ls["meter_id"].unique()[:n]
     aggs = []
     for mid in meters:
         g = ls[ls["meter_id"] == mid]
@@ -104,9 +104,14 @@ def test_served_segments_from_profiles(quick_registry) -> None:
         aggs.append(
             aggregate_bucket_means(bucket, g["active_power_w"].to_numpy(), g["reactive_power_var"].to_numpy())
         )
-    rows = readings("kerber_dorfnetz", "-C", n=len(meters))
-    b = batch(rows)
+    b = batch(readings("kerber_dorfnetz", "-C", n=len(meters)))
     b.context["demand_response"] = np.stack(aggs)
+    return b
+
+
+def test_served_segments_from_profiles(quick_registry) -> None:
+    model = _model(quick_registry)
+    b = _profiles_batch()
     out = model.predict(b)
     for o in out:
         assert o.info.status == assessment_pb2.OK
@@ -114,21 +119,42 @@ def test_served_segments_from_profiles(quick_registry) -> None:
         assert o.dr_potential_kw >= 0.0 and o.recommended_program
     # vectorised == single rows
 
-    for i in range(len(meters)):
+    for i in range(len(b)):
         assert model.predict(sub(b, i))[0] == out[i]
 
 
+def test_programme_only_when_the_potential_is_material(quick_registry) -> None:
+    from gridtwin.models.demand_response import Model
+    from gridtwin.serving.model import ModelConfig
+
+    entry = load_entry("demand_response", quick_registry)
+    b = _profiles_batch()
+    out = Model(entry, ModelConfig(min_dr_potential_kw=0.0)).predict(b)
+    assert all(o.recommended_program not in ("", "none") for o in out)
+    threshold = float(np.median([o.dr_potential_kw for o in out]))
+    gated = Model(entry, ModelConfig(min_dr_potential_kw=threshold)).predict(b)
+    for o, g in zip(out, gated, strict=True):
+        assert g.customer_segment == o.customer_segment and g.info.severity == assessment_pb2.NORMAL
+        if o.dr_potential_kw < threshold:
+            assert g.recommended_program == "none" and g.info.detail.startswith("no action")
+        else:
+            assert g.recommended_program == o.recommended_program
+
+
 @pytest.mark.parametrize("n", [1, 3])
-def test_prepare_round_trip(quick_registry, redis_url, redis_prefix, monkeypatch, n) -> None:
+def test_prepare_round_trip(quick_registry, redis_url, redis_prefix, n) -> None:
     import redis.asyncio as aioredis
 
-    monkeypatch.setenv("GRIDTWIN_REDIS_PREFIX", redis_prefix)
+    from gridtwin.serving.state import MeterState
+
     model = _model(quick_registry)
     b = batch(readings("kerber_dorfnetz", "-C", n=n))
 
     async def run() -> None:
         client = aioredis.Redis.from_url(redis_url)
-        await model.prepare(b, client)
+        state = MeterState(client, redis_prefix, model.name)
+        await model.prepare(b, state)
+        assert await client.exists(state.key(b.meter_ids[0]))  # the model's own namespace
         await client.aclose()
 
     asyncio.run(run())

@@ -71,31 +71,31 @@ def test_served_outputs_without_state(model) -> None:
         assert_same_output(model.predict(single(batch, i))[0], out[i])
 
 
-def test_redis_state_and_asset_record(model, redis_url, monkeypatch) -> None:
+def test_redis_state_and_asset_record(model, redis_url) -> None:
     import uuid
 
     import redis.asyncio as aioredis
 
-    from gridtwin.core import config
+    from gridtwin.assets import asset_key
+    from gridtwin.serving.state import MeterState
 
     prefix = f"test-{uuid.uuid4().hex[:10]}:"
-    monkeypatch.setenv("GRIDTWIN_REDIS_PREFIX", prefix)
-    assert config.settings().redis_prefix == prefix
     batch = _transformer_batch()
 
     async def run():
         r = aioredis.Redis.from_url(redis_url)
         try:
             await r.hset(
-                f"{prefix}meter:dorf-TR:asset", mapping={"age_years": 30.0, "last_maintenance_unix": 1.6e9}
+                asset_key(prefix, "dorf-TR"), mapping={"age_years": 30.0, "last_maintenance_unix": 1.6e9}
             )
+            store = MeterState(r, prefix, model.name)
             # readings one at a time, as a stream would deliver them
             outs = []
             for i in range(len(batch)):
                 b = single(batch, i)
-                await model.prepare(b, r)
+                await model.prepare(b, store)
                 outs.append(model.predict(b)[0])
-            state = await r.hgetall(f"{prefix}maint:eqf:dorf-TR")
+            state = await r.hgetall(store.key("dorf-TR"))
             return outs, state
         finally:
             keys = [k async for k in r.scan_iter(match=f"{prefix}*")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gridtwin.registry import load_entry
 from gridtwin.v1 import assessment_pb2
+from tests.models.register import with_register
 from tests.models.simulator_batches import batch, readings, sub
 
 
@@ -20,7 +21,7 @@ def test_served_plans(quick_registry) -> None:
 
     model = Model(load_entry("load_balancing", quick_registry))
     rows = readings("kerber_dorfnetz", "-TR|-F", every=41, n=10)
-    b = batch(rows)
+    b = with_register(batch(rows), model.name)
     out = model.predict(b)
     assert len(out) == len(rows)
     for o, meter in zip(out, rows["meter_id"], strict=True):

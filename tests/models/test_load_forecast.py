@@ -96,11 +96,11 @@ def test_quick_training_beats_naive(registered):
     print(f"quick training took {seconds:.1f} s")
 
 
-def test_served_model_answers_from_redis_state(registered, redis_url, monkeypatch):
+def test_served_model_answers_from_redis_state(registered, redis_url):
     from gridtwin.models.load_forecast import Model
+    from gridtwin.serving.state import MeterState
 
     prefix = f"test-{uuid.uuid4().hex[:10]}:"
-    monkeypatch.setenv("GRIDTWIN_REDIS_PREFIX", prefix)
     entry = registered[0]
     model = Model(entry)
     # warm path: no prepare -> DEGRADED, never numbers
@@ -109,6 +109,7 @@ def test_served_model_answers_from_redis_state(registered, redis_url, monkeypatc
 
     async def scenario():
         client = aioredis.Redis.from_url(redis_url)
+        state = MeterState(client, prefix, model.name)
         try:
             start = 1_700_006_400  # a Wednesday 00:00 UTC
             # 9 days of 5-min readings for meter A (full ensemble), 4 h for meter B (cold start)
@@ -116,18 +117,18 @@ def test_served_model_answers_from_redis_state(registered, redis_url, monkeypatc
             loads = _load_profile(9 * 288, step)
             for i in range(0, len(loads), 500):
                 batch = _batch("A", start + i * step, loads[i : i + 500], step)
-                await model.prepare(batch, client)
+                await model.prepare(batch, state)
             cold = _batch("B", start, _load_profile(48, step), step)
-            await model.prepare(cold, client)
+            await model.prepare(cold, state)
             # one more reading for A in a new interval: the forecast refreshes from the cache
             nxt = _batch("A", start + len(loads) * step, loads[-1:], step)
             t0 = time.perf_counter()
-            await model.prepare(nxt, client)
+            await model.prepare(nxt, state)
             out = model.predict(nxt)
             refresh_ms = (time.perf_counter() - t0) * 1e3
             same = _batch("A", start + len(loads) * step + 60, loads[-1:], step)
             t0 = time.perf_counter()
-            await model.prepare(same, client)
+            await model.prepare(same, state)
             out2 = model.predict(same)
             cached_ms = (time.perf_counter() - t0) * 1e3
             return out, model.predict(cold), out2, refresh_ms, cached_ms

@@ -8,6 +8,7 @@ import pytest
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.registry import load_entry
 from gridtwin.v1 import assessment_pb2
+from tests.models.register import with_register
 from tests.models.simulator_batches import batch, readings, sub
 
 
@@ -26,14 +27,16 @@ def test_manifest_surrogate_gap_and_savings(quick_registry) -> None:
 
 def _model(quick_registry, monkeypatch, budget: str):
     from gridtwin.models.optimal_dispatch import Model
+    from gridtwin.serving.model import ModelConfig
 
-    monkeypatch.setenv("DISPATCH_LP_BUDGET_MS", budget)
-    return Model(load_entry("optimal_dispatch", quick_registry))
+    return Model(
+        load_entry("optimal_dispatch", quick_registry), ModelConfig(dispatch_lp_budget_ms=float(budget))
+    )
 
 
 def test_surrogate_outputs_contract_and_vectorised(quick_registry, monkeypatch, rows) -> None:
     model = _model(quick_registry, monkeypatch, "0")  # no LP time: always the surrogate
-    b = batch(rows)
+    b = with_register(batch(rows), model.name)
     out = model.predict(b)
     assert len(out) == len(rows)
     p = model.params
@@ -57,8 +60,8 @@ def test_surrogate_outputs_contract_and_vectorised(quick_registry, monkeypatch, 
 
 def test_lp_answer_when_budget_allows(quick_registry, monkeypatch, rows) -> None:
     model = _model(quick_registry, monkeypatch, "10000")
-    b = batch(rows.head(3))
-    b.context["optimal_dispatch"] = [0.8, None, 0.2]
+    b = with_register(batch(rows.head(3)), model.name)
+    b.context["optimal_dispatch"]["soc"] = [0.8, None, 0.2]
     out = model.predict(b)
     assert [o.solver for o in out] == ["lp"] * 3
     assert "SoC not reported" not in out[0].info.detail and "SoC not reported" in out[1].info.detail

@@ -7,8 +7,10 @@ import pytest
 
 from gridtwin.models.power_flow_optimization import Model
 from gridtwin.registry import load_entry
+from gridtwin.serving.model import ModelConfig
 from gridtwin.v1 import assessment_pb2
 from tests.models.netopt_rows import assert_batch_equals_single, batch, rows
+from tests.models.register import with_register
 
 
 def test_manifest_gap_small_and_beats_do_nothing(quick_registry) -> None:
@@ -19,11 +21,10 @@ def test_manifest_gap_small_and_beats_do_nothing(quick_registry) -> None:
     assert m["loss_gap_to_exhaustive_other_feeder_mean"]["value"] <= 0.02
 
 
-def test_served_outputs(quick_registry, monkeypatch) -> None:
-    monkeypatch.setenv("GRIDTWIN_TARIFF_PER_KWH", "0.5")
-    model = Model(load_entry("power_flow_optimization", quick_registry))
+def test_served_outputs(quick_registry) -> None:
+    model = Model(load_entry("power_flow_optimization", quick_registry), ModelConfig(tariff_per_kwh=0.5))
     ids, x = rows()
-    out = model.predict(batch(ids, x))
+    out = model.predict(with_register(batch(ids, x), model.name))
     for mid, o in zip(ids, out, strict=True):
         assert isinstance(o, assessment_pb2.PowerFlowOptimization)
         if "-C" in mid:

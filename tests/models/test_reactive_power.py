@@ -8,8 +8,10 @@ import pytest
 from gridtwin.models.reactive_power import Model
 from gridtwin.physics.power import compensation_var
 from gridtwin.registry import load_entry
+from gridtwin.serving.model import ModelConfig
 from gridtwin.v1 import assessment_pb2
 from tests.models.netopt_rows import assert_batch_equals_single, batch, rows
+from tests.models.register import with_register
 
 
 def test_manifest_beats_analytic_rule(quick_registry) -> None:
@@ -47,7 +49,7 @@ def test_served_outputs(quick_registry) -> None:
 
     model = Model(load_entry("reactive_power", quick_registry))
     ids, x = rows()
-    out = model.predict(batch(ids, x))
+    out = model.predict(with_register(batch(ids, x), model.name))
     col = {n: i for i, n in enumerate(FEATURE_NAMES)}
     for j, (mid, o) in enumerate(zip(ids, out, strict=True)):
         assert isinstance(o, assessment_pb2.ReactivePower)
@@ -71,13 +73,13 @@ def test_served_outputs(quick_registry) -> None:
     assert_batch_equals_single(model, ids, x)
 
 
-def test_target_pf_configurable(quick_registry, monkeypatch) -> None:
-    monkeypatch.setenv("GRIDTWIN_TARGET_PF", "0.99")
-    model = Model(load_entry("reactive_power", quick_registry))
+def test_target_pf_configurable(quick_registry) -> None:
+    model = Model(load_entry("reactive_power", quick_registry), ModelConfig(target_pf=0.99))
     ids, x = rows()
     hi = model.predict(batch(ids, x))
-    monkeypatch.setenv("GRIDTWIN_TARGET_PF", "0.9")
-    lo = Model(load_entry("reactive_power", quick_registry)).predict(batch(ids, x))
+    lo = Model(load_entry("reactive_power", quick_registry), ModelConfig(target_pf=0.9)).predict(
+        batch(ids, x)
+    )
     assert all(
         a.required_compensation_kvar >= b.required_compensation_kvar for a, b in zip(hi, lo, strict=True)
     )

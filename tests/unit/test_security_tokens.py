@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gridtwin.core.config import reset_settings
 from gridtwin.security.roles import Principal, Role
 from gridtwin.security.tokens import (
     KeyConfigError,
@@ -96,9 +97,11 @@ def test_rs256_signs_with_the_private_key_and_verifies_with_the_public_one(tmp_p
     )
     monkeypatch.delenv("GRIDTWIN_JWT_SECRET", raising=False)
     monkeypatch.setenv("GRIDTWIN_JWT_PRIVATE_KEY", str(private))
+    reset_settings()  # settings are read once per process
     token = create_token(Role.ANALYST, "ana", Keys.from_env(), 60)
     monkeypatch.delenv("GRIDTWIN_JWT_PRIVATE_KEY")
     monkeypatch.setenv("GRIDTWIN_JWT_PUBLIC_KEY", str(public))
+    reset_settings()
     verifier = Keys.from_env()
     assert verifier.algorithm == "RS256" and verifier.signing_key is None
     assert verify_token(token, verifier).role == Role.ANALYST
@@ -118,6 +121,7 @@ def test_key_configuration_errors_are_explicit(monkeypatch):
     with pytest.raises(KeyConfigError, match="GRIDTWIN_JWT_SECRET"):
         Keys.from_env()
     monkeypatch.setenv("GRIDTWIN_JWT_SECRET", "short")
+    reset_settings()
     with pytest.raises(KeyConfigError, match="at least 32"):
         Keys.from_env()
 

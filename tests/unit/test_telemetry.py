@@ -19,7 +19,14 @@ from gridtwin.core.telemetry import ServerTelemetryInterceptor, record_items, re
 
 @pytest.mark.parametrize(
     "first",
-    ["gridtwin.core.telemetry", "gridtwin.core.metrics", "gridtwin.core.tracing", "gridtwin.core.server"],
+    [
+        "gridtwin.core.telemetry",
+        "gridtwin.core.telemetry.tracing",
+        "gridtwin.core.telemetry.metrics",
+        "gridtwin.core.telemetry.interceptors",
+        "gridtwin.core.telemetry.exposition",
+        "gridtwin.core.server",
+    ],
 )
 def test_imports_in_any_order(first):
     """No import cycle between tracing and metrics: each module imports first on its own."""

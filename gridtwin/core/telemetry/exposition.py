@@ -22,7 +22,7 @@ from typing import Any
 from prometheus_client import REGISTRY, Counter, Histogram, make_asgi_app
 from prometheus_client.exposition import choose_encoder
 
-from gridtwin.core.config import env_int
+from gridtwin.core.config import settings
 from gridtwin.core.telemetry.metrics import LATENCY_BUCKETS_S
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ METRICS_PORT_OFFSET = 1000
 
 def metrics_port(grpc_port: int) -> int:
     """`METRICS_PORT`, else the gRPC port + 1000; 0 means no endpoint."""
-    return env_int("METRICS_PORT", grpc_port + METRICS_PORT_OFFSET)
+    configured = settings().metrics_port
+    return grpc_port + METRICS_PORT_OFFSET if configured is None else configured
 
 
 _serving = False

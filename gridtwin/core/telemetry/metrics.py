@@ -8,7 +8,6 @@ exports cannot drift apart. docs/observability.md lists every metric with its la
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from collections import Counter as Tally
@@ -21,6 +20,7 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_creat
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from gridtwin.core.config import settings
 from gridtwin.core.telemetry import attributes as attr
 from gridtwin.core.telemetry.tracing import tracing_configured
 
@@ -142,10 +142,10 @@ def setup_metrics(service_name: str) -> None:
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
 
-    endpoint = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    endpoint = settings().otlp_endpoint
     reader = PeriodicExportingMetricReader(
         OTLPMetricExporter(endpoint=endpoint, insecure=not endpoint.startswith("https://")),
-        export_interval_millis=float(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "15000")),
+        export_interval_millis=settings().otel_metric_export_interval_ms,
     )
     _provider = MeterProvider(
         resource=Resource.create({"service.name": service_name}), metric_readers=[reader]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import time
 from typing import Any
 
 from opentelemetry import trace
+
+from gridtwin.core.config import settings
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +24,13 @@ deadline_var: contextvars.ContextVar[float | None] = contextvars.ContextVar("dea
 
 def tracing_configured() -> bool:
     """True when spans are exported (an OTLP endpoint is configured)."""
-    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    return bool(settings().otlp_endpoint)
 
 
 def setup_tracing(service_name: str) -> None:
     """Install the SDK tracer provider with an OTLP exporter when an endpoint is configured."""
     global _provider
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    endpoint = settings().otlp_endpoint
     if not endpoint:
         log.info("tracing disabled (OTEL_EXPORTER_OTLP_ENDPOINT not set)")
         return
