@@ -22,7 +22,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from gridtwin.core.config import env_float, env_int, env_str
+from gridtwin.core.config import settings
 from gridtwin.core.errors import FieldViolation
 from gridtwin.features.nominal import STANDARD_NOMINAL_FREQUENCIES_HZ
 from gridtwin.features.nominal import STANDARD_NOMINAL_VOLTAGES_V as LV_NOMINAL_VOLTAGES_V
@@ -79,15 +79,17 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
+        """The limits from the process's Settings (the `INGEST_*` variables)."""
+        cfg = settings()
         return cls(
-            max_voltage_pu=env_float("INGEST_MAX_VOLTAGE_PU", 2.0),
-            power_rel_tolerance=env_float("INGEST_POWER_TOLERANCE", 0.05),
-            max_future_s=env_float("INGEST_MAX_FUTURE_S", 300.0),
-            min_timestamp_s=env_float("INGEST_MIN_TIMESTAMP_S", DEFAULT_MIN_TIMESTAMP_S),
-            max_current_a=env_float("INGEST_MAX_CURRENT_A", 100_000.0),
-            max_power_w=env_float("INGEST_MAX_POWER_W", 50_000_000.0),
-            max_waveform_samples=env_int("INGEST_MAX_WAVEFORM_SAMPLES", 16_384),
-            extra_nominal_voltages_v=_parse_voltages(env_str("INGEST_NOMINAL_VOLTAGES_V", "")),
+            max_voltage_pu=cfg.ingest_max_voltage_pu,
+            power_rel_tolerance=cfg.ingest_power_tolerance,
+            max_future_s=cfg.ingest_max_future_s,
+            min_timestamp_s=cfg.ingest_min_timestamp_s,
+            max_current_a=cfg.ingest_max_current_a,
+            max_power_w=cfg.ingest_max_power_w,
+            max_waveform_samples=cfg.ingest_max_waveform_samples,
+            extra_nominal_voltages_v=_parse_voltages(cfg.ingest_nominal_voltages_v),
         )
 
     @property

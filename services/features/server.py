@@ -13,14 +13,13 @@ import warnings
 import grpc
 import numpy as np
 
-from gridtwin.core.config import env_int, settings
+from gridtwin.core.config import settings
 from gridtwin.core.redis_client import connect, redis_ready, redis_span
 from gridtwin.core.server import ServiceSpec
 from gridtwin.core.telemetry import DRIFT_FEATURES, record_feature_mean
 from gridtwin.features.matrix import to_message
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
 from gridtwin.features.state import FeatureState
-from gridtwin.ingest.dedup import DEFAULT_TTL_S as DEFAULT_DEDUP_TTL_S
 from gridtwin.ingest.dedup import commit_marks
 from gridtwin.v1 import reading_pb2, services_pb2, services_pb2_grpc
 
@@ -43,7 +42,7 @@ class FeaturesServicer(services_pb2_grpc.FeaturesServicer):
         self.redis = connect(cfg.redis_url)
         self.prefix = cfg.redis_prefix
         self.state = FeatureState(self.redis, prefix=self.prefix)
-        self.dedup_ttl_s = env_int("DEDUP_TTL_S", DEFAULT_DEDUP_TTL_S)
+        self.dedup_ttl_s = cfg.dedup_ttl_s
 
     async def Compute(
         self, request: reading_pb2.ReadingBatch, context: grpc.aio.ServicerContext

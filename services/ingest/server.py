@@ -22,7 +22,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from gridtwin.core.channels import make_channel
-from gridtwin.core.config import env_int, service_addr, settings
+from gridtwin.core.config import service_addr, settings
 from gridtwin.core.errors import bad_request, error_status, upstream_failure
 from gridtwin.core.redis_client import connect, redis_ready, redis_span
 from gridtwin.core.server import ServiceSpec
@@ -65,8 +65,8 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
         self.dedup = Deduplicator(
             self.redis,
             self.prefix,
-            ttl_s=env_int("DEDUP_TTL_S", 86_400),
-            pending_ttl_s=env_int("DEDUP_PENDING_TTL_S", 10),
+            ttl_s=cfg.dedup_ttl_s,
+            pending_ttl_s=cfg.dedup_pending_ttl_s,
         )
         self.channel = make_channel(features_addr)
         self.features = services_pb2_grpc.FeaturesStub(self.channel)

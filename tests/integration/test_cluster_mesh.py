@@ -56,7 +56,6 @@ pytestmark = [
 #: cluster a batch of meters in several slots makes their `prepare` raise RedisClusterException
 #: (multi-key calls across slots), so they answer DEGRADED. Empty it once the models' slot-aware
 #: state store lands, and the test below asserts that all sixteen answer OK on the cluster.
-PENDING_SLOT_AWARE: frozenset[str] = frozenset({"demand_response", "equipment_failure", "optimal_dispatch"})
 DEADLINES = ("INGEST_DEADLINE_S", "MODULE_DEADLINE_S", "DECISION_DEADLINE_S")
 #: The quick dataset's feeder meters besides the transformer (kerber_dorfnetz).
 FLEET = (
@@ -220,7 +219,7 @@ def test_every_reading_of_many_slots_is_answered_ok_and_in_state_and_history(
 
 def test_every_model_answers_ok_on_the_cluster(fleet_answers):
     """The transformer meter's latest assessment: all sixteen models OK on the cluster, as on a
-    single Redis (test_mesh_models.py), except the models listed in PENDING_SLOT_AWARE."""
+    single Redis (test_mesh_models.py): every model's own per-meter state is slot-aware."""
     readings, answers = fleet_answers
     last = next(a for a in reversed(answers) if a.meter_id == "dorf-TR")
     not_ok = {
@@ -228,10 +227,7 @@ def test_every_model_answers_ok_on_the_cluster(fleet_answers):
         for name in MODEL_MODULE
         if getattr(last, name).info.status != assessment_pb2.OK
     }
-    unexpected = {k: v for k, v in not_ok.items() if k not in PENDING_SLOT_AWARE}
-    assert not unexpected, unexpected
-    if not_ok:
-        pytest.xfail(f"per-meter model state not slot-aware yet: {not_ok}")
+    assert not not_ok, not_ok
 
 
 def test_two_feature_replicas_on_the_cluster_never_lose_a_reading(cluster_seeds: str):

@@ -26,9 +26,6 @@ ENV_READERS = {
     "gridtwin/livefeed.py",
     "gridtwin/mesh.py",
     "gridtwin/web/browser.py",  # the test/screenshot browser path
-    # Not yet moved to settings(): owned by the ingest/feature-state rewrite.
-    "gridtwin/ingest/validation.py",
-    "services/ingest/server.py",
 }
 
 
