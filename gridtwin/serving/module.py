@@ -29,6 +29,8 @@ from gridtwin.core.telemetry import record_model, trace_id_hex, tracer
 from gridtwin.features.matrix import from_message
 from gridtwin.registry import MODULE_MODELS, RegistryError, load_entry, registry_dir
 from gridtwin.serving.model import ModuleBatch, ServedModel, output_class
+from gridtwin.serving.health import health_catalog
+from gridtwin.serving.versions import VersionRouter
 from gridtwin.v1 import assessment_pb2, reading_pb2, services_pb2
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,8 @@ class ModuleServicer:
         self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{module}-inference")
         # A call with less time left than this is answered DEADLINE_EXCEEDED without inference.
         self.min_remaining_s = env_float("MODULE_MIN_REMAINING_S", 0.002)
+        # Challengers (shadow/canary) and drift windows beside the champions (docs/lifecycle.md).
+        self.versions = VersionRouter(list(self.slots), factories, self.warm_batch)
 
     def close(self) -> None:
         self._inference.shutdown(wait=False, cancel_futures=True)
@@ -139,6 +143,7 @@ class ModuleServicer:
     def load_all(self) -> None:
         for name in self.slots:
             self.load(name)
+        self.versions.refresh()
         self.loaded = True
 
     async def watch_registry(self) -> None:
@@ -149,6 +154,7 @@ class ModuleServicer:
                 if self._manifest_stamp(name) != slot.stamp:
                     log.info("registry changed, reloading", extra={"model": name})
                     await asyncio.to_thread(self.load, name)
+            await asyncio.to_thread(self.versions.refresh)
 
     def warm_batch(self) -> ModuleBatch:
         """A plausible batch of two readings for warming models (all-zero features are
@@ -184,7 +190,7 @@ class ModuleServicer:
             upstream=upstream or [assessment_pb2.Assessment() for _ in request.readings],
         )
 
-    def evaluate(self, batch: ModuleBatch) -> list[assessment_pb2.Assessment]:
+    def evaluate(self, batch: ModuleBatch, shadow: ModuleBatch | None = None) -> list[assessment_pb2.Assessment]:
         results = [assessment_pb2.Assessment() for _ in range(len(batch))]
         for name, slot in self.slots.items():
             cls = output_class(name)
@@ -226,6 +232,7 @@ class ModuleServicer:
                     outputs = [failed] * len(batch)
                 elapsed_ms = (time.perf_counter() - started) * 1e3
                 span.set_attribute(attr.MODEL_DURATION_MS, elapsed_ms)
+            outputs = self.versions.route(name, slot.model, batch, shadow or batch, outputs)
             for result, output in zip(results, outputs, strict=True):
                 getattr(result, name).CopyFrom(output)
             self._record(name, slot.model.version, elapsed_ms, outputs)
@@ -251,12 +258,17 @@ class ModuleServicer:
         if deadline is not None and deadline - time.monotonic() < self.min_remaining_s:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline too short for inference")
         await self.prepare(batch)
+        shadow = await self.versions.prepare(batch, self.redis)
         gone = threading.Event()  # set when the call ends early (cancelled by the caller)
         context.add_done_callback(lambda _: gone.set())
         try:
-            results = await self.infer(batch, deadline, gone.is_set)
+            results = await self.infer(batch, deadline, gone.is_set, shadow)
         except DeadlinePassed:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before inference")
+        try:
+            await self.versions.flush(self.redis)
+        except Exception as exc:  # drift counts are best effort: never fail the answer for them
+            log.warning("drift window not updated", extra={"error": repr(exc)})
         return services_pb2.ModuleResponse(results=results)
 
     @staticmethod
@@ -269,6 +281,7 @@ class ModuleServicer:
         batch: ModuleBatch,
         deadline: float | None = None,
         cancelled: Callable[[], bool] | None = None,
+        shadow: ModuleBatch | None = None,
     ) -> list[assessment_pb2.Assessment]:
         """`evaluate` on the module's inference thread. A call whose deadline passes (or
         that is cancelled) while it waits for the thread is skipped, not computed."""
@@ -277,7 +290,7 @@ class ModuleServicer:
             late = deadline is not None and deadline - time.monotonic() < self.min_remaining_s
             if late or (cancelled is not None and cancelled()):
                 raise DeadlinePassed
-            return self.evaluate(batch)
+            return self.evaluate(batch, shadow)
 
         ctx = contextvars.copy_context()  # keeps the trace context for the model spans
         return await asyncio.get_running_loop().run_in_executor(self._inference, ctx.run, run)
@@ -303,7 +316,7 @@ class ModuleServicer:
     async def ListModels(
         self, request: services_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> services_pb2.ModelCatalog:
-        return self.catalog()
+        return await health_catalog(self.catalog(), self.versions, self.redis)
 
     def catalog(self) -> services_pb2.ModelCatalog:
         models = []
