@@ -3,8 +3,8 @@
 Per model and version, one hash per time bucket of the readings' own timestamps
 (`GRIDTWIN_DRIFT_BUCKET_S`, default 300 s) holds the rows per (column, bin) and the reading
 count `n`; a sorted set indexes the buckets. The window is the latest buckets covering
-`GRIDTWIN_DRIFT_WINDOW_S` (default 6 h). Keys are bounded: each has a TTL
-(`GRIDTWIN_DRIFT_TTL_S`, default 1 day) and the index is trimmed to the window's buckets.
+`GRIDTWIN_DRIFT_WINDOW_S` (default 6 h). Keys are bounded: buckets that slide out of the
+window are deleted, and every key has a TTL (`GRIDTWIN_DRIFT_TTL_S`, default 1 day).
 Every key of one model carries the hash tag `{drift:<model>}`, so on Redis Cluster one model's
 window lives in one slot and is read in one pipeline.
 """
@@ -78,9 +78,16 @@ async def add(
                 pipe.hincrby(key, f"{column}|{b}", int(bins[b]))
         pipe.expire(key, cfg.ttl_s)
         pipe.zadd(index, {str(bucket): bucket})
-    pipe.zremrangebyrank(index, 0, -(cfg.buckets + 1))
     pipe.expire(index, cfg.ttl_s)
-    await pipe.execute()
+    pipe.zrevrange(index, 0, 0, withscores=True)
+    newest = int((await pipe.execute())[-1][0][1])
+    # Buckets that slid out of the window are deleted now, not at their TTL.
+    old = await redis.zrangebyscore(index, "-inf", newest - cfg.buckets)
+    if old:
+        drop = redis.pipeline(transaction=False)
+        drop.delete(*(bucket_key(prefix, name, version, int(m)) for m in old))
+        drop.zrem(index, *old)
+        await drop.execute()
 
 
 async def read(
