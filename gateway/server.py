@@ -160,7 +160,8 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
         unknown = sorted(set(request.models) - set(MODEL_MODULE))
         if unknown:
             await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"models: unknown {unknown}; known: {', '.join(MODEL_MODULE)}"
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"models: unknown {unknown}; known: {', '.join(MODEL_MODULE)}",
             )
         catalog = await self.ListModels(services_pb2.ListModelsRequest(), context)
         wanted = set(request.models) or set(MODEL_MODULE)

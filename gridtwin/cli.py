@@ -62,9 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "train":
-        from training.pipeline import PUBLISHED_REPORT_DIR, run
-
         from training.lifecycle.reference import write_references
+        from training.pipeline import PUBLISHED_REPORT_DIR, run
 
         report_dir = PUBLISHED_REPORT_DIR if args.publish else None
         code = run(

@@ -33,7 +33,9 @@ def admin_subject() -> str | None:
     except TokenError as exc:
         raise PermissionError(f"GRIDTWIN_TOKEN: {exc}") from exc
     if principal.role < Role.ADMIN:
-        raise PermissionError(f"promote and rollback need the admin role; the token is {principal.role.label}")
+        raise PermissionError(
+            f"promote and rollback need the admin role; the token is {principal.role.label}"
+        )
     return principal.subject
 
 
@@ -72,7 +74,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     actions = models.add_subparsers(dest="models_command", required=True)
     show = actions.add_parser("list", help="aliases, versions and recent moves (JSON lines)")
     show.add_argument("name", nargs="?", choices=list(MODEL_MODULE))
-    for action, text in (("promote", "the challenger becomes the champion"), ("rollback", "the previous champion returns")):
+    for action, text in (
+        ("promote", "the challenger becomes the champion"),
+        ("rollback", "the previous champion returns"),
+    ):
         cmd = actions.add_parser(action, help=text)
         cmd.add_argument("name", choices=list(MODEL_MODULE))
         cmd.add_argument("--why", required=True, help="recorded with the move")

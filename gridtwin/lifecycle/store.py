@@ -30,7 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gridtwin.registry import MODEL_MODULE, RegistryEntry, RegistryError, load_entry, load_folder, registry_dir, swap_into_place
+from gridtwin.registry import (
+    MODEL_MODULE,
+    RegistryEntry,
+    RegistryError,
+    load_entry,
+    load_folder,
+    registry_dir,
+    swap_into_place,
+)
 
 LIFECYCLE = "lifecycle"
 MODES = ("shadow", "canary")
@@ -131,7 +139,13 @@ def list_versions(name: str, root: str | os.PathLike[str] | None = None) -> list
             manifest = json.loads((sub / "manifest.json").read_text())
         except (OSError, ValueError):
             continue
-        out.append({"version": sub.name, "metrics": manifest.get("metrics", {}), "trained": manifest.get("training_data", {})})
+        out.append(
+            {
+                "version": sub.name,
+                "metrics": manifest.get("metrics", {}),
+                "trained": manifest.get("training_data", {}),
+            }
+        )
     return out
 
 
@@ -209,7 +223,9 @@ def set_challenger(
         return aliases
 
 
-def promote(name: str, *, who: str | None = None, why: str = "", root: str | os.PathLike[str] | None = None) -> Aliases:
+def promote(
+    name: str, *, who: str | None = None, why: str = "", root: str | os.PathLike[str] | None = None
+) -> Aliases:
     """The challenger becomes the champion; the old champion is kept for rollback."""
     with _locked(name, root):
         aliases = read_aliases(name, root)
@@ -223,11 +239,21 @@ def promote(name: str, *, who: str | None = None, why: str = "", root: str | os.
         _install(name, new, root)
         aliases.champion, aliases.challenger = new, None
         _write_aliases(name, aliases, root)
-        _record(name, root, action="promote", version=new, replaced=old.version if old else None, who=_who(who), why=why)
+        _record(
+            name,
+            root,
+            action="promote",
+            version=new,
+            replaced=old.version if old else None,
+            who=_who(who),
+            why=why,
+        )
         return aliases
 
 
-def rollback(name: str, *, who: str | None = None, why: str = "", root: str | os.PathLike[str] | None = None) -> Aliases:
+def rollback(
+    name: str, *, who: str | None = None, why: str = "", root: str | os.PathLike[str] | None = None
+) -> Aliases:
     """The champion before the current one is reinstated (the challenger is cleared)."""
     with _locked(name, root):
         aliases = read_aliases(name, root)

@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 
 def drift_message(status: DriftStatus | None, version: str) -> services_pb2.DriftStatus:
     if status is None:
-        return services_pb2.DriftStatus(has_reference=False, version=version, detail="no drift reference for this version")
+        return services_pb2.DriftStatus(
+            has_reference=False, version=version, detail="no drift reference for this version"
+        )
     return services_pb2.DriftStatus(
         has_reference=True,
         drifting=status.drifting,
@@ -47,7 +49,11 @@ async def _fill(model: services_pb2.RegisteredModel, router: VersionRouter, redi
     try:
         status = await router.drift(redis, model.name, model.version)
     except Exception as exc:  # Redis down: the catalogue is still answered
-        model.drift.CopyFrom(services_pb2.DriftStatus(version=model.version, detail=f"drift window unreadable ({type(exc).__name__})"))
+        model.drift.CopyFrom(
+            services_pb2.DriftStatus(
+                version=model.version, detail=f"drift window unreadable ({type(exc).__name__})"
+            )
+        )
         return
     model.drift.CopyFrom(drift_message(status, model.version))
     if status is not None:
@@ -65,7 +71,9 @@ async def _fill(model: services_pb2.RegisteredModel, router: VersionRouter, redi
         )
 
 
-async def health_catalog(catalog: services_pb2.ModelCatalog, router: VersionRouter, redis: Any) -> services_pb2.ModelCatalog:
+async def health_catalog(
+    catalog: services_pb2.ModelCatalog, router: VersionRouter, redis: Any
+) -> services_pb2.ModelCatalog:
     """`catalog` with every model's aliases, drift status and per-version counts filled in."""
     for model in catalog.models:
         await _fill(model, router, redis)

@@ -28,8 +28,8 @@ from gridtwin.core.telemetry import attributes as attr
 from gridtwin.core.telemetry import record_model, trace_id_hex, tracer
 from gridtwin.features.matrix import from_message
 from gridtwin.registry import MODULE_MODELS, RegistryError, load_entry, registry_dir
-from gridtwin.serving.model import ModuleBatch, ServedModel, output_class
 from gridtwin.serving.health import health_catalog
+from gridtwin.serving.model import ModuleBatch, ServedModel, output_class
 from gridtwin.serving.versions import VersionRouter
 from gridtwin.v1 import assessment_pb2, reading_pb2, services_pb2
 
@@ -190,7 +190,9 @@ class ModuleServicer:
             upstream=upstream or [assessment_pb2.Assessment() for _ in request.readings],
         )
 
-    def evaluate(self, batch: ModuleBatch, shadow: ModuleBatch | None = None) -> list[assessment_pb2.Assessment]:
+    def evaluate(
+        self, batch: ModuleBatch, shadow: ModuleBatch | None = None
+    ) -> list[assessment_pb2.Assessment]:
         results = [assessment_pb2.Assessment() for _ in range(len(batch))]
         for name, slot in self.slots.items():
             cls = output_class(name)

@@ -61,7 +61,12 @@ class Challenger:
 class VersionRouter:
     """Challengers and drift windows of one module's models."""
 
-    def __init__(self, names: list[str], factories: dict[str, Callable[..., ServedModel]], warm: Callable[[], ModuleBatch]) -> None:
+    def __init__(
+        self,
+        names: list[str],
+        factories: dict[str, Callable[..., ServedModel]],
+        warm: Callable[[], ModuleBatch],
+    ) -> None:
         self.names = names
         self.factories = factories
         self.warm = warm
@@ -98,7 +103,9 @@ class VersionRouter:
         except (RegistryError, Exception) as exc:  # a broken challenger must not touch the champion
             log.exception("challenger failed to load", extra={"model": name})
             return Challenger(aliases, None, f"challenger failed to load ({type(exc).__name__})")
-        log.info("challenger loaded", extra={"model": name, "version": aliases.challenger, "mode": aliases.mode})
+        log.info(
+            "challenger loaded", extra={"model": name, "version": aliases.challenger, "mode": aliases.mode}
+        )
         return Challenger(aliases, model)
 
     def reference(self, name: str, version: str) -> Reference | None:
@@ -125,7 +132,9 @@ class VersionRouter:
                     log.warning("challenger prepare failed", extra={"model": model.name, "error": repr(exc)})
         return shadow
 
-    def route(self, name: str, champion: ServedModel, batch: ModuleBatch, shadow: ModuleBatch, outputs: list) -> list:
+    def route(
+        self, name: str, champion: ServedModel, batch: ModuleBatch, shadow: ModuleBatch, outputs: list
+    ) -> list:
         """The answers to return for `name`: the champion's, or the challenger's for canary
         meters. Runs on the module's inference thread, after the champion answered."""
         self._observe(name, champion.version, batch)
@@ -139,7 +148,8 @@ class VersionRouter:
             log.exception("challenger failed", extra={"model": name, "version": model.version})
             return outputs
         mix = Counter(
-            (assessment_pb2.ModelStatus.Name(o.info.status), assessment_pb2.Severity.Name(o.info.severity)) for o in theirs
+            (assessment_pb2.ModelStatus.Name(o.info.status), assessment_pb2.Severity.Name(o.info.severity))
+            for o in theirs
         )
         record_model(name, model.version, None, mix)
         agree = sum(a.info.severity == b.info.severity for a, b in zip(outputs, theirs, strict=True))
@@ -147,7 +157,10 @@ class VersionRouter:
         if challenger.aliases.mode != "canary":
             return outputs
         share = challenger.aliases.canary_share
-        return [t if canary_share_of(r.meter_id) < share else o for r, o, t in zip(batch.readings, outputs, theirs, strict=True)]
+        return [
+            t if canary_share_of(r.meter_id) < share else o
+            for r, o, t in zip(batch.readings, outputs, theirs, strict=True)
+        ]
 
     def _observe(self, name: str, version: str, batch: ModuleBatch) -> None:
         """Bin the champion's inputs of this batch per time bucket (sent by `flush`)."""

@@ -260,7 +260,10 @@ def create_app(gateway_addr: str | None = None) -> FastAPI:
     ) -> Response:
         wanted = [m for m in models.split(",") if m]
         result = await call(
-            gateway.stub.ModelHealth, services_pb2.ModelHealthRequest(models=wanted), authorization, gateway.timeout_s
+            gateway.stub.ModelHealth,
+            services_pb2.ModelHealthRequest(models=wanted),
+            authorization,
+            gateway.timeout_s,
         )
         return JSONResponse(to_json(result))
 

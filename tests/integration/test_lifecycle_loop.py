@@ -65,7 +65,11 @@ def lifecycle_mesh(redis_url: str, registry: Path):
 def _feed(start: pd.Timestamp, steps: int, tap: float) -> list[reading_pb2.Reading]:
     """`steps` minutes of the simulated feeder's first meters; `tap` scales every voltage
     (an on-load tap changer one step up moves the whole feeder's voltage by that ratio)."""
-    rows = list(itertools.islice(iter_live_readings(meters=METERS, speed=0, start=start, max_steps=steps), steps * METERS))
+    rows = list(
+        itertools.islice(
+            iter_live_readings(meters=METERS, speed=0, start=start, max_steps=steps), steps * METERS
+        )
+    )
     for row in rows:
         for phase in "abc":
             row[f"voltage_{phase}"] *= tap
@@ -77,7 +81,9 @@ def _send(stub, readings: list[reading_pb2.Reading]) -> list[assessment_pb2.Asse
     for k in range(0, len(readings), 240):
         batch = stub.AssessBatch(reading_pb2.ReadingBatch(readings=readings[k : k + 240]), timeout=120)
         out.extend(batch.assessments)
-    failed = [a.status for a in out if a.status.code != 0 or a.voltage_anomaly.info.status == assessment_pb2.FAILED]
+    failed = [
+        a.status for a in out if a.status.code != 0 or a.voltage_anomaly.info.status == assessment_pb2.FAILED
+    ]
     assert not failed, f"failed calls: {failed[:3]}"
     return out
 
@@ -123,11 +129,19 @@ def test_drift_retrain_shadow_promote_rollback(lifecycle_mesh, registry):
         assert result.registered, result.detail
         challenger = result.candidate_version
         # 4. Shadow: the challenger is scored beside the champion, its answers never returned.
-        shadow = _wait_for(stub, lambda m: m.challenger_version == challenger and not m.challenger_detail, "challenger loaded")
+        shadow = _wait_for(
+            stub,
+            lambda m: m.challenger_version == challenger and not m.challenger_detail,
+            "challenger loaded",
+        )
         assert shadow.champion_version == champion and shadow.challenger_mode == "shadow"
         answers = _send(stub, _feed(start + pd.Timedelta(hours=3), 10, 1.04))
         assert {a.voltage_anomaly.info.model_version for a in answers} == {champion}
-        scored = _wait_for(stub, lambda m: any(v.alias == "challenger" and v.answers > 0 for v in m.versions), "shadow counts")
+        scored = _wait_for(
+            stub,
+            lambda m: any(v.alias == "challenger" and v.answers > 0 for v in m.versions),
+            "shadow counts",
+        )
         assert next(v for v in scored.versions if v.alias == "challenger").answers >= len(answers)
         # 5. Promoted: the answers come from the former challenger.
         promote(MODEL, who="test-admin", why="shadow period without regression", root=registry)

@@ -118,7 +118,15 @@ def test_window_is_shared_bounded_and_hash_tagged(redis_url, redis_prefix, monke
         try:
             for bucket in range(10):  # two "replicas" adding to the same buckets
                 for _ in range(2):
-                    await window.add(redis, redis_prefix, NAME, "v1", {bucket: {"a": np.array([1, 0, 2])}}, {bucket: 3}, cfg)
+                    await window.add(
+                        redis,
+                        redis_prefix,
+                        NAME,
+                        "v1",
+                        {bucket: {"a": np.array([1, 0, 2])}},
+                        {bucket: 3},
+                        cfg,
+                    )
             counts, n = await window.read(redis, redis_prefix, NAME, "v1", cfg, bins)
             keys = [k.decode() async for k in redis.scan_iter(match=f"{redis_prefix}*")]
             ttls = [await redis.ttl(k) for k in keys]
@@ -133,9 +141,17 @@ def test_window_is_shared_bounded_and_hash_tagged(redis_url, redis_prefix, monke
 
 
 def test_reference_round_trips(tmp_path):
-    doc = {"version": "v1", "rows": 3, "columns": [{"name": "a", "edges": [1.0, 2.0], "shares": [0.2, 0.3, 0.5]}]}
+    doc = {
+        "version": "v1",
+        "rows": 3,
+        "columns": [{"name": "a", "edges": [1.0, 2.0], "shares": [0.2, 0.3, 0.5]}],
+    }
     path = tmp_path / "ref.json"
     path.write_text(json.dumps(doc))
     ref = Reference.load(path)
-    assert ref.columns == ("a",) and ref.counts({"a": np.array([0.5, 1.5, 2.5, np.nan])})["a"].tolist() == [1, 1, 1]
+    assert ref.columns == ("a",) and ref.counts({"a": np.array([0.5, 1.5, 2.5, np.nan])})["a"].tolist() == [
+        1,
+        1,
+        1,
+    ]
     shutil.rmtree(tmp_path)

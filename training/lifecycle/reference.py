@@ -54,7 +54,10 @@ def training_features(dataset: Path, feeder: str = TRAINING_FEEDER) -> pd.DataFr
 
 
 def write_reference(
-    name: str, features: pd.DataFrame, root: str | os.PathLike[str] | None = None, entry: RegistryEntry | None = None
+    name: str,
+    features: pd.DataFrame,
+    root: str | os.PathLike[str] | None = None,
+    entry: RegistryEntry | None = None,
 ) -> Path | None:
     """Write the reference of `entry` (default: the champion of `name`); None if unregistered."""
     entry = entry or load_entry(name, root)
@@ -69,7 +72,10 @@ def write_reference(
 
 
 def write_references(
-    names: list[str] | None, profile: str = "quick", seed: int = 0, registry: str | os.PathLike[str] | None = None
+    names: list[str] | None,
+    profile: str = "quick",
+    seed: int = 0,
+    registry: str | os.PathLike[str] | None = None,
 ) -> list[Path]:
     """References of the registered champions of `names` (all when None), from the profile's
     training data (`gridtwin train` calls this after registering)."""
@@ -86,4 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cmd.add_argument("names", nargs="*", help="model names (default: all registered)")
     cmd.add_argument("--profile", choices=("quick", "full"), default="quick")
     cmd.add_argument("--registry", help="registry folder (default: $GRIDTWIN_REGISTRY or ./registry)")
-    cmd.set_defaults(handler=lambda args: print("\n".join(map(str, write_references(args.names or None, args.profile, 0, args.registry)))))
+    cmd.set_defaults(
+        handler=lambda args: print(
+            "\n".join(map(str, write_references(args.names or None, args.profile, 0, args.registry)))
+        )
+    )

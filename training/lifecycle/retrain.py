@@ -70,7 +70,9 @@ def _voltage_anomaly_answers(entry: RegistryEntry, readings: pd.DataFrame) -> pd
     )
 
 
-def compare_voltage_anomaly(champion: RegistryEntry, candidate: RegistryEntry, seed: int = 20260) -> Comparison:
+def compare_voltage_anomaly(
+    champion: RegistryEntry, candidate: RegistryEntry, seed: int = 20260
+) -> Comparison:
     """F1 over normal + IEEE 1159 event readings of the held-out world (1-min cadence, one day
     of 4 meters) must be higher; the false-alarm rate must not regress: at most the champion's
     plus two standard errors of a rate on that many normal readings (or 1 %, the goal)."""
@@ -116,7 +118,9 @@ def retrain(
         raise LifecycleError(f"unknown model {name!r}")
     compare = COMPARATORS.get(name)
     if compare is None:
-        raise LifecycleError(f"no held-out comparator for {name} yet: a candidate cannot be judged (docs/lifecycle.md)")
+        raise LifecycleError(
+            f"no held-out comparator for {name} yet: a candidate cannot be judged (docs/lifecycle.md)"
+        )
     champion = load_entry(name, registry)
     if champion is None:
         raise LifecycleError(f"{name} has no champion: run `gridtwin train --only {name}`")
@@ -132,8 +136,13 @@ def retrain(
         if not comparison.better:
             return RetrainResult(candidate.version, comparison, False, f"not better: {comparison.detail}")
         set_challenger(
-            name, candidate, mode=mode, canary_share=canary_share, who=who,
-            why=f"retrain ({profile}, seed {seed}): {comparison.detail}", root=registry,
+            name,
+            candidate,
+            mode=mode,
+            canary_share=canary_share,
+            who=who,
+            why=f"retrain ({profile}, seed {seed}): {comparison.detail}",
+            root=registry,
         )
         stored = load_entry(name, staging)
         write_reference(name, training_features(data), root=registry, entry=stored)
@@ -156,8 +165,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _run(args: argparse.Namespace) -> int:
     try:
         result = retrain(
-            args.name, profile=args.profile, seed=args.seed, registry=args.registry,
-            mode=args.mode, canary_share=args.canary_share,
+            args.name,
+            profile=args.profile,
+            seed=args.seed,
+            registry=args.registry,
+            mode=args.mode,
+            canary_share=args.canary_share,
         )
     except LifecycleError as exc:
         print(f"gridtwin retrain: {exc}", file=sys.stderr)

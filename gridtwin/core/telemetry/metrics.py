@@ -81,7 +81,11 @@ DRIFT_PSI = Gauge(
     "PSI of a model input over the drift window against its version's reference (docs/lifecycle.md)",
     ("model", "version", "column"),
 )
-DRIFTING = Gauge("gridtwin_model_drifting", "1 when the model's window drifts (a PSI over the threshold)", ("model", "version"))
+DRIFTING = Gauge(
+    "gridtwin_model_drifting",
+    "1 when the model's window drifts (a PSI over the threshold)",
+    ("model", "version"),
+)
 
 
 class _CallbackCounters(Collector):
