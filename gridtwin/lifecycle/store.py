@@ -191,7 +191,12 @@ def events(name: str, root: str | os.PathLike[str] | None = None) -> list[dict[s
 
 
 def _who(who: str | None) -> str:
-    return who or os.environ.get("GRIDTWIN_USER") or getpass.getuser()
+    if who or os.environ.get("GRIDTWIN_USER"):
+        return who or os.environ["GRIDTWIN_USER"]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return f"uid {os.getuid()}"
 
 
 def set_challenger(

@@ -7,7 +7,7 @@ Roles are ordered; each includes everything the one below it may do:
 | viewer | read: ListModels, ModelHealth, ListMeters, History, Subscribe, Report (EN 50160 and model reports) |
 | analyst | viewer + assess readings: Assess, AssessBatch, AssessStream |
 | operator | analyst + alarm acknowledgement and the asset register (RPCs to come) |
-| admin | operator + model lifecycle (RPCs to come) and anything not yet classified |
+| admin | operator + model lifecycle (`gridtwin models promote`, `rollback` checks it) and anything not yet classified |
 
 A token may also carry a meter scope: shell-style globs (`feeder-7-*`); then it reaches only
 meters matching one of them (see `gridtwin.security.auth` for how each RPC applies it).

@@ -190,9 +190,7 @@ class ModuleServicer:
             upstream=upstream or [assessment_pb2.Assessment() for _ in request.readings],
         )
 
-    def evaluate(
-        self, batch: ModuleBatch, shadow: ModuleBatch | None = None
-    ) -> list[assessment_pb2.Assessment]:
+    def evaluate(self, batch: ModuleBatch) -> list[assessment_pb2.Assessment]:
         results = [assessment_pb2.Assessment() for _ in range(len(batch))]
         for name, slot in self.slots.items():
             cls = output_class(name)
@@ -234,7 +232,7 @@ class ModuleServicer:
                     outputs = [failed] * len(batch)
                 elapsed_ms = (time.perf_counter() - started) * 1e3
                 span.set_attribute(attr.MODEL_DURATION_MS, elapsed_ms)
-            outputs = self.versions.route(name, slot.model, batch, shadow or batch, outputs)
+            outputs = self.versions.route(name, slot.model, batch, outputs)
             for result, output in zip(results, outputs, strict=True):
                 getattr(result, name).CopyFrom(output)
             self._record(name, slot.model.version, elapsed_ms, outputs)
@@ -260,13 +258,15 @@ class ModuleServicer:
         if deadline is not None and deadline - time.monotonic() < self.min_remaining_s:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline too short for inference")
         await self.prepare(batch)
-        shadow = await self.versions.prepare(batch, self.redis)
+        await self.versions.prepare(batch, self.redis)
         gone = threading.Event()  # set when the call ends early (cancelled by the caller)
         context.add_done_callback(lambda _: gone.set())
         try:
-            results = await self.infer(batch, deadline, gone.is_set, shadow)
+            results = await self.infer(batch, deadline, gone.is_set)
         except DeadlinePassed:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before inference")
+        finally:
+            self.versions.release(batch)
         try:
             await self.versions.flush(self.redis)
         except Exception as exc:  # drift counts are best effort: never fail the answer for them
@@ -283,7 +283,6 @@ class ModuleServicer:
         batch: ModuleBatch,
         deadline: float | None = None,
         cancelled: Callable[[], bool] | None = None,
-        shadow: ModuleBatch | None = None,
     ) -> list[assessment_pb2.Assessment]:
         """`evaluate` on the module's inference thread. A call whose deadline passes (or
         that is cancelled) while it waits for the thread is skipped, not computed."""
@@ -292,7 +291,7 @@ class ModuleServicer:
             late = deadline is not None and deadline - time.monotonic() < self.min_remaining_s
             if late or (cancelled is not None and cancelled()):
                 raise DeadlinePassed
-            return self.evaluate(batch, shadow)
+            return self.evaluate(batch)
 
         ctx = contextvars.copy_context()  # keeps the trace context for the model spans
         return await asyncio.get_running_loop().run_in_executor(self._inference, ctx.run, run)

@@ -76,6 +76,7 @@ class VersionRouter:
         self._references: dict[tuple[str, str], Reference | None] = {}
         self._pending: list[tuple[str, str, dict[int, dict[str, np.ndarray]], dict[int, int]]] = []
         self._stats: list[tuple[str, str, int, int]] = []
+        self._shadows: dict[int, ModuleBatch] = {}
 
     # ---- loading -------------------------------------------------------------------
     @staticmethod
@@ -120,9 +121,13 @@ class VersionRouter:
         return challenger.aliases if challenger else None
 
     # ---- serving -------------------------------------------------------------------
-    async def prepare(self, batch: ModuleBatch, redis: Any) -> ModuleBatch:
-        """The challengers' own copy of the batch (their `prepare` writes their own context)."""
+    async def prepare(self, batch: ModuleBatch, redis: Any) -> None:
+        """The challengers' own copy of the batch (their `prepare` writes their own context);
+        `route` finds it by the batch, `release` forgets it when the call ends."""
+        if not any(c.model is not None for c in self.challengers.values()):
+            return
         shadow = dataclasses.replace(batch, context={})
+        self._shadows[id(batch)] = shadow
         for challenger in self.challengers.values():
             model = challenger.model
             if model is not None and type(model).prepare is not ServedModel.prepare:
@@ -130,11 +135,11 @@ class VersionRouter:
                     await model.prepare(shadow, redis)
                 except Exception as exc:  # predict sees no context and says so
                     log.warning("challenger prepare failed", extra={"model": model.name, "error": repr(exc)})
-        return shadow
 
-    def route(
-        self, name: str, champion: ServedModel, batch: ModuleBatch, shadow: ModuleBatch, outputs: list
-    ) -> list:
+    def release(self, batch: ModuleBatch) -> None:
+        self._shadows.pop(id(batch), None)
+
+    def route(self, name: str, champion: ServedModel, batch: ModuleBatch, outputs: list) -> list:
         """The answers to return for `name`: the champion's, or the challenger's for canary
         meters. Runs on the module's inference thread, after the champion answered."""
         self._observe(name, champion.version, batch)
@@ -142,6 +147,7 @@ class VersionRouter:
         if challenger is None or challenger.model is None:
             return outputs
         model = challenger.model
+        shadow = self._shadows.get(id(batch)) or dataclasses.replace(batch, context={})
         try:
             theirs = model.predict(shadow)
         except Exception:

@@ -15,7 +15,9 @@ from gridtwin.core.redis_client import connect
 from gridtwin.lifecycle import store, window
 from gridtwin.lifecycle.drift import Reference, assess, ks, psi
 from gridtwin.registry import RegistryError, load_entry, register
-from gridtwin.serving.versions import canary_share_of
+from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.versions import Challenger, VersionRouter, canary_share_of
+from gridtwin.v1 import assessment_pb2, reading_pb2
 
 NAME = "voltage_anomaly"
 
@@ -155,3 +157,45 @@ def test_reference_round_trips(tmp_path):
         1,
     ]
     shutil.rmtree(tmp_path)
+
+
+class _Fixed(ServedModel):
+    """A served model that answers every item with its own version (no artifacts needed)."""
+
+    name = NAME
+
+    def __init__(self, version: str) -> None:
+        self.version, self.algorithm = version, "fixed"
+
+    def predict(self, batch: ModuleBatch) -> list:
+        return [assessment_pb2.VoltageAnomaly(info=self.info()) for _ in range(len(batch))]
+
+
+def _batch(meters: list[str]) -> ModuleBatch:
+    return ModuleBatch(
+        readings=[reading_pb2.Reading(meter_id=m) for m in meters],
+        features=np.zeros((len(meters), 1)),
+        feature_names=("x",),
+        schema_version="test",
+    )
+
+
+@pytest.mark.parametrize("mode", ["shadow", "canary"])
+def test_the_router_returns_the_champion_in_shadow_and_the_challenger_to_canary_meters(
+    mode, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("GRIDTWIN_REGISTRY", str(tmp_path))
+    router = VersionRouter([NAME], {}, lambda: _batch(["warm"]))
+    aliases = store.Aliases(champion="old", challenger="new", mode=mode, canary_share=0.3)
+    router.challengers[NAME] = Challenger(aliases, _Fixed("new"))
+    champion = _Fixed("old")
+    meters = [f"m-{i}" for i in range(200)]
+    batch = _batch(meters)
+    answers = router.route(NAME, champion, batch, champion.predict(batch))
+    versions = [a.info.model_version for a in answers]
+    if mode == "shadow":
+        assert set(versions) == {"old"}
+    else:
+        assert versions == ["new" if canary_share_of(m) < 0.3 else "old" for m in meters]
+        assert 0.2 < versions.count("new") / len(meters) < 0.4
+    assert router._stats == [(NAME, "new", len(meters), len(meters))]  # scored in both modes
