@@ -267,10 +267,7 @@ class ModuleServicer:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before inference")
         finally:
             self.versions.release(batch)
-        try:
-            await self.versions.flush(self.redis)
-        except Exception as exc:  # drift counts are best effort: never fail the answer for them
-            log.warning("drift window not updated", extra={"error": repr(exc)})
+        self.versions.schedule_flush(self.redis)  # drift and shadow counts, off the answer's path
         return services_pb2.ModuleResponse(results=results)
 
     @staticmethod

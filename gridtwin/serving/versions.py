@@ -17,6 +17,7 @@ version changes.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import logging
@@ -77,6 +78,7 @@ class VersionRouter:
         self._pending: list[tuple[str, str, dict[int, dict[str, np.ndarray]], dict[int, int]]] = []
         self._stats: list[tuple[str, str, int, int]] = []
         self._shadows: dict[int, ModuleBatch] = {}
+        self._flushing: asyncio.Task[None] | None = None
 
     # ---- loading -------------------------------------------------------------------
     @staticmethod
@@ -183,6 +185,20 @@ class VersionRouter:
             per_bucket[bucket] = reference.counts({c: values[rows, i] for i, c in enumerate(present)})
             readings[bucket] = len(rows)
         self._pending.append((name, version, per_bucket, readings))
+
+    def schedule_flush(self, redis: Any) -> None:
+        """Send the gathered counts in the background: one flush at a time, and a flush takes
+        everything gathered until it starts (counts are best effort: a Redis error is logged)."""
+        if self._flushing is not None and not self._flushing.done():
+            return
+        self._flushing = asyncio.get_running_loop().create_task(self._flush_logged(redis))
+
+    async def _flush_logged(self, redis: Any) -> None:
+        try:
+            while self._pending or self._stats:  # counts gathered while a flush ran go too
+                await self.flush(redis)
+        except Exception as exc:
+            log.warning("drift window not updated", extra={"error": repr(exc)})
 
     async def flush(self, redis: Any) -> None:
         """Send the counts gathered by the last batches to Redis (on the event loop)."""
