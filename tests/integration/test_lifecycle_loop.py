@@ -28,9 +28,10 @@ pytestmark = pytest.mark.mesh
 
 MODEL = "voltage_anomaly"
 METERS = 12
-# A candidate seed the held-out comparator judges better than the quick champion (seed 0);
-# seed 1 is judged worse (tests/unit/test_lifecycle_store.py covers that refusal).
-CANDIDATE_SEED = 3
+# Quick candidates the held-out comparator judges against the quick champion (seed 0): seed 1
+# better (held-out F1 0.975 vs 0.943, false alarms 0.21 % vs 0.49 %), seed 3 worse (F1 0.929).
+CANDIDATE_SEED = 1
+WORSE_SEED = 3
 DRIFT_ENV = {
     "GRIDTWIN_DRIFT_BUCKET_S": "300",
     "GRIDTWIN_DRIFT_WINDOW_S": "3600",
@@ -126,7 +127,7 @@ def test_drift_retrain_shadow_promote_rollback(lifecycle_mesh, registry):
         assert _psi(after, "voltage_mean_pu") > _psi(before, "voltage_mean_pu")
         # 3. Retrained: a candidate judged worse is refused; one judged better on the same
         # held-out data becomes the challenger.
-        refused = retrain(MODEL, seed=1, registry=str(registry), who="test")
+        refused = retrain(MODEL, seed=WORSE_SEED, registry=str(registry), who="test")
         assert not refused.registered and "not better" in refused.detail
         assert read_aliases(MODEL, registry).challenger is None
         result = retrain(MODEL, seed=CANDIDATE_SEED, registry=str(registry), who="test")

@@ -51,7 +51,8 @@ class Comparison:
 
 def _voltage_anomaly_answers(entry: RegistryEntry, readings: pd.DataFrame) -> pd.DataFrame:
     """The served model's answers for held-out readings (features as the features service computes them)."""
-    features = features_from_dataframe(readings)
+    # The feature table comes back sorted by meter and time; back into the readings' order.
+    features = features_from_dataframe(readings).loc[readings.index]
     model = default_factory("voltage_anomaly")(entry)  # type: ignore[misc]
     protos = to_protos(readings)
     batch = ModuleBatch(
