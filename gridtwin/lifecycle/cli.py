@@ -1,4 +1,5 @@
-"""`gridtwin models list|promote|rollback NAME`: move a model's aliases, with who and why.
+"""`gridtwin models list|promote|rollback NAME`: move a model's aliases, with who and why;
+`gridtwin models online --meter M`: the served load forecast's MAPE per version from history.
 
 The command works on the registry folder (`GRIDTWIN_REGISTRY`), where the modules watch the
 aliases and hot-swap. With `GRIDTWIN_AUTH=on` it needs an admin token in `GRIDTWIN_TOKEN`
@@ -49,7 +50,35 @@ def _show(name: str, registry: str | None) -> dict:
     }
 
 
+def _online(args: argparse.Namespace) -> int:
+    """Online MAPE of the served load forecast per version, from the history database."""
+    import time
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gridtwin.history.config import database_url
+    from gridtwin.history.repository import Repository
+    from gridtwin.lifecycle.online import forecast_accuracy
+
+    repo = Repository(args.database or database_url())
+    end_us = int(time.time() * 1e6)
+    try:
+        results = forecast_accuracy(repo, args.meter, end_us - int(args.hours * 3600e6), end_us, args.horizon)
+    except SQLAlchemyError as exc:
+        print(f"gridtwin models online: history database unreadable ({type(exc).__name__})", file=sys.stderr)
+        return 2
+    finally:
+        repo.dispose()
+    for r in results:
+        print(json.dumps({"model": "load_forecast", "meter": args.meter, **r.__dict__}, sort_keys=True))
+    if not results:
+        print(f"no scored forecasts of {args.meter} in the last {args.hours:g} h", file=sys.stderr)
+    return 0 if results else 1
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.models_command == "online":
+        return _online(args)
     names = [args.name] if getattr(args, "name", None) else list(MODEL_MODULE)
     try:
         if args.models_command == "list":
@@ -84,4 +113,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         cmd.add_argument("--who", default=None, help="recorded when auth is off (default: the OS user)")
     for cmd in (show, *(actions.choices[a] for a in ("promote", "rollback"))):
         cmd.add_argument("--registry", help="registry folder (default: $GRIDTWIN_REGISTRY or ./registry)")
+    online = actions.add_parser("online", help="load_forecast's online MAPE per version from history")
+    online.add_argument("--meter", required=True)
+    online.add_argument(
+        "--hours", type=float, default=24.0, help="target intervals ending in the last H hours"
+    )
+    online.add_argument("--horizon", type=int, default=60, choices=(15, 60, 1440), help="minutes ahead")
+    online.add_argument("--database", help="history database URL (default: $DATABASE_URL)")
     models.set_defaults(handler=_run)
