@@ -15,6 +15,7 @@ import argparse
 import itertools
 import json
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     plain = after_warm_up(features_from_dataframe(feed))
     judged = [w for w in windows(plain, ref, cfg) if w[0] >= cfg.min_readings]
     false_share = float(np.mean([w[1] for w in judged])) if judged else float("nan")
+    false_drivers = Counter(d for w in judged for d in w[2])
+    false_drivers = Counter(d for w in judged for d in w[2])
     tapped = feed.copy()
     for phase in "abc":
         tapped.loc[warm, f"voltage_{phase}"] *= 1.04
@@ -105,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 "min_readings": cfg.min_readings,
                 "windows_judged": len(judged),
                 "false_drift_share": false_share,
+                "false_drift_drivers": dict(false_drivers.most_common(6)),
                 "tap_flagged_after_readings": first[0] if first else None,
                 "tap_drivers": first[2][:4] if first else [],
             },

@@ -1,14 +1,14 @@
 """Drift of a model's inputs and outputs: PSI and KS of a sliding window against a reference.
 
 The reference of a version (written at registration by `training.lifecycle.reference`) holds,
-per monitored column (an input feature, or an output as `out:<field>`), the interior bin edges
-(deciles of the reference data) and the share of reference rows per bin. Online, each module
+per monitored input, the bin edges (the reference's 0.1 %, 1 %, 99 % and 99.9 % quantiles: its
+central 98 % and its tails) and the share of reference rows per bin. Online, each module
 counts its rows per bin (`counts`); the counts go to Redis per time bucket of the readings'
 own timestamps (`gridtwin.lifecycle.window`) so every replica adds to the same window; the
 window's PSI and KS per column are computed here.
 
 PSI (population stability index) = Σ (a − e)·ln(a/e) over bins, with a the window's and e the
-reference's share (both floored at `EPS`, so an empty bin does not make it infinite). KS is the
+reference's share (both floored at `EPS` = 0.1 %, so an empty bin does not make it infinite). KS is the
 largest gap between the two cumulative shares over the bin edges (the Kolmogorov–Smirnov
 statistic of the binned distributions: a lower bound of the exact one). A model drifts when
 any column's PSI exceeds the threshold (`GRIDTWIN_DRIFT_PSI`, 0.2) on a window of at least
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-EPS = 1e-4
+EPS = 1e-3
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Per model and version, one hash per time bucket of the readings' own timestamps
 (`GRIDTWIN_DRIFT_BUCKET_S`, default 300 s) holds the rows per (column, bin) and the reading
 count `n`; a sorted set indexes the buckets. The window is the latest buckets covering
-`GRIDTWIN_DRIFT_WINDOW_S` (default 6 h). Keys are bounded: buckets that slide out of the
+`GRIDTWIN_DRIFT_WINDOW_S` (default 1 h: fewer false drifts than 6 h on the simulated feed,
+docs/lifecycle.md). Keys are bounded: buckets that slide out of the
 window are deleted, and every key has a TTL (`GRIDTWIN_DRIFT_TTL_S`, default 1 day).
 Every key of one model carries the hash tag `{drift:<model>}`, so on Redis Cluster one model's
 window lives in one slot and is read in one pipeline.
@@ -32,10 +33,10 @@ class WindowSettings:
     def from_env(cls) -> WindowSettings:
         return cls(
             bucket_s=env_int("GRIDTWIN_DRIFT_BUCKET_S", 300),
-            window_s=env_int("GRIDTWIN_DRIFT_WINDOW_S", 6 * 3600),
+            window_s=env_int("GRIDTWIN_DRIFT_WINDOW_S", 3600),
             ttl_s=env_int("GRIDTWIN_DRIFT_TTL_S", 86400),
             psi_threshold=env_float("GRIDTWIN_DRIFT_PSI", 0.2),
-            min_readings=env_int("GRIDTWIN_DRIFT_MIN_READINGS", 500),
+            min_readings=env_int("GRIDTWIN_DRIFT_MIN_READINGS", 300),
         )
 
     @property

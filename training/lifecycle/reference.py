@@ -1,4 +1,4 @@
-"""The drift reference of a model version: decile bins of its inputs on the training data.
+"""The drift reference of a model version: bins of its inputs on the training data.
 
 Written at registration (`gridtwin train`, `gridtwin retrain`, or `gridtwin models reference
 NAME` for a version registered before the lifecycle existed) next to the version, read by the
@@ -20,18 +20,21 @@ from gridtwin.features.frame import features_from_dataframe
 from gridtwin.lifecycle.store import reference_path
 from gridtwin.registry import RegistryEntry, load_entry
 
-BINS = 10
+# Bin edges at these quantiles of the reference: its central 98 % is one bin, its tails are
+# split at 1 % and 0.1 %. Deciles would make PSI flag any window that covers only part of the
+# normal range (an hour of a few meters on one feeder sits in two or three deciles: measured,
+# docs/lifecycle.md); these bins measure how much of the window lies where the reference is
+# rare, which is what a shifted input (a tap change, a recalibrated sensor) produces.
+QUANTILES = (0.001, 0.01, 0.99, 0.999)
 
 
-def column_reference(values: np.ndarray, bins: int = BINS) -> dict[str, list[float]] | None:
-    """Interior decile edges and the share of rows per bin; None for a constant column
+def column_reference(values: np.ndarray) -> dict[str, list[float]] | None:
+    """Bin edges at `QUANTILES` and the share of rows per bin; None for a constant column
     (it cannot show a shift in distribution shape, only in value: not monitored)."""
     values = values[np.isfinite(values)]
-    if values.size == 0:
+    if values.size == 0 or values.min() == values.max():
         return None
-    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
-    if edges.size == 0 or values.min() == values.max():
-        return None
+    edges = np.unique(np.quantile(values, QUANTILES))
     counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
     return {"edges": edges.tolist(), "shares": (counts / counts.sum()).tolist()}
 
