@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -33,11 +34,13 @@ from gridtwin.core.telemetry import record_model
 from gridtwin.lifecycle import window
 from gridtwin.lifecycle.drift import DriftStatus, Reference, assess
 from gridtwin.lifecycle.store import Aliases, aliases_path, load_version, read_aliases, reference_path
-from gridtwin.registry import RegistryError
 from gridtwin.serving.model import ModuleBatch, ServedModel
 from gridtwin.v1 import assessment_pb2
 
 log = logging.getLogger(__name__)
+
+
+REFERENCE_RETRY_S = 30.0
 
 
 def canary_share_of(meter_id: str) -> float:
@@ -74,7 +77,7 @@ class VersionRouter:
         self.cfg = window.WindowSettings.from_env()
         self.challengers: dict[str, Challenger] = {}
         self._stamps: dict[str, float | None] = {}
-        self._references: dict[tuple[str, str], Reference | None] = {}
+        self._references: dict[tuple[str, str], tuple[Reference | None, float]] = {}
         self._pending: list[tuple[str, str, dict[int, dict[str, np.ndarray]], dict[int, int]]] = []
         self._stats: list[tuple[str, str, int, int]] = []
         self._shadows: dict[int, ModuleBatch] = {}
@@ -103,7 +106,7 @@ class VersionRouter:
         try:
             model = factory(load_version(name, aliases.challenger))
             model.warm(self.warm())
-        except (RegistryError, Exception) as exc:  # a broken challenger must not touch the champion
+        except Exception as exc:  # a broken or tampered challenger must not touch the champion
             log.exception("challenger failed to load", extra={"model": name})
             return Challenger(aliases, None, f"challenger failed to load ({type(exc).__name__})")
         log.info(
@@ -112,15 +115,16 @@ class VersionRouter:
         return Challenger(aliases, model)
 
     def reference(self, name: str, version: str) -> Reference | None:
+        """The drift reference of a version (cached; a missing one is looked for again every
+        `REFERENCE_RETRY_S`, so `gridtwin drift-reference` takes effect without a restart)."""
         key = (name, version)
-        if key not in self._references:
-            path: Path = reference_path(name, version)
-            self._references[key] = Reference.load(path) if path.exists() else None
-        return self._references[key]
-
-    def aliases(self, name: str) -> Aliases | None:
-        challenger = self.challengers.get(name)
-        return challenger.aliases if challenger else None
+        cached = self._references.get(key)
+        if cached is not None and (cached[0] is not None or time.monotonic() - cached[1] < REFERENCE_RETRY_S):
+            return cached[0]
+        path: Path = reference_path(name, version)
+        reference = Reference.load(path) if path.exists() else None
+        self._references[key] = (reference, time.monotonic())
+        return reference
 
     # ---- serving -------------------------------------------------------------------
     async def prepare(self, batch: ModuleBatch, redis: Any) -> None:

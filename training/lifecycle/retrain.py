@@ -136,6 +136,8 @@ def retrain(
         comparison = compare(champion, candidate)
         if not comparison.better:
             return RetrainResult(candidate.version, comparison, False, f"not better: {comparison.detail}")
+        # The reference first: a module that loads the challenger finds its reference.
+        write_reference(name, training_features(data), root=registry, entry=candidate)
         set_challenger(
             name,
             candidate,
@@ -145,8 +147,6 @@ def retrain(
             why=f"retrain ({profile}, seed {seed}): {comparison.detail}",
             root=registry,
         )
-        stored = load_entry(name, staging)
-        write_reference(name, training_features(data), root=registry, entry=stored)
         return RetrainResult(candidate.version, comparison, True, comparison.detail)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
