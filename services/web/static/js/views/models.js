@@ -42,6 +42,6 @@ function row(m) {
   const shadow = (m.versions || []).filter((v) => v.alias === "challenger")
     .map((v) => `${v.answers || 0} (${v.answers ? Math.round((100 * (v.severityAgrees || 0)) / v.answers) : 0} %)`).join("") || "–";
   return `<tr data-model="${esc(m.name)}"><td>${esc(m.name)}</td><td>${esc(m.module)}</td><td>${esc(m.algorithm)}</td>
-    <td><code>${esc(short(m.version))}</code></td><td>${challenger}</td><td class="drift">${drift}</td><td>${shadow}</td>
+    <td class="champion"><code>${esc(short(m.version))}</code></td><td>${challenger}</td><td class="drift">${drift}</td><td>${shadow}</td>
     <td>${tag(m.status)}</td><td>${esc(m.detail)}</td></tr>`;
 }
