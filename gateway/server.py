@@ -17,7 +17,7 @@ from gridtwin.core.queues import ByteBoundedQueue
 from gridtwin.core.redis_client import connect, redis_ready
 from gridtwin.core.server import ServiceSpec
 from gridtwin.core.telemetry import observe_drops, observe_queue, record_items, track_queue
-from gridtwin.registry import MODULE_MODELS
+from gridtwin.registry import MODEL_MODULE, MODULE_MODELS
 from gridtwin.security.auth import interceptors_from_env, log_auth_mode
 from gridtwin.v1 import assessment_pb2, gateway_pb2, gateway_pb2_grpc, reading_pb2, services_pb2
 
@@ -152,6 +152,20 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
 
         parts = await asyncio.gather(*(one(m) for m in MODULE_MODELS))
         return services_pb2.ModelCatalog(models=[m for part in parts for m in part])
+
+    async def ModelHealth(
+        self, request: services_pb2.ModelHealthRequest, context: grpc.aio.ServicerContext
+    ) -> services_pb2.ModelCatalog:
+        """The lifecycle view of the chosen models (every module's ListModels carries it)."""
+        unknown = sorted(set(request.models) - set(MODEL_MODULE))
+        if unknown:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"models: unknown {unknown}; known: {', '.join(MODEL_MODULE)}",
+            )
+        catalog = await self.ListModels(services_pb2.ListModelsRequest(), context)
+        wanted = set(request.models) or set(MODEL_MODULE)
+        return services_pb2.ModelCatalog(models=[m for m in catalog.models if m.name in wanted])
 
 
 def spec() -> ServiceSpec:

@@ -42,6 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     from gridtwin.reports.cli import register as register_reports
 
     register_reports(sub)
+    from gridtwin.lifecycle.cli import register as register_models
+
+    register_models(sub)
+    if _has("training.lifecycle.retrain"):
+        from training.lifecycle.reference import register as register_reference
+        from training.lifecycle.retrain import register as register_retrain
+
+        register_retrain(sub)
+        register_reference(sub)
     if _has("gridsim.cli"):
         from gridsim.cli import register as register_sim
 
@@ -53,16 +62,20 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "train":
+        from training.lifecycle.reference import write_references
         from training.pipeline import PUBLISHED_REPORT_DIR, run
 
         report_dir = PUBLISHED_REPORT_DIR if args.publish else None
-        return run(
+        code = run(
             profile=args.profile,
             only=args.only,
             seed=args.seed,
             registry=args.registry,
             report_dir=report_dir,
         )
+        # The drift reference of every registered version, from the data it was trained on.
+        write_references(args.only or None, args.profile, args.seed, args.registry)
+        return code
     # Subcommands registered by other packages set their handler with set_defaults(handler=…) (gridsim's use func=…).
     handler = getattr(args, "handler", None) or getattr(args, "func", None)
     if handler is None:

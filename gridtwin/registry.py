@@ -101,7 +101,16 @@ def register(
     body["version"] = _content_hash(staging, artifacts, body)
     (staging / MANIFEST).write_text(json.dumps(body, indent=2, sort_keys=True, default=str))
     final = root_path / name
-    backup = root_path / f".{name}.old"
+    swap_into_place(staging, final)
+    return RegistryEntry(name, final, body)
+
+
+def swap_into_place(staging: Path, final: Path) -> None:
+    """Rename a fully written model folder over `final` (the old one is removed after).
+
+    A reader sees the old or the new folder, never a mix (the lifecycle's promote and
+    rollback install versions the same way)."""
+    backup = final.parent / f".{final.name}.old"
     if backup.exists():
         shutil.rmtree(backup)
     if final.exists():
@@ -109,7 +118,21 @@ def register(
     staging.rename(final)
     if backup.exists():
         shutil.rmtree(backup)
-    return RegistryEntry(name, final, body)
+
+
+def load_folder(name: str, folder: Path) -> RegistryEntry:
+    """The entry of model `name` stored in `folder`, verified against its content hash.
+
+    Raises RegistryError when the folder has no manifest or does not verify."""
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+        expected = _content_hash(folder, manifest["artifacts"], manifest)
+    except (OSError, ValueError, KeyError) as exc:
+        raise RegistryError(f"{name}: unreadable manifest in {folder.name}: {exc}") from exc
+    if expected != manifest.get("version"):
+        raise RegistryError(f"{name}: artifacts do not match manifest version {manifest.get('version')}")
+    return RegistryEntry(name, folder, manifest)
 
 
 def load_entry(name: str, root: str | os.PathLike[str] | None = None) -> RegistryEntry | None:
@@ -118,17 +141,9 @@ def load_entry(name: str, root: str | os.PathLike[str] | None = None) -> Registr
     Raises RegistryError when a manifest exists but does not verify (tampered or partial).
     """
     folder = registry_dir(root) / name
-    path = folder / MANIFEST
-    if not path.exists():
+    if not (folder / MANIFEST).exists():
         return None
-    try:
-        manifest = json.loads(path.read_text())
-        expected = _content_hash(folder, manifest["artifacts"], manifest)
-    except (OSError, ValueError, KeyError) as exc:
-        raise RegistryError(f"{name}: unreadable manifest: {exc}") from exc
-    if expected != manifest.get("version"):
-        raise RegistryError(f"{name}: artifacts do not match manifest version {manifest.get('version')}")
-    return RegistryEntry(name, folder, manifest)
+    return load_folder(name, folder)
 
 
 def list_entries(root: str | os.PathLike[str] | None = None) -> dict[str, RegistryEntry | None]:

@@ -143,6 +143,14 @@ class Settings:
     pf_band: float = _var("GRIDTWIN_PF_BAND", 0.02)
     min_dr_potential_kw: float = _var("GRIDTWIN_MIN_DR_POTENTIAL_KW", 0.5)
 
+    # ---- model lifecycle: drift windows (docs/lifecycle.md) and who records an alias move
+    drift_bucket_s: int = _var("GRIDTWIN_DRIFT_BUCKET_S", 300)
+    drift_window_s: int = _var("GRIDTWIN_DRIFT_WINDOW_S", 3600)
+    drift_ttl_s: int = _var("GRIDTWIN_DRIFT_TTL_S", 86400)
+    drift_psi: float = _var("GRIDTWIN_DRIFT_PSI", 0.2)
+    drift_min_readings: int = _var("GRIDTWIN_DRIFT_MIN_READINGS", 300)
+    user: str = _var("GRIDTWIN_USER", "")
+
     # ---- ports and addresses of the mesh (`<SERVICE>_PORT`, `<SERVICE>_ADDR`)
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     addrs: Mapping[str, str] = field(default_factory=dict)

@@ -4,10 +4,10 @@ Roles are ordered; each includes everything the one below it may do:
 
 | role | may |
 |---|---|
-| viewer | read: ListModels, ListMeters, History, Subscribe, Report (EN 50160 and model reports) |
+| viewer | read: ListModels, ModelHealth, ListMeters, History, Subscribe, Report (EN 50160 and model reports) |
 | analyst | viewer + assess readings: Assess, AssessBatch, AssessStream |
 | operator | analyst + alarm acknowledgement and the asset register (RPCs to come) |
-| admin | operator + model lifecycle (RPCs to come) and anything not yet classified |
+| admin | operator + model lifecycle (`gridtwin models promote`, `rollback` checks it) and anything not yet classified |
 
 A token may also carry a meter scope: shell-style globs (`feeder-7-*`); then it reaches only
 meters matching one of them (see `gridtwin.security.auth` for how each RPC applies it).
@@ -48,6 +48,7 @@ GATEWAY = "/gridtwin.v1.GridTwin/"
 # every method of the contract is listed).
 RPC_ROLES: dict[str, Role] = {
     GATEWAY + "ListModels": Role.VIEWER,
+    GATEWAY + "ModelHealth": Role.VIEWER,
     GATEWAY + "ListMeters": Role.VIEWER,
     GATEWAY + "History": Role.VIEWER,
     GATEWAY + "Subscribe": Role.VIEWER,

@@ -28,8 +28,10 @@ from gridtwin.core.telemetry import attributes as attr
 from gridtwin.core.telemetry import record_model, trace_id_hex, tracer
 from gridtwin.features.matrix import from_message
 from gridtwin.registry import MODULE_MODELS, RegistryError, load_entry, registry_dir
+from gridtwin.serving.health import health_catalog
 from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel, output_class
 from gridtwin.serving.state import MeterState
+from gridtwin.serving.versions import VersionRouter
 from gridtwin.v1 import assessment_pb2, reading_pb2, services_pb2
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,14 @@ class ModuleServicer:
         self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{module}-inference")
         # A call with less time left than this is answered DEADLINE_EXCEEDED without inference.
         self.min_remaining_s = cfg.module_min_remaining_s
+        # Challengers (shadow/canary) and drift windows beside the champions (docs/lifecycle.md).
+        self.versions = VersionRouter(
+            list(self.slots),
+            factories,
+            self.warm_batch,
+            self.model_config,
+            lambda namespace: MeterState(self.redis, self.prefix, namespace),
+        )
 
     def close(self) -> None:
         self._inference.shutdown(wait=False, cancel_futures=True)
@@ -146,6 +156,7 @@ class ModuleServicer:
     def load_all(self) -> None:
         for name in self.slots:
             self.load(name)
+        self.versions.refresh()
         self.loaded = True
 
     async def watch_registry(self) -> None:
@@ -156,6 +167,7 @@ class ModuleServicer:
                 if self._manifest_stamp(name) != slot.stamp:
                     log.info("registry changed, reloading", extra={"model": name})
                     await asyncio.to_thread(self.load, name)
+            await asyncio.to_thread(self.versions.refresh)
 
     def warm_batch(self) -> ModuleBatch:
         """A plausible batch of two readings for warming models (all-zero features are
@@ -233,6 +245,7 @@ class ModuleServicer:
                     outputs = [failed] * len(batch)
                 elapsed_ms = (time.perf_counter() - started) * 1e3
                 span.set_attribute(attr.MODEL_DURATION_MS, elapsed_ms)
+            outputs = self.versions.route(name, slot.model, batch, outputs)
             for result, output in zip(results, outputs, strict=True):
                 getattr(result, name).CopyFrom(output)
             self._record(name, slot.model.version, elapsed_ms, outputs)
@@ -258,12 +271,16 @@ class ModuleServicer:
         if deadline is not None and deadline - time.monotonic() < self.min_remaining_s:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline too short for inference")
         await self.prepare(batch)
+        await self.versions.prepare(batch)
         gone = threading.Event()  # set when the call ends early (cancelled by the caller)
         context.add_done_callback(lambda _: gone.set())
         try:
             results = await self.infer(batch, deadline, gone.is_set)
         except DeadlinePassed:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before inference")
+        finally:
+            self.versions.release(batch)
+        self.versions.schedule_flush(self.redis)  # drift and shadow counts, off the answer's path
         return services_pb2.ModuleResponse(results=results)
 
     @staticmethod
@@ -311,7 +328,7 @@ class ModuleServicer:
     async def ListModels(
         self, request: services_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> services_pb2.ModelCatalog:
-        return self.catalog()
+        return await health_catalog(self.catalog(), self.versions, self.redis)
 
     def catalog(self) -> services_pb2.ModelCatalog:
         models = []

@@ -247,6 +247,26 @@ def create_app(gateway_addr: str | None = None) -> FastAPI:
         )
         return JSONResponse(to_json(result))
 
+    @app.get(
+        "/v1/models/health",
+        response_model=ModelCatalogJson,
+        responses=ERRORS,
+        summary="Champion and challenger versions, drift (PSI/KS per input) and per-version counts",
+        tags=["models"],
+    )
+    async def models_health(
+        models: str = Query("", description="comma-separated model names; empty = all sixteen"),
+        authorization: Authorization = None,
+    ) -> Response:
+        wanted = [m for m in models.split(",") if m]
+        result = await call(
+            gateway.stub.ModelHealth,
+            services_pb2.ModelHealthRequest(models=wanted),
+            authorization,
+            gateway.timeout_s,
+        )
+        return JSONResponse(to_json(result))
+
     report_responses: dict[int | str, dict[str, Any]] = {
         200: {
             "description": "the report, as an attachment",

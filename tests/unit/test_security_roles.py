@@ -20,7 +20,14 @@ def test_roles_are_cumulative():
         role: {m.rsplit("/", 1)[1] for m in RPC_ROLES if Principal("x", role).may(required_role(m))}
         for role in Role
     }
-    assert allowed[Role.VIEWER] == {"ListModels", "ListMeters", "History", "Subscribe", "Report"}
+    assert allowed[Role.VIEWER] == {
+        "ListModels",
+        "ModelHealth",
+        "ListMeters",
+        "History",
+        "Subscribe",
+        "Report",
+    }
     assert allowed[Role.ANALYST] == allowed[Role.VIEWER] | {"Assess", "AssessBatch", "AssessStream"}
     assert allowed[Role.VIEWER] < allowed[Role.ANALYST] <= allowed[Role.OPERATOR] <= allowed[Role.ADMIN]
 

@@ -91,6 +91,8 @@ def test_meter_page_lists_the_sixteen_model_answers(web_mesh, web_url, feeder, p
 def test_models_page_shows_the_registered_versions(web_url, page):
     page.goto(web_url + "/#/models")
     page.wait_for_selector("#catalog tr[data-model]", timeout=10_000)
-    versions = page.eval_on_selector_all("#catalog tr[data-model] code", "els => els.map(e => e.textContent)")
+    versions = page.eval_on_selector_all(
+        "#catalog tr[data-model] td.champion code", "els => els.map(e => e.textContent)"
+    )
     assert len(versions) == 16
     assert all(v and v != "–" for v in versions), versions

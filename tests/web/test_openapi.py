@@ -25,6 +25,7 @@ def test_document_describes_every_route_with_its_errors_and_no_422():
         "/v1/history/{meter_id}",
         "/v1/meters",
         "/v1/models",
+        "/v1/models/health",
         "/v1/reports/en50160",
         "/v1/reports/models",
     }

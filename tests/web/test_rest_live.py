@@ -99,3 +99,12 @@ def test_live_socket_delivers_only_the_selected_meter_while_a_slow_client_reads_
     assert assessment["meterId"] == wanted  # the other meter's assessment was filtered out
     assert "voltageSag" in assessment and "phaseImbalance" in assessment
     assert "voltageAnomaly" not in assessment  # projected onto the selected models
+
+
+def test_model_health_shows_the_aliases_and_drift_and_refuses_unknown_models(web_url):
+    reply = httpx.get(f"{web_url}/v1/models/health", params={"models": "voltage_anomaly"}, timeout=30)
+    (model,) = reply.json()["models"]
+    assert model["name"] == "voltage_anomaly" and model["championVersion"] == model["version"]
+    assert "drift" in model and model["drift"]["version"] == model["version"]
+    bad = httpx.get(f"{web_url}/v1/models/health", params={"models": "no_such_model"}, timeout=30)
+    assert bad.status_code == 400 and "models" in bad.json()["message"]

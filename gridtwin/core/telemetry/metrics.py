@@ -76,6 +76,16 @@ MODEL_OUTPUTS = Counter(
 FEATURE_MEAN = Gauge(
     "gridtwin_feature_batch_mean", "Mean of a monitored feature over the latest batch (drift)", ("feature",)
 )
+DRIFT_PSI = Gauge(
+    "gridtwin_model_drift_psi",
+    "PSI of a model input over the drift window against its version's reference (docs/lifecycle.md)",
+    ("model", "version", "column"),
+)
+DRIFTING = Gauge(
+    "gridtwin_model_drifting",
+    "1 when the model's window drifts (a PSI over the threshold)",
+    ("model", "version"),
+)
 
 
 class _CallbackCounters(Collector):
@@ -230,3 +240,10 @@ def record_model(
 def record_feature_mean(feature: str, value: float) -> None:
     FEATURE_MEAN.labels(feature).set(value)
     instruments()["feature"].record(value, {attr.FEATURE_NAME: feature})
+
+
+def record_drift(name: str, version: str, psi_by_column: Mapping[str, float], drifting: bool) -> None:
+    """The drift window's PSI per column and the verdict, as last computed."""
+    for column, value in psi_by_column.items():
+        DRIFT_PSI.labels(name, version, column).set(value)
+    DRIFTING.labels(name, version).set(1.0 if drifting else 0.0)

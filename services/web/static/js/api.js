@@ -11,6 +11,7 @@ export async function getJson(path) {
 
 export const listMeters = () => getJson("/v1/meters?page_size=5000");
 export const listModels = () => getJson("/v1/models");
+export const modelHealth = () => getJson("/v1/models/health");
 
 export function history(meterId, fromIso) {
   const query = new URLSearchParams({ page_size: "5000" });

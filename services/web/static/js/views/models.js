@@ -1,18 +1,18 @@
-// Models: the registry's versions and statuses (ListModels), and how the sixteen answered
-// in the latest assessment of every meter.
-import { listModels } from "../api.js";
+// Models: the registry's versions, aliases (champion, challenger in shadow or canary), drift of
+// each champion's inputs and the challenger's shadow counts (ModelHealth), and how the sixteen
+// answered in the latest assessment of every meter.
+import { modelHealth } from "../api.js";
 import { esc, short, tag } from "../format.js";
 import { MODELS, camel, onChange, state } from "../store.js";
 
 export function modelsPage(root) {
   root.innerHTML = `<h2>Models</h2><div id="catalog"><p class="muted">loading…</p></div>
     <h2>Latest answers across meters</h2><div id="answers"></div>`;
-  listModels().then((reply) => {
+  modelHealth().then((reply) => {
     const el = root.querySelector("#catalog");
     if (reply.unavailable) { el.innerHTML = `<p class="note">${esc(reply.unavailable)}</p>`; return; }
-    el.innerHTML = `<table><tr><th>model</th><th>module</th><th>algorithm</th><th>version</th><th>status</th><th>detail</th></tr>${(reply.models || []).map((m) =>
-      `<tr data-model="${esc(m.name)}"><td>${esc(m.name)}</td><td>${esc(m.module)}</td><td>${esc(m.algorithm)}</td>
-       <td><code>${esc(short(m.version))}</code></td><td>${tag(m.status)}</td><td>${esc(m.detail)}</td></tr>`).join("")}</table>`;
+    el.innerHTML = `<table><tr><th>model</th><th>module</th><th>algorithm</th><th>champion</th><th>challenger</th>
+      <th>drift (max PSI, window)</th><th>shadow answers (same severity)</th><th>status</th><th>detail</th></tr>${(reply.models || []).map(row).join("")}</table>`;
   });
   const paint = () => {
     const rows = MODELS.map((model) => {
@@ -29,4 +29,19 @@ export function modelsPage(root) {
   const off = onChange(paint);
   paint();
   return off;
+}
+
+function row(m) {
+  const challenger = m.challengerVersion
+    ? `<code>${esc(short(m.challengerVersion))}</code> ${esc(m.challengerMode)}${m.challengerMode === "canary" ? ` ${Math.round(100 * (m.canaryShare || 0))} %` : ""}${m.challengerDetail ? ` <span class="muted">${esc(m.challengerDetail)}</span>` : ""}`
+    : "–";
+  const d = m.drift || {};
+  const drift = !d.hasReference
+    ? `<span class="muted">${esc(d.detail || "no reference")}</span>`
+    : `${d.drifting ? tag("DRIFTING") : tag("OK")} ${(d.maxPsi || 0).toFixed(2)} / ${d.windowReadings || 0} readings${(d.drivers || []).length ? `<br><span class="muted">${esc(d.drivers.slice(0, 3).join(", "))}</span>` : ""}`;
+  const shadow = (m.versions || []).filter((v) => v.alias === "challenger")
+    .map((v) => `${v.answers || 0} (${v.answers ? Math.round((100 * (v.severityAgrees || 0)) / v.answers) : 0} %)`).join("") || "–";
+  return `<tr data-model="${esc(m.name)}"><td>${esc(m.name)}</td><td>${esc(m.module)}</td><td>${esc(m.algorithm)}</td>
+    <td class="champion"><code>${esc(short(m.version))}</code></td><td>${challenger}</td><td class="drift">${drift}</td><td>${shadow}</td>
+    <td>${tag(m.status)}</td><td>${esc(m.detail)}</td></tr>`;
 }

@@ -1,0 +1,241 @@
+"""A module's challenger versions and drift windows, beside the champions it serves.
+
+The champion is the module's own `ModelSlot` (loaded from `registry/<name>/`). This router adds,
+per model, what the lifecycle's aliases say (gridtwin.lifecycle.store):
+
+* **shadow**: the challenger answers the same batch, its answers are scored (per-version
+  Prometheus series, and in Redis how often it agrees with the champion's severity) and
+  never returned;
+* **canary**: meters whose stable hash (SHA-256 of the meter id) falls under the canary
+  share get the challenger's answer; the others the champion's;
+* **drift**: the champion's input columns are binned against its version's reference and
+  added to the shared window in Redis (gridtwin.lifecycle.window); `drift()` reads the verdict.
+
+It reloads a challenger when `aliases.json` changes, and a reference when the champion's
+version changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gridtwin.core.config import settings
+from gridtwin.core.telemetry import record_model
+from gridtwin.lifecycle import window
+from gridtwin.lifecycle.drift import DriftStatus, Reference, assess
+from gridtwin.lifecycle.store import Aliases, aliases_path, load_version, read_aliases, reference_path
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
+from gridtwin.serving.state import MeterState
+from gridtwin.v1 import assessment_pb2
+
+log = logging.getLogger(__name__)
+
+
+REFERENCE_RETRY_S = 30.0
+
+
+def canary_share_of(meter_id: str) -> float:
+    """A meter's stable position in [0, 1): the same meter always lands on the same side."""
+    digest = hashlib.sha256(meter_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def stats_key(prefix: str, name: str, version: str) -> str:
+    return f"{prefix}{window.model_tag(name)}:{version}:stats"
+
+
+class Challenger:
+    """The challenger of one model: its aliases, its loaded version (or why none)."""
+
+    def __init__(self, aliases: Aliases, model: ServedModel | None, reason: str = "") -> None:
+        self.aliases = aliases
+        self.model = model
+        self.reason = reason
+
+
+class VersionRouter:
+    """Challengers and drift windows of one module's models."""
+
+    def __init__(
+        self,
+        names: list[str],
+        factories: dict[str, Callable[..., ServedModel]],
+        warm: Callable[[], ModuleBatch],
+        model_config: ModelConfig,
+        states: Callable[[str], MeterState],
+    ) -> None:
+        self.names = names
+        self.factories = factories
+        self.warm = warm
+        self.model_config = model_config
+        # A challenger keeps its own per-meter state (`<model>@challenger` namespace): sharing
+        # the champion's would update its accumulators twice per reading.
+        self.states = {name: states(f"{name}@challenger") for name in names}
+        self.cfg = window.WindowSettings.from_env()
+        self.challengers: dict[str, Challenger] = {}
+        self._stamps: dict[str, float | None] = {}
+        self._references: dict[tuple[str, str], tuple[Reference | None, float]] = {}
+        self._pending: list[tuple[str, str, dict[int, dict[str, np.ndarray]], dict[int, int]]] = []
+        self._stats: list[tuple[str, str, int, int]] = []
+        self._shadows: dict[int, ModuleBatch] = {}
+        self._flushing: asyncio.Task[None] | None = None
+
+    # ---- loading -------------------------------------------------------------------
+    @staticmethod
+    def _stamp(name: str) -> float | None:
+        path = aliases_path(name)
+        return path.stat().st_mtime if path.exists() else None
+
+    def refresh(self) -> None:
+        """Load challengers whose aliases changed (called from the module's registry watch)."""
+        for name in self.names:
+            stamp = self._stamp(name)
+            if name in self.challengers and stamp == self._stamps.get(name):
+                continue
+            self._stamps[name] = stamp
+            self.challengers[name] = self._load(name)
+
+    def _load(self, name: str) -> Challenger:
+        aliases = read_aliases(name)
+        factory = self.factories.get(name)
+        if not aliases.challenger or factory is None:
+            return Challenger(aliases, None, "no challenger")
+        try:
+            model = factory(load_version(name, aliases.challenger), self.model_config)
+            model.warm(self.warm())
+        except Exception as exc:  # a broken or tampered challenger must not touch the champion
+            log.exception("challenger failed to load", extra={"model": name})
+            return Challenger(aliases, None, f"challenger failed to load ({type(exc).__name__})")
+        log.info(
+            "challenger loaded", extra={"model": name, "version": aliases.challenger, "mode": aliases.mode}
+        )
+        return Challenger(aliases, model)
+
+    def reference(self, name: str, version: str) -> Reference | None:
+        """The drift reference of a version (cached; a missing one is looked for again every
+        `REFERENCE_RETRY_S`, so `gridtwin drift-reference` takes effect without a restart)."""
+        key = (name, version)
+        cached = self._references.get(key)
+        if cached is not None and (cached[0] is not None or time.monotonic() - cached[1] < REFERENCE_RETRY_S):
+            return cached[0]
+        path: Path = reference_path(name, version)
+        reference = Reference.load(path) if path.exists() else None
+        self._references[key] = (reference, time.monotonic())
+        return reference
+
+    # ---- serving -------------------------------------------------------------------
+    async def prepare(self, batch: ModuleBatch) -> None:
+        """The challengers' own copy of the batch (their `prepare` writes their own context);
+        `route` finds it by the batch, `release` forgets it when the call ends."""
+        if not any(c.model is not None for c in self.challengers.values()):
+            return
+        shadow = dataclasses.replace(batch, context={})
+        self._shadows[id(batch)] = shadow
+        for challenger in self.challengers.values():
+            model = challenger.model
+            if model is not None and type(model).prepare is not ServedModel.prepare:
+                try:
+                    await model.prepare(shadow, self.states[model.name])
+                except Exception as exc:  # predict sees no context and says so
+                    log.warning("challenger prepare failed", extra={"model": model.name, "error": repr(exc)})
+
+    def release(self, batch: ModuleBatch) -> None:
+        self._shadows.pop(id(batch), None)
+
+    def route(self, name: str, champion: ServedModel, batch: ModuleBatch, outputs: list) -> list:
+        """The answers to return for `name`: the champion's, or the challenger's for canary
+        meters. Runs on the module's inference thread, after the champion answered."""
+        self._observe(name, champion.version, batch)
+        challenger = self.challengers.get(name)
+        if challenger is None or challenger.model is None:
+            return outputs
+        model = challenger.model
+        shadow = self._shadows.get(id(batch)) or dataclasses.replace(batch, context={})
+        try:
+            theirs = model.predict(shadow)
+        except Exception:
+            log.exception("challenger failed", extra={"model": name, "version": model.version})
+            return outputs
+        mix = Counter(
+            (assessment_pb2.ModelStatus.Name(o.info.status), assessment_pb2.Severity.Name(o.info.severity))
+            for o in theirs
+        )
+        record_model(name, model.version, None, mix)
+        agree = sum(a.info.severity == b.info.severity for a, b in zip(outputs, theirs, strict=True))
+        self._stats.append((name, model.version, len(theirs), agree))
+        if challenger.aliases.mode != "canary":
+            return outputs
+        share = challenger.aliases.canary_share
+        return [
+            t if canary_share_of(r.meter_id) < share else o
+            for r, o, t in zip(batch.readings, outputs, theirs, strict=True)
+        ]
+
+    def _observe(self, name: str, version: str, batch: ModuleBatch) -> None:
+        """Bin the champion's inputs of this batch per time bucket (sent by `flush`)."""
+        reference = self.reference(name, version)
+        if reference is None or len(batch) == 0:
+            return
+        present = [c for c in reference.columns if c in batch._index]
+        if not present:
+            return
+        seconds = np.array([r.timestamp.seconds for r in batch.readings], dtype=np.int64)
+        values = batch.columns(present)
+        per_bucket, readings = {}, {}
+        for bucket, rows in window.group_by_bucket(seconds, self.cfg.bucket_s).items():
+            per_bucket[bucket] = reference.counts({c: values[rows, i] for i, c in enumerate(present)})
+            readings[bucket] = len(rows)
+        self._pending.append((name, version, per_bucket, readings))
+
+    def schedule_flush(self, redis: Any) -> None:
+        """Send the gathered counts in the background: one flush at a time, and a flush takes
+        everything gathered until it starts (counts are best effort: a Redis error is logged)."""
+        if self._flushing is not None and not self._flushing.done():
+            return
+        self._flushing = asyncio.get_running_loop().create_task(self._flush_logged(redis))
+
+    async def _flush_logged(self, redis: Any) -> None:
+        try:
+            while self._pending or self._stats:  # counts gathered while a flush ran go too
+                await self.flush(redis)
+        except Exception as exc:
+            log.warning("drift window not updated", extra={"error": repr(exc)})
+
+    async def flush(self, redis: Any) -> None:
+        """Send the counts gathered by the last batches to Redis (on the event loop)."""
+        pending, self._pending = self._pending, []
+        stats, self._stats = self._stats, []
+        prefix = settings().redis_prefix
+        for name, version, per_bucket, readings in pending:
+            await window.add(redis, prefix, name, version, per_bucket, readings, self.cfg)
+        if stats:
+            pipe = redis.pipeline(transaction=False)
+            for name, version, answered, agree in stats:
+                key = stats_key(prefix, name, version)
+                pipe.hincrby(key, "answers", answered)
+                pipe.hincrby(key, "severity_agrees", agree)
+                pipe.expire(key, self.cfg.ttl_s)
+            await pipe.execute()
+
+    async def drift(self, redis: Any, name: str, version: str) -> DriftStatus | None:
+        """The drift verdict of `version`'s current window (None without a reference)."""
+        reference = self.reference(name, version)
+        if reference is None:
+            return None
+        bins = {c: len(s) for c, s in zip(reference.columns, reference.shares, strict=True)}
+        counts, readings = await window.read(redis, settings().redis_prefix, name, version, self.cfg, bins)
+        return assess(reference, counts, readings, self.cfg.psi_threshold, self.cfg.min_readings)
+
+    async def version_stats(self, redis: Any, name: str, version: str) -> dict[str, int]:
+        raw = await redis.hgetall(stats_key(settings().redis_prefix, name, version))
+        return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}

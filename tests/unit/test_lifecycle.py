@@ -1,0 +1,201 @@
+"""The lifecycle's pieces on their own: versions and aliases on disk, PSI/KS, canary hashing,
+the drift window in a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gridtwin.core.redis_client import connect
+from gridtwin.lifecycle import store, window
+from gridtwin.lifecycle.drift import Reference, assess, ks, psi
+from gridtwin.registry import RegistryError, load_entry, register
+from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.versions import Challenger, VersionRouter, canary_share_of
+from gridtwin.v1 import assessment_pb2, reading_pb2
+
+NAME = "voltage_anomaly"
+
+
+def _register(root: Path, content: bytes, tmp: Path) -> str:
+    artifact = tmp / f"model-{content.hex()}.bin"
+    artifact.write_bytes(content)
+    return register(NAME, {"model": artifact}, {"algorithm": "test", "features": []}, root=root).version
+
+
+def _candidate(tmp: Path, content: bytes):
+    staging = tmp / f"staging-{content.hex()}"
+    _register(staging, content, tmp)
+    return load_entry(NAME, staging)
+
+
+def test_challenger_promote_rollback_move_aliases_and_record_who_and_why(tmp_path):
+    root = tmp_path / "registry"
+    first = _register(root, b"one", tmp_path)
+    second = _candidate(tmp_path, b"two")
+    aliases = store.set_challenger(NAME, second, who="ds", why="better F1", root=root)
+    assert (aliases.champion, aliases.challenger, aliases.mode) == (first, second.version, "shadow")
+    assert load_entry(NAME, root).version == first  # the champion is untouched until promotion
+    store.promote(NAME, who="admin", why="no regression", root=root)
+    assert load_entry(NAME, root).version == second.version
+    assert store.read_aliases(NAME, root).challenger is None
+    store.rollback(NAME, who="admin", why="drill", root=root)
+    assert load_entry(NAME, root).version == first
+    moves = [(e["action"], e["version"], e["who"], e["why"]) for e in store.events(NAME, root)]
+    assert moves == [
+        ("challenger", second.version, "ds", "better F1"),
+        ("promote", second.version, "admin", "no regression"),
+        ("rollback", first, "admin", "drill"),
+    ]
+    assert {v["version"] for v in store.list_versions(NAME, root)} == {first, second.version}
+
+
+def test_moves_that_cannot_be_made_say_why(tmp_path):
+    root = tmp_path / "registry"
+    first = _register(root, b"one", tmp_path)
+    with pytest.raises(store.LifecycleError, match="no challenger"):
+        store.promote(NAME, root=root)
+    with pytest.raises(store.LifecycleError, match="no earlier champion"):
+        store.rollback(NAME, root=root)
+    with pytest.raises(store.LifecycleError, match="already the champion"):
+        store.set_challenger(NAME, load_entry(NAME, root), root=root)
+    with pytest.raises(store.LifecycleError, match="unknown model"):
+        store.promote("no_such_model", root=root)
+    with pytest.raises(store.LifecycleError, match="canary_share"):
+        store.set_challenger(NAME, _candidate(tmp_path, b"two"), mode="canary", canary_share=1.5, root=root)
+    assert load_entry(NAME, root).version == first
+
+
+def test_a_tampered_version_is_never_installed(tmp_path):
+    root = tmp_path / "registry"
+    first = _register(root, b"one", tmp_path)
+    second = _candidate(tmp_path, b"two")
+    store.set_challenger(NAME, second, root=root)
+    stored = store.version_dir(NAME, second.version, root)
+    (stored / next(p.name for p in stored.iterdir() if p.suffix == ".bin")).write_bytes(b"evil")
+    with pytest.raises(RegistryError, match="do not match"):
+        store.promote(NAME, root=root)
+    assert load_entry(NAME, root).version == first
+
+
+def test_psi_and_ks_are_zero_on_the_reference_and_grow_with_a_shift():
+    shares = np.full(10, 0.1)
+    assert psi(np.full(10, 50), shares) == pytest.approx(0.0, abs=1e-12)
+    assert ks(np.full(10, 50), shares) == pytest.approx(0.0, abs=1e-12)
+    shifted = np.array([0, 0, 50, 50, 50, 50, 50, 50, 100, 100])
+    assert psi(shifted, shares) > 0.2 and ks(shifted, shares) == pytest.approx(0.2)
+
+
+def test_assess_names_the_drifting_columns_and_waits_for_enough_readings():
+    ref = Reference("v1", ("a", "b"), (np.arange(1.0, 10.0),) * 2, (np.full(10, 0.1),) * 2)
+    rng = np.random.default_rng(0)
+    same = rng.uniform(0, 10, 2000)
+    counts = ref.counts({"a": same, "b": same + 3.0})
+    status = assess(ref, counts, 2000, threshold=0.2, min_readings=500)
+    assert status.drifting and status.drivers == ["b"]
+    early = assess(ref, counts, 100, threshold=0.2, min_readings=500)
+    assert not early.drifting and "500 needed" in early.detail
+
+
+def test_canary_share_is_stable_and_splits_meters_by_the_share():
+    meters = [f"m-{i}" for i in range(4000)]
+    first = [canary_share_of(m) for m in meters]
+    assert first == [canary_share_of(m) for m in meters]
+    assert abs(np.mean(np.array(first) < 0.1) - 0.1) < 0.02
+
+
+def test_window_is_shared_bounded_and_hash_tagged(redis_url, redis_prefix, monkeypatch):
+    monkeypatch.setenv("GRIDTWIN_DRIFT_BUCKET_S", "60")
+    monkeypatch.setenv("GRIDTWIN_DRIFT_WINDOW_S", "180")
+    cfg = window.WindowSettings.from_env()
+    bins = {"a": 3}
+
+    async def run() -> tuple[dict, int, list]:
+        redis = connect(redis_url)
+        try:
+            for bucket in range(10):  # two "replicas" adding to the same buckets
+                for _ in range(2):
+                    await window.add(
+                        redis,
+                        redis_prefix,
+                        NAME,
+                        "v1",
+                        {bucket: {"a": np.array([1, 0, 2])}},
+                        {bucket: 3},
+                        cfg,
+                    )
+            counts, n = await window.read(redis, redis_prefix, NAME, "v1", cfg, bins)
+            keys = [k.decode() async for k in redis.scan_iter(match=f"{redis_prefix}*")]
+            ttls = [await redis.ttl(k) for k in keys]
+            return counts, n, list(zip(keys, ttls, strict=True))
+        finally:
+            await redis.aclose()
+
+    counts, n, keys = asyncio.run(run())
+    assert n == 3 * 2 * 3 and counts["a"].tolist() == [6, 0, 12]  # the last 3 buckets only
+    assert len(keys) == cfg.buckets + 1  # the index and the window's buckets: older ones are deleted
+    assert all("{drift:voltage_anomaly}" in k and 0 < ttl <= cfg.ttl_s for k, ttl in keys)
+
+
+def test_reference_round_trips(tmp_path):
+    doc = {
+        "version": "v1",
+        "rows": 3,
+        "columns": [{"name": "a", "edges": [1.0, 2.0], "shares": [0.2, 0.3, 0.5]}],
+    }
+    path = tmp_path / "ref.json"
+    path.write_text(json.dumps(doc))
+    ref = Reference.load(path)
+    assert ref.columns == ("a",) and ref.counts({"a": np.array([0.5, 1.5, 2.5, np.nan])})["a"].tolist() == [
+        1,
+        1,
+        1,
+    ]
+    shutil.rmtree(tmp_path)
+
+
+class _Fixed(ServedModel):
+    """A served model that answers every item with its own version (no artifacts needed)."""
+
+    name = NAME
+
+    def __init__(self, version: str) -> None:
+        self.version, self.algorithm = version, "fixed"
+
+    def predict(self, batch: ModuleBatch) -> list:
+        return [assessment_pb2.VoltageAnomaly(info=self.info()) for _ in range(len(batch))]
+
+
+def _batch(meters: list[str]) -> ModuleBatch:
+    return ModuleBatch(
+        readings=[reading_pb2.Reading(meter_id=m) for m in meters],
+        features=np.zeros((len(meters), 1)),
+        feature_names=("x",),
+        schema_version="test",
+    )
+
+
+@pytest.mark.parametrize("mode", ["shadow", "canary"])
+def test_the_router_returns_the_champion_in_shadow_and_the_challenger_to_canary_meters(
+    mode, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("GRIDTWIN_REGISTRY", str(tmp_path))
+    router = VersionRouter([NAME], {}, lambda: _batch(["warm"]))
+    aliases = store.Aliases(champion="old", challenger="new", mode=mode, canary_share=0.3)
+    router.challengers[NAME] = Challenger(aliases, _Fixed("new"))
+    champion = _Fixed("old")
+    meters = [f"m-{i}" for i in range(200)]
+    batch = _batch(meters)
+    answers = router.route(NAME, champion, batch, champion.predict(batch))
+    versions = [a.info.model_version for a in answers]
+    if mode == "shadow":
+        assert set(versions) == {"old"}
+    else:
+        assert versions == ["new" if canary_share_of(m) < 0.3 else "old" for m in meters]
+        assert 0.2 < versions.count("new") / len(meters) < 0.4
+    assert router._stats == [(NAME, "new", len(meters), len(meters))]  # scored in both modes

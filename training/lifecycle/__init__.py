@@ -1,0 +1,1 @@
+"""The model lifecycle at training time: drift references, retraining, champion vs challenger."""

@@ -1,0 +1,102 @@
+"""The drift reference of a model version: bins of its inputs on the training data.
+
+Written at registration (`gridtwin train`, `gridtwin retrain`, or `gridtwin models reference
+NAME` for a version registered before the lifecycle existed) next to the version, read by the
+modules (gridtwin.lifecycle.drift).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gridsim.network import TRAINING_FEEDER
+from gridtwin.features.frame import features_from_dataframe
+from gridtwin.lifecycle.store import reference_path
+from gridtwin.registry import RegistryEntry, load_entry
+
+# Bin edges at these quantiles of the reference: its central 98 % is one bin, its tails are
+# split at 1 % and 0.1 %. Deciles would make PSI flag any window that covers only part of the
+# normal range (an hour of a few meters on one feeder sits in two or three deciles: measured,
+# docs/lifecycle.md); these bins measure how much of the window lies where the reference is
+# rare, which is what a shifted input (a tap change, a recalibrated sensor) produces.
+QUANTILES = (0.001, 0.01, 0.99, 0.999)
+
+
+def column_reference(values: np.ndarray) -> dict[str, list[float]] | None:
+    """Bin edges at `QUANTILES` and the share of rows per bin; None for a constant column
+    (it cannot show a shift in distribution shape, only in value: not monitored)."""
+    values = values[np.isfinite(values)]
+    if values.size == 0 or values.min() == values.max():
+        return None
+    edges = np.unique(np.quantile(values, QUANTILES))
+    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
+    return {"edges": edges.tolist(), "shares": (counts / counts.sum()).tolist()}
+
+
+def build_reference(entry: RegistryEntry, features: pd.DataFrame) -> dict:
+    """The reference document of `entry` from a features frame (serving feature names)."""
+    columns = []
+    for name in entry.manifest.get("features", []):
+        if name not in features:
+            continue
+        ref = column_reference(features[name].to_numpy(dtype=np.float64))
+        if ref is not None:
+            columns.append({"name": name, **ref})
+    return {"version": entry.version, "rows": int(len(features)), "columns": columns}
+
+
+def training_features(dataset: Path, feeder: str = TRAINING_FEEDER) -> pd.DataFrame:
+    """Serving features of the simulator's training-feeder readings (the data models learn from)."""
+    return features_from_dataframe(pd.read_parquet(dataset / feeder / "readings.parquet"))
+
+
+def write_reference(
+    name: str,
+    features: pd.DataFrame,
+    root: str | os.PathLike[str] | None = None,
+    entry: RegistryEntry | None = None,
+) -> Path | None:
+    """Write the reference of `entry` (default: the champion of `name`); None if unregistered."""
+    entry = entry or load_entry(name, root)
+    if entry is None:
+        return None
+    path = reference_path(name, entry.version, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(build_reference(entry, features)))
+    os.replace(tmp, path)
+    return path
+
+
+def write_references(
+    names: list[str] | None,
+    profile: str = "quick",
+    seed: int = 0,
+    registry: str | os.PathLike[str] | None = None,
+) -> list[Path]:
+    """References of the registered champions of `names` (all when None), from the profile's
+    training data (`gridtwin train` calls this after registering)."""
+    from gridtwin.registry import MODEL_MODULE
+    from training.pipeline import dataset_dir
+
+    features = training_features(dataset_dir(profile, seed))
+    written = [write_reference(name, features, registry) for name in names or list(MODEL_MODULE)]
+    return [p for p in written if p is not None]
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    cmd = sub.add_parser("drift-reference", help="write the drift reference of registered models")
+    cmd.add_argument("names", nargs="*", help="model names (default: all registered)")
+    cmd.add_argument("--profile", choices=("quick", "full"), default="quick")
+    cmd.add_argument("--registry", help="registry folder (default: $GRIDTWIN_REGISTRY or ./registry)")
+    cmd.set_defaults(
+        handler=lambda args: print(
+            "\n".join(map(str, write_references(args.names or None, args.profile, 0, args.registry)))
+        )
+    )
