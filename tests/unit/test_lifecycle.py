@@ -15,7 +15,7 @@ from gridtwin.core.redis_client import connect
 from gridtwin.lifecycle import store, window
 from gridtwin.lifecycle.drift import Reference, assess, ks, psi
 from gridtwin.registry import RegistryError, load_entry, register
-from gridtwin.serving.model import ModuleBatch, ServedModel
+from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.versions import Challenger, VersionRouter, canary_share_of
 from gridtwin.v1 import assessment_pb2, reading_pb2
 
@@ -185,7 +185,7 @@ def test_the_router_returns_the_champion_in_shadow_and_the_challenger_to_canary_
     mode, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("GRIDTWIN_REGISTRY", str(tmp_path))
-    router = VersionRouter([NAME], {}, lambda: _batch(["warm"]))
+    router = VersionRouter([NAME], {}, lambda: _batch(["warm"]), ModelConfig(), lambda namespace: None)
     aliases = store.Aliases(champion="old", challenger="new", mode=mode, canary_share=0.3)
     router.challengers[NAME] = Challenger(aliases, _Fixed("new"))
     champion = _Fixed("old")
