@@ -128,10 +128,7 @@ def train_one(
     )
     started = time.perf_counter()
     stage_seconds: dict[str, float] = {}
-    if hasattr(module, "Spec"):
-        result: TrainResult = run_stages(module.Spec(ctx), stage_seconds)
-    else:  # not yet migrated to stages
-        result = module.train(ctx)
+    result: TrainResult = run_stages(module.Spec(ctx), stage_seconds)
     train_s = time.perf_counter() - started
     manifest: dict[str, Any] = {
         "algorithm": result.algorithm,
