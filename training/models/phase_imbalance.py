@@ -100,7 +100,7 @@ class Spec(TrainingSpec):
         self.cv_rows = grid_search(self.grid, folds, fold)
         self.best = max(self.cv_rows, key=lambda r: (r["accuracy"], r["macro_f1"]))
         self.params = {k: self.best[k] for k in ("max_depth", "min_samples_leaf", "class_weight")}
-        # Refit on train + validation (time-earlier than test; held-out meters included).
+        # Refit on train + validation (training meters only, time-earlier than test).
         self.fit_mask = split.train | split.val
         self.tree = DecisionTreeClassifier(random_state=ctx.seed, **self.params).fit(
             self.x_all[self.fit_mask], self.y_all[self.fit_mask]
