@@ -2,8 +2,8 @@
 forecasts of members trained without the validation block, then (optionally) a refit.
 
 * weights: non-negative per-horizon weights summing to one (NNLS with a penalty row), over
-  the members that beat the weekly seasonal naive on validation at that horizon (a member
-  that does not beat its baseline gets no weight; the best member is kept if none does);
+  the members that beat the weekly seasonal naive on validation (mean MAPE over the horizons:
+  a member that does not beat its baseline gets no weight; the best member is kept if none does);
 * intervals: split-conformal residual quantiles of the ensemble on the same validation origins.
 """
 
@@ -100,13 +100,15 @@ def validation_forecasts(model: ForecastModel, tracks: list[Track], ends: list[i
 
 
 def eligible_members(mape: dict[str, np.ndarray], members: tuple[str, ...]) -> np.ndarray:
-    """(H, M) mask: the members whose validation MAPE beats the naive's at each horizon; where
-    none does, the member with the lowest MAPE alone."""
-    table = np.stack([mape[m] for m in members], axis=-1)  # (H, M)
-    use = table < mape["naive"][:, None]
-    none = ~use.any(axis=1)
-    use[none, np.nanargmin(np.where(np.isfinite(table[none]), table[none], np.inf), axis=1)] = True
-    return use
+    """(H, M) mask of the members that get weight: those whose validation MAPE averaged over
+    the horizons beats the weekly naive's (one decision per member, regularised across
+    horizons: per-horizon decisions are noisy and left single members); where none does, the
+    member with the lowest mean MAPE alone."""
+    mean = np.array([np.nanmean(mape[m]) for m in members])
+    use = mean < np.nanmean(mape["naive"])
+    if not use.any():
+        use[np.nanargmin(np.where(np.isfinite(mean), mean, np.inf))] = True
+    return np.broadcast_to(use, (len(mape["naive"]), len(members))).copy()
 
 
 def masked_weights(stack: np.ndarray, target: np.ndarray, use: np.ndarray) -> np.ndarray:
