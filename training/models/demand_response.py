@@ -225,8 +225,7 @@ class Spec(TrainingSpec):
         self._plots()
         best_cols, train_df, test_df, cv_rows = self.best_cols, self.train_df, self.test_df, self.cv_rows
         return TrainResult(
-            algorithm="K-Means (k=4) on dark-window load-profile features, centroid-named segments (numpy nearest "
-            "centroid)",
+            algorithm="K-Means (k=4) on dark-window load-profile features, centroid-named segments (served: nearest centroid)",
             artifacts=self.artifacts,
             features=[f"profile:{c}" for c in best_cols]
             + ["active_power_total_w", "reactive_power_total_var"],

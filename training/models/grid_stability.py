@@ -455,8 +455,8 @@ class Spec(TrainingSpec):
         best, keep, df = self.best, self.keep, self.frame
         return TrainResult(
             algorithm=(
-                "Soft-voting ensemble: random forest + XGBoost (ONNX Runtime) + logistic regression (numpy), "
-                "isotonic-calibrated"
+                "Soft-voting ensemble: random forest + XGBoost (ONNX Runtime) + logistic regression (served as its "
+                "coefficients: their contributions are the risk factors), isotonic-calibrated"
             ),
             artifacts=self.artifacts,
             features=self.input_names,

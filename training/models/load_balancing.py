@@ -230,7 +230,7 @@ class Spec(TrainingSpec):
         if self.med > 0.5:
             notes += f"Goal missed: median VUF ratio {self.med:.3f} > 0.5 on imbalanced held-out states. "
         return TrainResult(
-            algorithm="MCDA: TOPSIS over beam-searched phase re-assignment plans (linearised sequence model, numpy)",
+            algorithm="MCDA: TOPSIS over beam-searched phase re-assignment plans (linearised sequence model, run by the service)",
             artifacts=self.artifacts,
             features=[
                 "active_power_a_w",

@@ -270,6 +270,18 @@ def _report(model: ForecastModel, table: dict, cov: float, cov_agg: float, prof:
     return "\n".join(report)
 
 
+def _algorithm(model: ForecastModel) -> str:
+    """What is served: the members with weight (the others are fitted and reported only)."""
+    weighted = [m for i, m in enumerate(model.cfg.members) if model.weights[:, i].any()]
+    idle = [m for m in model.cfg.members if m not in weighted]
+    return (
+        f"ensemble of {' + '.join(weighted)} (per-horizon NNLS weights over the members that beat the weekly naive "
+        "on validation; split-conformal 90 % intervals"
+        + (f"; fitted but not weighted in: {', '.join(idle)}" if idle else "")
+        + "; LSTM Keras-trained, ONNX Runtime-served)"
+    )
+
+
 def _excluded(model: ForecastModel) -> str:
     """Which members did not beat the weekly naive on validation, and so got no weight."""
     beats = model.validation.get("beats_naive", {})
@@ -367,8 +379,7 @@ class Spec(TrainingSpec):
         cfg, n, n_test_time = model.cfg, self.n, self.n_test_time
         plots = _plots(self.ctx, self.agg, cfg, list(table))
         return TrainResult(
-            algorithm="Prophet + LSTM + ridge lag model ensemble (per-horizon NNLS weights, split-conformal 90 % "
-            "intervals; LSTM Keras-trained, ONNX Runtime-served)",
+            algorithm=_algorithm(model),
             artifacts=self.artifacts,
             features=["active_power_total_w"],
             metrics=self.metrics,

@@ -300,7 +300,7 @@ p95 {np.percentile(all_ms, 95):.1f} ms (2-core machine shared with other jobs).
         )
         return TrainResult(
             algorithm="MILP (scipy HiGHS) on linearised loss/voltage sensitivities, solved at training; served as a "
-            "table of verified solutions (numpy lookup)",
+            "lookup table of verified solutions",
             artifacts=self.artifacts,
             features=_P + _Q + ["voltage_mean_pu"],
             metrics=self.metrics,
