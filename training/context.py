@@ -63,7 +63,14 @@ class TrainContext:
 
 @dataclass
 class Metric:
-    """A held-out metric beside its naive baseline and its goal."""
+    """A held-out metric beside its naive baseline and its goal, judged honestly (issue 9).
+
+    A goal is *not assessable* when the test cannot fail it: the value is NaN (no class or no
+    positives to score) or ``not_assessable`` says why (for example a test block without
+    overloads). It is *met* only when the value passes the goal **and** beats the naive
+    baseline (strictly, in the metric's direction); a model that passes the number but loses
+    to its baseline has missed. Goals come from the issues' texts only.
+    """
 
     name: str
     value: float
@@ -71,10 +78,26 @@ class Metric:
     baseline_name: str = ""
     goal: str = ""  # e.g. ">= 0.90"
     higher_is_better: bool = True
+    not_assessable: str = ""  # why the test cannot judge this figure ("" = it can)
+    # False for a budget (e.g. a false-alarm rate) whose baseline is a reference, not a bar:
+    # the model's worth is then judged by its other metrics against the baseline.
+    must_beat_baseline: bool = True
 
     @property
-    def goal_met(self) -> bool | None:
-        if not self.goal:
+    def assessable(self) -> bool:
+        return not self.not_assessable and bool(np.isfinite(self.value))
+
+    @property
+    def beats_baseline(self) -> bool | None:
+        """Strictly better than the baseline; None without a (finite) baseline or value."""
+        if self.baseline is None or not np.isfinite(self.baseline) or not np.isfinite(self.value):
+            return None
+        return self.value > self.baseline if self.higher_is_better else self.value < self.baseline
+
+    @property
+    def passes_goal(self) -> bool | None:
+        """The value against the goal's number alone (None without a goal or when not assessable)."""
+        if not self.goal or not self.assessable:
             return None
         op, _, number = self.goal.partition(" ")
         target = float(number)
@@ -85,6 +108,27 @@ class Metric:
             "<": self.value < target,
         }[op]
 
+    @property
+    def goal_met(self) -> bool | None:
+        """True only when the goal is passed and the baseline is not beaten by the baseline."""
+        passes = self.passes_goal
+        if passes is None:
+            return None
+        return bool(passes and (self.beats_baseline is not False or not self.must_beat_baseline))
+
+    @property
+    def verdict(self) -> str:
+        """ "met", "missed", "missed: does not beat <baseline>", "not assessable: why" or "" (no goal)."""
+        if not self.goal:
+            return ""
+        if not self.assessable:
+            return "not assessable: " + (self.not_assessable or "no value on this test")
+        if not self.passes_goal:
+            return "missed"
+        if self.beats_baseline is False and self.must_beat_baseline:
+            return f"missed: does not beat {self.baseline_name or 'the baseline'}"
+        return "met"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "value": self.value,
@@ -92,6 +136,9 @@ class Metric:
             "baseline_name": self.baseline_name,
             "goal": self.goal,
             "goal_met": self.goal_met,
+            "beats_baseline": self.beats_baseline,
+            "assessable": self.assessable,
+            "verdict": self.verdict,
             "higher_is_better": self.higher_is_better,
         }
 

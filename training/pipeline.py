@@ -1,6 +1,8 @@
 """`gridtwin train`: train, evaluate, time and register each model, then write the overview.
 
-Each model module in `training.models` exposes `train(ctx) -> TrainResult`. The pipeline
+Each model module in `training.models` declares its training as a `Spec` class (a
+`training.spec.TrainingSpec`: data, features, split, fit, export, evaluate, report stages); the
+pipeline runs the stages (`training.spec.run_stages`) and owns the rest. The pipeline
 generates (or reuses) the simulator dataset of the profile, runs the models in a fixed order
 with deterministic seeds, measures single-row and batch latency through the *serving* code
 (`gridtwin.models.<name>.Model`), registers the model with its metrics beside the baseline
@@ -33,6 +35,7 @@ from gridtwin.serving.module import default_factory
 from gridtwin.v1 import assessment_pb2, reading_pb2
 from training.context import TrainContext, TrainResult
 from training.report import write_model_report, write_overview
+from training.spec import run_stages
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +127,8 @@ def train_one(
         name=name, profile=profile, seed=seed, dataset_dir=data, work_dir=work, report_dir=report_dir
     )
     started = time.perf_counter()
-    result: TrainResult = module.train(ctx)
+    stage_seconds: dict[str, float] = {}
+    result: TrainResult = run_stages(module.Spec(ctx), stage_seconds)
     train_s = time.perf_counter() - started
     manifest: dict[str, Any] = {
         "algorithm": result.algorithm,
@@ -136,6 +140,7 @@ def train_one(
         "schema_version": SCHEMA_VERSION,
         "metrics": {m.name: m.as_dict() for m in result.metrics},
         "train_seconds": round(train_s, 2),
+        "stage_seconds": stage_seconds,
         "notes": result.notes,
         **result.extra,
     }

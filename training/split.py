@@ -2,7 +2,9 @@
 
 Rows are split by time into 70/15/15 blocks with an embargo gap between blocks (at least
 the label horizon, so no training label looks into the test period) and, optionally, by
-meter: test and validation rows come only from meters never seen in training.
+meter: test rows come only from held-out meters, never seen in training or validation.
+Validation rows are the middle time block of the *training* meters, so a model refitted on
+train + validation, or calibrated or early-stopped on validation, never sees a test meter.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ class Split:
 
     def describe(self) -> dict[str, object]:
         return {
-            "method": "time blocks 70/15/15 with embargo" + (" + meter hold-out" if self.by_meter else ""),
+            "method": "time blocks 70/15/15 with embargo"
+            + (
+                " + meter hold-out (validation: training meters; test: held-out meters)"
+                if self.by_meter
+                else ""
+            ),
             "rows": {
                 "train": int(self.train.sum()),
                 "val": int(self.val.sum()),
@@ -67,6 +74,6 @@ def split_by_time(
         holdout = set(rng.choice(unique, size=n_hold, replace=False).tolist())
         is_hold = np.array([x in holdout for x in m])
         train &= ~is_hold
-        val &= is_hold
+        val &= ~is_hold  # validation meters are never test meters
         test &= is_hold
     return Split(train=train, val=val, test=test, by_meter=by_meter)

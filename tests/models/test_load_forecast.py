@@ -28,7 +28,8 @@ COL = FEATURE_NAMES.index("active_power_total_w")
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
     from training.context import TrainContext
-    from training.models.load_forecast import train
+    from training.models.load_forecast import Spec
+    from training.spec import run_stages
 
     base = tmp_path_factory.mktemp("lf")
     ctx = TrainContext(
@@ -40,7 +41,7 @@ def registered(tmp_path_factory):
         report_dir=base / "report",
     )
     started = time.perf_counter()
-    result = train(ctx)
+    result = run_stages(Spec(ctx))
     seconds = time.perf_counter() - started
     manifest = {
         "algorithm": result.algorithm,

@@ -1,7 +1,9 @@
 """Fitting the forecaster: members, then ensemble weights and conformal bounds on validation
 forecasts of members trained without the validation block, then (optionally) a refit.
 
-* weights: non-negative per-horizon weights summing to one (NNLS with a penalty row);
+* weights: non-negative per-horizon weights summing to one (NNLS with a penalty row), over
+  the members that beat the weekly seasonal naive on validation (mean MAPE over the horizons:
+  a member that does not beat its baseline gets no weight; the best member is kept if none does);
 * intervals: split-conformal residual quantiles of the ensemble on the same validation origins.
 """
 
@@ -97,12 +99,33 @@ def validation_forecasts(model: ForecastModel, tracks: list[Track], ends: list[i
     return {m: np.concatenate(v) for m, v in preds.items()}, np.concatenate(targets)
 
 
+def eligible_members(mape: dict[str, np.ndarray], members: tuple[str, ...]) -> np.ndarray:
+    """(H, M) mask of the members that get weight: those whose validation MAPE averaged over
+    the horizons beats the weekly naive's (one decision per member, regularised across
+    horizons: per-horizon decisions are noisy and left single members); where none does, the
+    member with the lowest mean MAPE alone."""
+    mean = np.array([np.nanmean(mape[m]) for m in members])
+    use = mean < np.nanmean(mape["naive"])
+    if not use.any():
+        use[np.nanargmin(np.where(np.isfinite(mean), mean, np.inf))] = True
+    return np.broadcast_to(use, (len(mape["naive"]), len(members))).copy()
+
+
+def masked_weights(stack: np.ndarray, target: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """``fit_weights`` over the members in ``use``; the others get 0."""
+    w = np.zeros(stack.shape[1])
+    w[use] = fit_weights(stack[:, use], target)
+    return w
+
+
 def calibrate(model: ForecastModel, preds: dict[str, np.ndarray], y: np.ndarray) -> None:
     """Ensemble weights, conformal bounds and validation scores from validation forecasts."""
     c = model.cfg
     n_h = len(c.horizons)
     stack = np.stack([preds[m] for m in c.members], axis=-1)  # (n, H, M)
-    model.weights = np.array([fit_weights(stack[:, j], y[:, j]) for j in range(n_h)])
+    mape = {m: mape_per_horizon(y, preds[m]) for m in (*c.members, "naive")}
+    use = eligible_members(mape, tuple(c.members))
+    model.weights = np.array([masked_weights(stack[:, j], y[:, j], use[j]) for j in range(n_h)])
     ens = combine(preds, c.members, model.weights)
     model.bounds = np.array([conformal_bounds(y[:, j] - ens[:, j], c.level) for j in range(n_h)])
     model.short_bounds = np.array(
@@ -114,6 +137,7 @@ def calibrate(model: ForecastModel, preds: dict[str, np.ndarray], y: np.ndarray)
             m: mape_per_horizon(y, v).tolist() for m, v in {**preds, "ensemble": ens}.items()
         },
         "weights": model.weights.tolist(),
+        "beats_naive": {m: use[:, i].tolist() for i, m in enumerate(c.members)},
     }
 
 

@@ -20,6 +20,7 @@ from gridtwin.serving.runtime import OnnxModel
 from training.context import Metric, TrainContext, TrainResult
 from training.keras_export import configure, export_onnx, onnx_parity
 from training.models._monitoring.common import md_table, plt
+from training.spec import TrainingSpec
 from training.split import split_by_time
 
 NAME = "frequency_stability"
@@ -302,68 +303,92 @@ def _metrics(results: dict) -> list[Metric]:
     ]
 
 
-def train(ctx: TrainContext) -> TrainResult:
-    data = _Data(ctx)
-    n_train = 20_000 if ctx.quick else 100_000
-    n_eval = 10_000 if ctx.quick else 40_000
-    x_tr, y_tr, *_ = data.sequences(data.split.train, n_train)
-    x_va, y_va, *_ = data.sequences(data.split.val, n_eval)
-    net, fit = _tune_and_fit(ctx, x_tr, y_tr, x_va, y_va)
-    model_path = export_onnx(net, ctx.path("frequency_lstm.onnx"))
-    served = OnnxModel(model_path)
-    results = _evaluate(data, served, n_eval)
-    _plots(ctx, data, served, fit["curve"])
-    # Parity rows drawn after the evaluation, so the check leaves the evaluated test windows unchanged.
-    x_parity, *_ = data.sequences(data.split.test, 2000, cadence=1, history_full=True)
-    parity = onnx_parity(net, model_path, x_parity)
-    if parity > PARITY_TOL:
-        raise RuntimeError(f"ONNX export differs from Keras by {parity:.3g} (> {PARITY_TOL})")
-    report, notes = _report(data, results, fit, parity)
-    return TrainResult(
-        algorithm="LSTM 64/32 (Keras-trained, ONNX Runtime-served), 5 s ahead",
-        artifacts={"model": model_path},
-        features=[
-            *(f"frequency_lag_{k}" for k in range(N_STEPS)),
-            *(f"dt_lag_{k}" for k in range(N_STEPS)),
-            "frequency_hz",
-            "nominal_frequency_hz",
-            "rocof_hz_per_s",
-        ],
-        metrics=_metrics(results),
-        hyperparameters={
-            "layers": [64, 32],
-            "steps": N_STEPS,
-            "inputs": N_INPUTS,
-            "horizon_s": HORIZON_S,
-            "lr": fit["lr"],
-            "batch": 512,
-            "loss": "huber(0.5) on 0.1-Hz units",
-            "epochs_max": fit["epochs"],
-            "cadences_s": CADENCES_S.tolist(),
-            "cadence_p": CADENCE_P.tolist(),
-            "framework": "keras (tensorflow backend) -> onnx",
-        },
-        training_data={
-            "table": "frequency (1 s)",
-            "seconds": int(len(data.f_true)),
-            "trips": data.n_trips,
-            "train_sequences": int(len(x_tr)),
-        },
-        split={
-            "method": "time blocks 70/15/15 with embargo (system-wide series: no meters)",
-            "embargo_s": data.embargo_s,
-            "rows": {k: int(getattr(data.split, k).sum()) for k in ("train", "val", "test")},
-        },
-        cross_validation={"method": "validation block + early stopping", "tried": fit["tried"]},
-        report_md=report,
-        notes=notes,
-        latency_rows=_latency_rows(data),
-        extra={
-            "onnx_parity": {
-                "max_abs": parity,
-                "tolerance": PARITY_TOL,
-                "units": "0.1 Hz",
-                "rows": len(x_parity),
-            }
-        },
-    )
+class Spec(TrainingSpec):
+    """The frequency LSTM: sequences in serving's lag layout, Keras fit, ONNX export."""
+
+    name = NAME
+
+    def data(self) -> None:
+        self.series = _Data(self.ctx)
+        self.n_train = 20_000 if self.ctx.quick else 100_000
+        self.n_eval = 10_000 if self.ctx.quick else 40_000
+
+    def split(self) -> None:
+        """A system-wide series: time blocks only, cut by ``_Data`` (embargo ≥ the longest window)."""
+        self.parts = self.series.split
+
+    def features(self) -> None:
+        data = self.series
+        self.x_tr, self.y_tr, *_ = data.sequences(data.split.train, self.n_train)
+        self.x_va, self.y_va, *_ = data.sequences(data.split.val, self.n_eval)
+
+    def fit(self) -> None:
+        self.net, self.fit_info = _tune_and_fit(self.ctx, self.x_tr, self.y_tr, self.x_va, self.y_va)
+
+    def export(self) -> None:
+        self.model_path = export_onnx(self.net, self.ctx.path("frequency_lstm.onnx"))
+        self.artifacts = {"model": self.model_path}
+
+    def evaluate(self) -> None:
+        """Through the served ONNX graph; the parity rows are drawn after the evaluation and its
+        plots, so the check leaves the evaluated test windows unchanged."""
+        data, served = self.series, OnnxModel(self.model_path)
+        self.results = _evaluate(data, served, self.n_eval)
+        _plots(self.ctx, data, served, self.fit_info["curve"])
+        self.x_parity, *_ = data.sequences(data.split.test, 2000, cadence=1, history_full=True)
+        self.parity = onnx_parity(self.net, self.model_path, self.x_parity)
+        if self.parity > PARITY_TOL:
+            raise RuntimeError(f"ONNX export differs from Keras by {self.parity:.3g} (> {PARITY_TOL})")
+        self.metrics = _metrics(self.results)
+
+    def report(self) -> TrainResult:
+        data, fit = self.series, self.fit_info
+        report, notes = _report(data, self.results, fit, self.parity)
+        return TrainResult(
+            algorithm="LSTM 64/32 (Keras-trained, ONNX Runtime-served), 5 s ahead",
+            artifacts=self.artifacts,
+            features=[
+                *(f"frequency_lag_{k}" for k in range(N_STEPS)),
+                *(f"dt_lag_{k}" for k in range(N_STEPS)),
+                "frequency_hz",
+                "nominal_frequency_hz",
+                "rocof_hz_per_s",
+            ],
+            metrics=self.metrics,
+            hyperparameters={
+                "layers": [64, 32],
+                "steps": N_STEPS,
+                "inputs": N_INPUTS,
+                "horizon_s": HORIZON_S,
+                "lr": fit["lr"],
+                "batch": 512,
+                "loss": "huber(0.5) on 0.1-Hz units",
+                "epochs_max": fit["epochs"],
+                "cadences_s": CADENCES_S.tolist(),
+                "cadence_p": CADENCE_P.tolist(),
+                "framework": "keras (tensorflow backend) -> onnx",
+            },
+            training_data={
+                "table": "frequency (1 s)",
+                "seconds": int(len(data.f_true)),
+                "trips": data.n_trips,
+                "train_sequences": int(len(self.x_tr)),
+            },
+            split={
+                "method": "time blocks 70/15/15 with embargo (system-wide series: no meters)",
+                "embargo_s": data.embargo_s,
+                "rows": {k: int(getattr(data.split, k).sum()) for k in ("train", "val", "test")},
+            },
+            cross_validation={"method": "validation block + early stopping", "tried": fit["tried"]},
+            report_md=report,
+            notes=notes,
+            latency_rows=_latency_rows(data),
+            extra={
+                "onnx_parity": {
+                    "max_abs": self.parity,
+                    "tolerance": PARITY_TOL,
+                    "units": "0.1 Hz",
+                    "rows": len(self.x_parity),
+                }
+            },
+        )

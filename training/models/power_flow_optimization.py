@@ -27,9 +27,10 @@ from gridtwin.netopt.policy import PolicyTable, build_table
 from gridtwin.netopt.powerflow import evaluate_configs, exhaustive_optimum
 from gridtwin.netopt.serving import save_feeders
 from gridtwin.netopt.state import equivalent_state
-from training.context import Metric, TrainContext, TrainResult
+from training.context import Metric, TrainResult
 from training.netopt.dataset import model_for_dataset, network_features, true_states
 from training.netopt.markdown import table as md_table
+from training.spec import TrainingSpec
 from training.split import split_by_time
 
 NAME = "power_flow_optimization"
@@ -94,133 +95,165 @@ def evaluate(model: NetworkModel, table: PolicyTable, states, idx: np.ndarray) -
     return out
 
 
-def train(ctx: TrainContext) -> TrainResult:
-    started = time.perf_counter()
-    models, tables, solve_ms, evals = [], [], [], {}
-    for which in ("train", "test"):
-        fdir = ctx.feeder_dir(which)
-        model = model_for_dataset(fdir)
-        readings = ctx.table("readings", which)
-        feats = network_features(readings)
-        states = true_states(model, fdir, feats, readings)
-        sn = (
-            float(
-                pd.read_parquet(fdir / "meters.parquet")
-                .query("kind == 'transformer'")
-                .rated_current_a.iloc[0]
+SHOW = [
+    "time",
+    "opt_loss_w",
+    "opt_tap",
+    "opt_steps",
+    "served_tap",
+    "served_steps",
+    "served_gap",
+    "lp_gap",
+    "oracle_gap",
+    "nothing_gap",
+]
+
+
+def _rating_va(fdir, model: NetworkModel) -> float:
+    """The transformer's rating Sn (VA) from the meter table's rated current."""
+    meters = pd.read_parquet(fdir / "meters.parquet")
+    return float(meters.query("kind == 'transformer'").rated_current_a.iloc[0]) * 3 * model.un
+
+
+class Spec(TrainingSpec):
+    """A table of verified MILP solutions over head-end states per feeder; no fitted parameters."""
+
+    name = NAME
+
+    def data(self) -> None:
+        """Both feeders' network models and the simulator's true node states."""
+        ctx = self.ctx
+        self.started = time.perf_counter()
+        self.feeders = []
+        for which in ("train", "test"):
+            fdir = ctx.feeder_dir(which)
+            model = model_for_dataset(fdir)
+            readings = ctx.table("readings", which)
+            states = true_states(model, fdir, network_features(readings), readings)
+            self.feeders.append({"which": which, "fdir": fdir, "model": model, "states": states})
+
+    def split(self) -> None:
+        """Test states: the last 15 % of the period on the training feeder (time split with a
+        one-block embargo), any block on the other feeder."""
+        for f in self.feeders:
+            times = f["states"].times
+            if f["which"] == "train":
+                f["pool"] = np.flatnonzero(split_by_time(times, embargo=pd.Timedelta(minutes=15)).test)
+            else:
+                f["pool"] = np.arange(len(times))
+
+    def fit(self) -> None:
+        """The MILP solved on the grid of head-end states of each feeder."""
+        for f in self.feeders:
+            model = f["model"]
+            f["table"], f["solve_ms"] = build_table(
+                model, *grid_axes(model, self.ctx.quick, _rating_va(f["fdir"], model))
             )
-            * 3
-            * model.un
-        )
-        table, times = build_table(model, *grid_axes(model, ctx.quick, sn))
-        models.append(model)
-        tables.append(table)
-        solve_ms.append(times)
-        # test states: the last 15 % of the period on the training feeder (time split with a
-        # one-block embargo), any block on the other feeder
-        if which == "train":
-            sp = split_by_time(states.times, embargo=pd.Timedelta(minutes=15))
-            pool = np.flatnonzero(sp.test)
-        else:
-            pool = np.arange(len(states.times))
-        n_eval = (6 if which == "train" else 4) if ctx.quick else (40 if which == "train" else 24)
-        idx = np.sort(ctx.rng.choice(pool, size=min(n_eval, len(pool)), replace=False))
-        evals[model.name] = evaluate(model, table, states, idx)
-        if which == "train":
-            latency = states.features.iloc[idx][list(FEATURE_NAMES)].to_numpy(float)
-            latency_meters = states.features.iloc[idx].meter_id.tolist()
-    art = ctx.path("power_flow_optimization.npz")
-    save_feeders(art, models, tables)
 
-    ev_tr = evals[models[0].name]
-    ev_te = evals[models[1].name]
-    all_ms = np.concatenate(solve_ms)
-    metric_gap = float(ev_tr.served_gap.mean())
-    metrics = [
-        Metric(
-            "loss_gap_to_exhaustive_mean",
-            metric_gap,
-            float(ev_tr.nothing_gap.mean()),
-            "do nothing (present tap, banks off)",
-            "<= 0.01",
-            higher_is_better=False,
-        ),
-        Metric(
-            "loss_gap_to_exhaustive_other_feeder_mean",
-            float(ev_te.served_gap.mean()),
-            float(ev_te.nothing_gap.mean()),
-            "do nothing",
-            "<= 0.01",
-            higher_is_better=False,
-        ),
-        Metric(
-            "loss_gap_lp_on_reading_mean",
-            float(ev_tr.lp_gap.mean()),
-            None,
-            "",
-            "<= 0.01",
-            higher_is_better=False,
-        ),
-        Metric(
-            "efficiency_gain_pct_mean",
-            float((1 - ev_tr.served_loss_w / ev_tr.nothing_loss_w).mean() * 100),
-            float((1 - ev_tr.opt_loss_w / ev_tr.nothing_loss_w).mean() * 100),
-            "exhaustive optimum",
-        ),
-        Metric(
-            "lp_solve_ms_p95", float(np.percentile(all_ms, 95)), None, "", "<= 50", higher_is_better=False
-        ),
-        Metric(
-            "served_voltage_violations",
-            float((ev_tr.served_viol > 1e-9).sum() + (ev_te.served_viol > 1e-9).sum()),
-            float((ev_tr.nothing_viol > 1e-9).sum() + (ev_te.nothing_viol > 1e-9).sum()),
-            "do nothing",
-            higher_is_better=False,
-        ),
-    ]
+    def export(self) -> None:
+        art = self.ctx.path("power_flow_optimization.npz")
+        save_feeders(art, [f["model"] for f in self.feeders], [f["table"] for f in self.feeders])
+        self.artifacts = {"model": art}
 
-    report = ctx.report_dir
-    report.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    for name, ev in evals.items():
-        ax.scatter(ev.opt_loss_w, ev.served_gap * 100, s=12, label=f"served, {name}")
-        ax.scatter(ev.opt_loss_w, ev.nothing_gap * 100, s=12, marker="x", label=f"do nothing, {name}")
-    ax.axhline(1, color="r", lw=1, ls="--", label="goal 1 %")
-    ax.set_xlabel("exhaustive-search optimum loss (W)")
-    ax.set_ylabel("loss above the optimum (%)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(report / f"{NAME}_gap.png", dpi=90)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    ax.hist(all_ms, bins=30)
-    ax.axvline(50, color="r", ls="--")
-    ax.set_xlabel("linearisation + MILP solve (ms) on the grid states")
-    fig.tight_layout()
-    fig.savefig(report / f"{NAME}_solve_ms.png", dpi=90)
-    plt.close(fig)
-    show = [
-        "time",
-        "opt_loss_w",
-        "opt_tap",
-        "opt_steps",
-        "served_tap",
-        "served_steps",
-        "served_gap",
-        "lp_gap",
-        "oracle_gap",
-        "nothing_gap",
-    ]
-    m0 = models[0]
-    report_md = (
-        f"""## Problem
+    def evaluate(self) -> None:
+        ctx, self.evals = self.ctx, {}
+        for f in self.feeders:
+            pool, train = f["pool"], f["which"] == "train"
+            n_eval = (6 if train else 4) if ctx.quick else (40 if train else 24)
+            idx = np.sort(ctx.rng.choice(pool, size=min(n_eval, len(pool)), replace=False))
+            self.evals[f["model"].name] = evaluate(f["model"], f["table"], f["states"], idx)
+            if train:
+                rows = f["states"].features.iloc[idx]
+                self.latency = rows[list(FEATURE_NAMES)].to_numpy(float)
+                self.latency_meters = rows.meter_id.tolist()
+        self.ev_tr = self.evals[self.feeders[0]["model"].name]
+        self.ev_te = self.evals[self.feeders[1]["model"].name]
+        self.all_ms = np.concatenate([f["solve_ms"] for f in self.feeders])
+        self.metrics = self._metrics()
+
+    def _metrics(self) -> list[Metric]:
+        ev_tr, ev_te = self.ev_tr, self.ev_te
+        return [
+            Metric(
+                "loss_gap_to_exhaustive_mean",
+                float(ev_tr.served_gap.mean()),
+                float(ev_tr.nothing_gap.mean()),
+                "do nothing (present tap, banks off)",
+                "<= 0.01",
+                higher_is_better=False,
+            ),
+            Metric(
+                "loss_gap_to_exhaustive_other_feeder_mean",
+                float(ev_te.served_gap.mean()),
+                float(ev_te.nothing_gap.mean()),
+                "do nothing",
+                "<= 0.01",
+                higher_is_better=False,
+            ),
+            Metric(
+                "loss_gap_lp_on_reading_mean",
+                float(ev_tr.lp_gap.mean()),
+                None,
+                "",
+                "<= 0.01",
+                higher_is_better=False,
+            ),
+            Metric(
+                "efficiency_gain_pct_mean",
+                float((1 - ev_tr.served_loss_w / ev_tr.nothing_loss_w).mean() * 100),
+                float((1 - ev_tr.opt_loss_w / ev_tr.nothing_loss_w).mean() * 100),
+                "exhaustive optimum",
+            ),
+            Metric(
+                "lp_solve_ms_p95",
+                float(np.percentile(self.all_ms, 95)),
+                None,
+                "",
+                "<= 50",
+                higher_is_better=False,
+            ),
+            Metric(
+                "served_voltage_violations",
+                float((ev_tr.served_viol > 1e-9).sum() + (ev_te.served_viol > 1e-9).sum()),
+                float((ev_tr.nothing_viol > 1e-9).sum() + (ev_te.nothing_viol > 1e-9).sum()),
+                "do nothing",
+                higher_is_better=False,
+            ),
+        ]
+
+    def _plots(self) -> None:
+        report, all_ms = self.ctx.report_dir, self.all_ms
+        report.mkdir(parents=True, exist_ok=True)
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        for name, ev in self.evals.items():
+            ax.scatter(ev.opt_loss_w, ev.served_gap * 100, s=12, label=f"served, {name}")
+            ax.scatter(ev.opt_loss_w, ev.nothing_gap * 100, s=12, marker="x", label=f"do nothing, {name}")
+        ax.axhline(1, color="r", lw=1, ls="--", label="goal 1 %")
+        ax.set_xlabel("exhaustive-search optimum loss (W)")
+        ax.set_ylabel("loss above the optimum (%)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(report / f"{NAME}_gap.png", dpi=90)
+        plt.close(fig)
+        fig, ax = plt.subplots(figsize=(6, 3.4))
+        ax.hist(all_ms, bins=30)
+        ax.axvline(50, color="r", ls="--")
+        ax.set_xlabel("linearisation + MILP solve (ms) on the grid states")
+        fig.tight_layout()
+        fig.savefig(report / f"{NAME}_solve_ms.png", dpi=90)
+        plt.close(fig)
+
+    def _body(self) -> str:
+        m0, table0, all_ms = self.feeders[0]["model"], self.feeders[0]["table"], self.all_ms
+        return (
+            f"""## Problem
 
 Decision: transformer tap ({m0.tap_min}..{m0.tap_max}, {m0.tap_step_pct} % per step, HV-side: +1 lowers the LV
 voltage) and the steps of three switched capacitor banks {[str(b) for b in m0.bank_names]} ({[int(b) for b in m0.bank_steps]} steps of
 {[float(q) for q in m0.bank_q_step / 1e3]} kvar; documented additions in gridtwin/netopt/network.py), minimising
 line + transformer load + core losses with every node voltage within EN 50160 ±10 %.
 MILP (HiGHS) on sensitivities from a handful of power flows; solved at training on a grid of head-end states
-(P × Q × V = {tables[0].tap.shape}) per feeder, each solution verified by a full power flow; serving looks the
+(P × Q × V = {table0.tap.shape}) per feeder, each solution verified by a full power flow; serving looks the
 configuration up (nearest state) and interpolates the verified losses. Present state assumed: tap 0, banks off.
 
 Reading -> feeder: transformer meter = head-end (load allocated by annual energy, matched to the measured
@@ -237,12 +270,12 @@ reading's equivalent state; "oracle" = the MILP on the true node powers (algorit
 | feeder | states | served mean / max gap | MILP on reading | MILP on true state | do nothing |
 |---|---|---|---|---|---|
 """
-        + "\n".join(
-            f"| {n} | {len(e)} | {e.served_gap.mean():.4%} / {e.served_gap.max():.4%} | {e.lp_gap.mean():.4%} | "
-            f"{e.oracle_gap.mean():.4%} | {e.nothing_gap.mean():.4%} |"
-            for n, e in evals.items()
-        )
-        + f"""
+            + "\n".join(
+                f"| {n} | {len(e)} | {e.served_gap.mean():.4%} / {e.served_gap.max():.4%} | {e.lp_gap.mean():.4%} | "
+                f"{e.oracle_gap.mean():.4%} | {e.nothing_gap.mean():.4%} |"
+                for n, e in self.evals.items()
+            )
+            + f"""
 
 MILP solve (linearisation + HiGHS) on {len(all_ms)} grid states: median {np.median(all_ms):.1f} ms,
 p95 {np.percentile(all_ms, 95):.1f} ms (2-core machine shared with other jobs).
@@ -253,38 +286,43 @@ p95 {np.percentile(all_ms, 95):.1f} ms (2-core machine shared with other jobs).
 
 ### Test states ({m0.name})
 
-{md_table(ev_tr[show].set_index("time"))}
+{md_table(self.ev_tr[SHOW].set_index("time"))}
 """
-    )
-    notes = (
-        "MILP (scipy HiGHS) over tap and capacitor-bank steps from linearised sensitivities; served as a table of "
-        "verified MILP solutions over head-end states (latency). "
-        + f" Trained in {time.perf_counter() - started:.1f} s."
-    )
-    return TrainResult(
-        algorithm="MILP (scipy HiGHS) on linearised loss/voltage sensitivities; served via verified solution table",
-        artifacts={"model": art},
-        features=_P + _Q + ["voltage_mean_pu"],
-        metrics=metrics,
-        hyperparameters={
-            "grid": list(tables[0].tap.shape),
-            "tap_range": [m0.tap_min, m0.tap_max],
-            "banks": [str(b) for b in m0.bank_names],
-            "vmin_pu": m0.vmin_pu,
-            "vmax_pu": m0.vmax_pu,
-        },
-        training_data={
-            "feeders": [m.name for m in models],
-            "eval_states": {k: len(v) for k, v in evals.items()},
-        },
-        split={
-            "method": "test states: last 15 % of the training feeder's period (15-min embargo) + the other feeder"
-        },
-        cross_validation={
-            "method": "none: the optimiser has no fitted parameters (grid resolution fixed by profile)"
-        },
-        report_md=report_md,
-        notes=notes,
-        latency_rows=latency,
-        extra={"latency_meter_ids": latency_meters},
-    )
+        )
+
+    def report(self) -> TrainResult:
+        self._plots()
+        m0 = self.feeders[0]["model"]
+        notes = (
+            "MILP (scipy HiGHS) over tap and capacitor-bank steps from linearised sensitivities; served as a table of "
+            "verified MILP solutions over head-end states (latency). "
+            + f" Trained in {time.perf_counter() - self.started:.1f} s."
+        )
+        return TrainResult(
+            algorithm="MILP (scipy HiGHS) on linearised loss/voltage sensitivities, solved at training; served as a "
+            "lookup table of verified solutions",
+            artifacts=self.artifacts,
+            features=_P + _Q + ["voltage_mean_pu"],
+            metrics=self.metrics,
+            hyperparameters={
+                "grid": list(self.feeders[0]["table"].tap.shape),
+                "tap_range": [m0.tap_min, m0.tap_max],
+                "banks": [str(b) for b in m0.bank_names],
+                "vmin_pu": m0.vmin_pu,
+                "vmax_pu": m0.vmax_pu,
+            },
+            training_data={
+                "feeders": [f["model"].name for f in self.feeders],
+                "eval_states": {k: len(v) for k, v in self.evals.items()},
+            },
+            split={
+                "method": "test states: last 15 % of the training feeder's period (15-min embargo) + the other feeder"
+            },
+            cross_validation={
+                "method": "none: the optimiser has no fitted parameters (grid resolution fixed by profile)"
+            },
+            report_md=self._body(),
+            notes=notes,
+            latency_rows=self.latency,
+            extra={"latency_meter_ids": self.latency_meters},
+        )

@@ -30,6 +30,7 @@ from gridtwin.serving.runtime import OnnxModel
 from training.context import Metric, TrainContext, TrainResult
 from training.netopt.dataset import model_for_dataset, network_features, true_states
 from training.onnx_export import sklearn_to_onnx
+from training.spec import TrainingSpec
 from training.split import split_by_time
 
 NAME = "reactive_power"
@@ -228,64 +229,96 @@ MLPRegressor exported to ONNX and served by ONNX Runtime.
 """
 
 
-def train(ctx: TrainContext) -> TrainResult:
-    started = time.perf_counter()
-    fdir = ctx.feeder_dir("train")
-    model = model_for_dataset(fdir)
-    readings = ctx.table("readings", "train")
-    feats = network_features(readings)
-    # label cost: 125 full power flows per state; cap the states (evenly drawn) to the budget
-    max_states = MAX_STATES_QUICK if ctx.quick else MAX_STATES_FULL
-    states = true_states(model, fdir, feats, readings, max_states=max_states, rng=ctx.rng)
-    opt = exhaustive_optimum(model, states.s_node, states.e_pu, taps=np.array([0]))
-    x = inputs(states.features)
-    split = split_by_time(states.times, embargo=pd.Timedelta(minutes=15))
-    fit_rows = np.flatnonzero(split.train | split.val)
-    test_rows = np.flatnonzero(split.test)
-    cv, grid = _cross_validate(ctx, model, x, opt["steps"], fit_rows)
-    best = min(cv, key=cv.get)
-    h_best, a_best = grid[list(cv).index(best)]
-    mean, std = x[fit_rows].mean(axis=0), x[fit_rows].std(axis=0) + 1e-9
-    net = make_mlp(h_best, a_best, ctx.seed).fit(
-        (x[fit_rows] - mean) / std, opt["steps"][fit_rows].astype(float)
-    )
-    art = ctx.path("reactive_power.npz")
-    save_feeders(art, [model])
-    with np.load(art) as z:
-        data = dict(z)
-    np.savez(art, **data, mlp_mean=mean, mlp_std=std)
-    served, parity = export_mlp(net, ctx.path("reactive_power_mlp.onnx"), (x[test_rows] - mean) / std)
-    # held-out evaluation through the served graph
-    pred = to_steps(model, served.run_one((x[test_rows] - mean) / std).reshape(len(test_rows), -1))
-    e = _evaluate(model, states, opt, test_rows, pred, analytic_rule(model, states.features.iloc[test_rows]))
-    _plot(ctx, e)
-    notes = (
-        "Feed-forward NN (scikit-learn MLPRegressor, exported to ONNX, served by ONNX Runtime) on head-end "
-        "features predicting the power-flow-optimal bank steps; analytic Qc exact. "
-        + f" Trained in {time.perf_counter() - started:.1f} s."
-    )
-    return TrainResult(
-        algorithm="Feed-forward NN (MLP, ReLU) on head-end features -> power-flow-optimal capacitor steps; analytic Qc exact",
-        artifacts={"model": art, "mlp": ctx.path("reactive_power_mlp.onnx")},
-        features=_P + _Q + SERVED_COLUMNS,
-        metrics=_metrics(e),
-        hyperparameters={"hidden": list(h_best), "alpha": a_best, "inputs": list(NN_INPUTS)},
-        training_data={"feeder": model.name, "states": int(len(states.times))},
-        split={**split.describe(), "unit": "15-min states"},
-        cross_validation={
-            "method": "5-fold contiguous KFold on train+val",
-            "kvar_mae_by_setting": cv,
-            "best": best,
-        },
-        report_md=_report(model, len(states.times), len(test_rows), h_best, a_best, e),
-        notes=notes,
-        latency_rows=states.features.iloc[test_rows[:20]][list(FEATURE_NAMES)].to_numpy(float),
-        extra={
-            "onnx_parity": {
-                "max_abs": parity,
-                "tolerance": PARITY_TOL,
-                "units": "bank steps",
-                "rows": len(test_rows),
-            }
-        },
-    )
+class Spec(TrainingSpec):
+    """MLP on head-end features predicting the power-flow-optimal bank steps (exhaustive labels)."""
+
+    name = "reactive_power"
+
+    def data(self) -> None:
+        """True feeder states; label cost is 125 full power flows per state, so the states are
+        capped (evenly drawn) to the profile's budget."""
+        ctx = self.ctx
+        self.started = time.perf_counter()
+        fdir = ctx.feeder_dir("train")
+        self.model = model_for_dataset(fdir)
+        readings = ctx.table("readings", "train")
+        feats = network_features(readings)
+        max_states = MAX_STATES_QUICK if ctx.quick else MAX_STATES_FULL
+        self.states = true_states(self.model, fdir, feats, readings, max_states=max_states, rng=ctx.rng)
+
+    def features(self) -> None:
+        """Labels: the exhaustive optimum's bank steps at the present tap; inputs: head-end features."""
+        self.opt = exhaustive_optimum(self.model, self.states.s_node, self.states.e_pu, taps=np.array([0]))
+        self.x = inputs(self.states.features)
+
+    def split(self) -> None:
+        self.parts = split_by_time(self.states.times, embargo=pd.Timedelta(minutes=15))
+        self.fit_rows = np.flatnonzero(self.parts.train | self.parts.val)
+        self.test_rows = np.flatnonzero(self.parts.test)
+
+    def fit(self) -> None:
+        x, fit_rows = self.x, self.fit_rows
+        self.cv, grid = _cross_validate(self.ctx, self.model, x, self.opt["steps"], fit_rows)
+        self.best = min(self.cv, key=self.cv.get)
+        self.h_best, self.a_best = grid[list(self.cv).index(self.best)]
+        self.mean, self.std = x[fit_rows].mean(axis=0), x[fit_rows].std(axis=0) + 1e-9
+        self.net = make_mlp(self.h_best, self.a_best, self.ctx.seed).fit(
+            (x[fit_rows] - self.mean) / self.std, self.opt["steps"][fit_rows].astype(float)
+        )
+
+    def export(self) -> None:
+        ctx = self.ctx
+        art = ctx.path("reactive_power.npz")
+        save_feeders(art, [self.model])
+        with np.load(art) as z:
+            data = dict(z)
+        np.savez(art, **data, mlp_mean=self.mean, mlp_std=self.std)
+        self.xs_test = (self.x[self.test_rows] - self.mean) / self.std
+        self.served, self.parity = export_mlp(self.net, ctx.path("reactive_power_mlp.onnx"), self.xs_test)
+        self.artifacts = {"model": art, "mlp": ctx.path("reactive_power_mlp.onnx")}
+
+    def evaluate(self) -> None:
+        """Held-out evaluation through the served graph, beside the analytic rule."""
+        model, states, test_rows = self.model, self.states, self.test_rows
+        pred = to_steps(model, self.served.run_one(self.xs_test).reshape(len(test_rows), -1))
+        self.e = _evaluate(
+            model, states, self.opt, test_rows, pred, analytic_rule(model, states.features.iloc[test_rows])
+        )
+        self.metrics = _metrics(self.e)
+
+    def report(self) -> TrainResult:
+        _plot(self.ctx, self.e)
+        states, test_rows = self.states, self.test_rows
+        notes = (
+            "Feed-forward NN (scikit-learn MLPRegressor, exported to ONNX, served by ONNX Runtime) on head-end "
+            "features predicting the power-flow-optimal bank steps; analytic Qc exact. "
+            + f" Trained in {time.perf_counter() - self.started:.1f} s."
+        )
+        return TrainResult(
+            algorithm="Feed-forward NN (scikit-learn MLP, ReLU; ONNX Runtime) on head-end features -> "
+            "power-flow-optimal capacitor steps; analytic Qc exact",
+            artifacts=self.artifacts,
+            features=_P + _Q + SERVED_COLUMNS,
+            metrics=self.metrics,
+            hyperparameters={"hidden": list(self.h_best), "alpha": self.a_best, "inputs": list(NN_INPUTS)},
+            training_data={"feeder": self.model.name, "states": int(len(states.times))},
+            split={**self.parts.describe(), "unit": "15-min states"},
+            cross_validation={
+                "method": "5-fold contiguous KFold on train+val",
+                "kvar_mae_by_setting": self.cv,
+                "best": self.best,
+            },
+            report_md=_report(
+                self.model, len(states.times), len(test_rows), self.h_best, self.a_best, self.e
+            ),
+            notes=notes,
+            latency_rows=states.features.iloc[test_rows[:20]][list(FEATURE_NAMES)].to_numpy(float),
+            extra={
+                "onnx_parity": {
+                    "max_abs": self.parity,
+                    "tolerance": PARITY_TOL,
+                    "units": "bank steps",
+                    "rows": len(test_rows),
+                }
+            },
+        )
