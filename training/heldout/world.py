@@ -257,6 +257,7 @@ def _meter(rng: np.random.Generator, meter_id: str, k: int, cadence_s: float, du
         vals = {"v": v_true[keep], "i": i_a[keep], "p": p_w[keep], "q": q_var[keep], "f": f_hz[keep]}
         r_label, r_event = label[keep], event_id[keep]
 
+    truth = {key: np.array(x, copy=True) for key, x in vals.items()}  # before any sensor fault
     # Frozen sensor: one run of exact repeats in a normal stretch before the first event.
     nr = len(t_read)
     nf = _FROZEN_READINGS[cadence_s]
@@ -315,8 +316,43 @@ def _meter(rng: np.random.Generator, meter_id: str, k: int, cadence_s: float, du
         "label": r_label,
         "category": category,
         "event_id": r_event,
+        **_truth_columns(truth, un, events, r_event, k),
+        "rated_current_a": _rating_a(i_a),
     }
     return pd.DataFrame(frame), pd.DataFrame(labels)
+
+
+def _rating_a(i_true_a: np.ndarray) -> float:
+    """The meter's asset rating (A): its own 98.5th-percentile phase current, rounded to 0.1 A.
+
+    A tight service fuse or an undersized share of a transformer: the appliance peaks of the
+    evening overload it now and then, so overload_risk meets overloads in this world. Drawn
+    from the true currents without the stream's random generator (the readings do not change).
+    """
+    return float(np.round(np.quantile(i_true_a.max(axis=1), 0.985), 1))
+
+
+def _truth_columns(
+    truth: dict[str, np.ndarray], un: float, events: list, r_event: np.ndarray, k: int
+) -> dict[str, np.ndarray]:
+    """What the world knows that the meter does not report exactly: true (unmeasured) values at
+    each reading and, inside events, the event's start, end and retained voltage."""
+    v_pu = truth["v"] / un
+    cols: dict[str, np.ndarray] = {f"true_voltage_{ph}_pu": v_pu[:, j] for j, ph in enumerate("abc")}
+    cols.update({f"true_current_{ph}_a": truth["i"][:, j] for j, ph in enumerate("abc")})
+    cols["true_active_power_w"] = truth["p"].sum(axis=1)
+    cols["true_reactive_power_var"] = truth["q"].sum(axis=1)
+    cols["true_frequency_hz"] = truth["f"]
+    start = np.full(len(r_event), np.nan)
+    end = np.full(len(r_event), np.nan)
+    depth = np.full(len(r_event), np.nan)
+    for j, (kind, s0, s1, phases) in enumerate(events):
+        m = r_event == k * 100 + j
+        start[m], end[m] = s0, s1
+        if kind in ("sag", "two_phase_sag", "interruption", "open_phase", "undervoltage") and m.any():
+            depth[m] = float(np.median(v_pu[np.ix_(m, phases)].min(axis=1)))
+    cols.update(event_start_s=start, event_end_s=end, event_retained_pu=depth)
+    return cols
 
 
 def generate(
