@@ -10,7 +10,8 @@ Per model × cadence: the served figure, its naive baseline, the goal and met / 
 assessable ("met" only when the goal holds AND the figure beats the baseline).
 
     python -m training.evaluate_serving --registry registry            # → var/reports/
-    python -m training.evaluate_serving --registry registry --publish  # → docs/models/
+    python -m training.evaluate_serving --registry registry --publish  # → docs/models/, README
+    python -m training.evaluate_serving --from-json var/heldout.json --publish  # re-render only
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 from pathlib import Path
 
 from training.serving_eval.answers import assess, to_protos
-from training.serving_eval.report import markdown, publish, voltage_anomaly_section
+from training.serving_eval.report import markdown, publish, publish_readme, voltage_anomaly_section
 from training.serving_eval.runner import EVAL_ENV, evaluate
 from training.serving_eval.scorers.voltage_anomaly import GOALS, score
 
@@ -42,15 +43,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--registry", default=os.environ.get("GRIDTWIN_REGISTRY", "registry"))
     ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     ap.add_argument("--meters", type=int, default=6)
-    ap.add_argument("--publish", action="store_true", help="write into docs/models/ (else var/reports/)")
+    ap.add_argument(
+        "--publish", action="store_true", help="write into docs/models/ and README (else var/reports/)"
+    )
+    ap.add_argument("--from-json", type=Path, help="re-render a saved var/heldout.json instead of measuring")
     args = ap.parse_args(argv)
-    results = evaluate(args.registry, args.redis_url, n_meters=args.meters)
+    if args.from_json:
+        results = json.loads(args.from_json.read_text())
+    else:
+        results = evaluate(args.registry, args.redis_url, n_meters=args.meters)
     text = markdown(results, versions(Path(args.registry)))
     out = ROOT / ("docs/models" if args.publish else "var/reports")
     out.mkdir(parents=True, exist_ok=True)
     publish(text, voltage_anomaly_section(results), out)
-    (ROOT / "var").mkdir(exist_ok=True)
-    (ROOT / "var" / "heldout.json").write_text(json.dumps(results, indent=1, default=float))
+    if args.publish:
+        publish_readme(results, ROOT / "README.md")
+    if not args.from_json:
+        (ROOT / "var").mkdir(exist_ok=True)
+        (ROOT / "var" / "heldout.json").write_text(json.dumps(results, indent=1, default=float))
     print(text)
     return 0
 

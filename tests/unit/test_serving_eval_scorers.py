@@ -177,3 +177,52 @@ def test_score_all_refuses_misaligned_answers(minute: HeldOutStream) -> None:
     a = blank_answers(minute).iloc[::-1].reset_index(drop=True)
     with pytest.raises(ValueError, match="aligned"):
         score_all(a, minute, "1 min")
+
+
+def test_report_tables_and_readme_block(tmp_path) -> None:
+    from training.serving_eval.report import README_END, README_START, compact_table, markdown, publish_readme
+
+    rows = [
+        judge(
+            Row("voltage_anomaly", c, "false alarms, %", 0.2, 0.0, "rule", "≤ 1 %", "lower", 1.0, 10)
+        ).as_dict()
+        for c in ("1 s", "1 min")
+    ] + [
+        Row(
+            "harmonic_analysis", "1 s", "THD", note="no waveforms in the world", verdict=NOT_ASSESSABLE
+        ).as_dict()
+    ]
+    va = {
+        "model": {k: 0.0 for k in ("false_alarm_rate", "event_recall", "f1", "within_band_event_recall")},
+        "normal_readings": 1,
+        "event_readings": 1,
+        "missed_events": [],
+        "frozen_recognised": 1.0,
+        "frozen_flagged_as_anomaly": 0.0,
+        "normal_with_baseline": 1.0,
+    }
+    va["model"].update(false_alarms=0, events=1, events_detected=1, within_band_reading_recall=0.0)
+    va["baseline"] = dict(va["model"])
+    results = {
+        "1 s": {"rows": rows[:1] + rows[2:], "voltage_anomaly": va, "readings": 3, "meters": 1},
+        "1 min": {"rows": rows[1:2], "voltage_anomaly": va, "readings": 3, "meters": 1},
+    }
+    text = markdown(results, {"voltage_anomaly": "v"})
+    assert "3 figures: 0 met, 2 not met, 1 not assessable." in text
+    assert "- voltage_anomaly at 1 s: false alarms, % 0.2 vs baseline 0 (rule); goal ≤ 1 %" in text
+    compact = compact_table(results)
+    assert compact[2] == "| harmonic_analysis | THD | n/a | – |"
+    assert (
+        compact[3]
+        == "| voltage_anomaly | false alarms, % | 0.2 vs 0 (**not met**) | 0.2 vs 0 (**not met**) |"
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold\n{README_END}\nrest\n")
+    assert publish_readme(results, readme)
+    body = readme.read_text()
+    assert (
+        "old" not in body
+        and body.startswith("intro\n")
+        and body.endswith("rest\n")
+        and "harmonic_analysis" in body
+    )

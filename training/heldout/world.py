@@ -28,6 +28,12 @@ measured values):
   level — an abnormal state that can stay inside U_n ± 10 % (reported separately).
 * ``frozen``: the meter repeats one reading exactly (a stuck sensor, not a voltage anomaly).
 
+Truth beside the readings (``labels``), what the meter does not report exactly: the true
+phase voltages (pu), phase currents, total active and reactive power and frequency before
+measurement error and sensor faults (15-min: interval averages), each event's start, end and
+retained voltage, and an asset register entry, the meter's rated current (its own 98.5th
+percentile phase current: the evening appliance peaks overload it now and then).
+
 A reading is an event reading when the event covers its whole measurement (the instant for
 1 s / 1 min, the full interval for 15 min); a 15-min interval the event covers only partly is
 ``transition`` and is left out of both the normal and the event counts.
@@ -104,7 +110,10 @@ class HeldOutStream:
 
     ``labels`` columns: ``meter_id``, ``timestamp``, ``label`` (normal, an event kind,
     ``frozen`` or ``transition``), ``category`` (normal, ieee1159, within_band, frozen,
-    transition) and ``event_id`` (−1 outside events).
+    transition), ``event_id`` (−1 outside events), the truth columns ``true_voltage_{a,b,c}_pu``,
+    ``true_current_{a,b,c}_a``, ``true_active_power_w``, ``true_reactive_power_var``,
+    ``true_frequency_hz``, ``event_start_s``/``event_end_s``/``event_retained_pu`` (NaN outside
+    events) and ``rated_current_a`` (the meter's asset register).
     """
 
     readings: pd.DataFrame

@@ -152,3 +152,44 @@ def publish(text: str, va_section: str, out: Path) -> None:
         else:
             body += "\n" + head + "\n" + section
         report.write_text(body)
+
+
+README_START, README_END = "<!-- heldout:start -->", "<!-- heldout:end -->"
+_SHORT = {MET: "met", NOT_MET: "**not met**", NOT_ASSESSABLE: "n/a"}
+
+
+def compact_table(results: dict[str, Any]) -> list[str]:
+    """Per model and metric, one cell per cadence: "served vs baseline (verdict)"."""
+    cadences = list(results)
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    for c, res in results.items():
+        for r in res["rows"]:
+            cell = (
+                f"{fmt(r['served'])} vs {fmt(r['baseline'])} ({_SHORT[r['verdict']]})"
+                if r["served"] is not None and r["baseline"] is not None
+                else "n/a"
+            )
+            cells.setdefault((r["model"], r["metric"]), {})[c] = cell
+    lines = [
+        "| model | metric (served vs naive baseline) | " + " | ".join(cadences) + " |",
+        "|---|---|" + "---|" * len(cadences),
+    ]
+    for (model, metric), by_c in sorted(cells.items()):
+        lines.append(f"| {model} | {metric} | " + " | ".join(by_c.get(c, "–") for c in cadences) + " |")
+    return lines
+
+
+def readme_section(results: dict[str, Any]) -> str:
+    """The README's held-out block: the verdict counts, every miss and the compact table."""
+    return "\n".join([README_START, *summary(results), "", *compact_table(results), README_END])
+
+
+def publish_readme(results: dict[str, Any], readme: Path) -> bool:
+    """Replace the README's held-out block (between the markers); False when it has none."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    readme.write_text(head + readme_section(results) + tail)
+    return True
