@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from training.serving_eval.answers import assess, to_protos
-from training.serving_eval.report import markdown, publish, publish_readme, voltage_anomaly_section
+from training.serving_eval.report import markdown, publish, publish_readme, voltage_anomaly_file
 from training.serving_eval.runner import EVAL_ENV, evaluate
 from training.serving_eval.scorers.voltage_anomaly import GOALS, score
 
@@ -52,10 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads(args.from_json.read_text())
     else:
         results = evaluate(args.registry, args.redis_url, n_meters=args.meters)
-    text = markdown(results, versions(Path(args.registry)))
+    registered = versions(Path(args.registry))
+    text = markdown(results, registered)
     out = ROOT / ("docs/models" if args.publish else "var/reports")
     out.mkdir(parents=True, exist_ok=True)
-    publish(text, voltage_anomaly_section(results), out)
+    publish(text, voltage_anomaly_file(results, registered.get("voltage_anomaly", "?")), out)
     if args.publish:
         publish_readme(results, ROOT / "README.md")
     if not args.from_json:

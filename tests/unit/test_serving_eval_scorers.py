@@ -137,7 +137,10 @@ def test_overload_rows_reward_foresight(minute: HeldOutStream) -> None:
     f1_row, auc_row = (judge(r) for r in overload_risk.rows(a, minute, "1 min"))
     assert f1_row.served == 1.0 and f1_row.verdict == MET and auc_row.served == 1.0
     a["overload_risk.predicted_loading_class"] = "normal"
-    assert judge(overload_risk.rows(a, minute, "1 min")[0]).served == 0.0
+    a["overload_risk.overload_probability"] = 0.003  # a constant says nothing: never beats no skill
+    f1_row, auc_row = (judge(r) for r in overload_risk.rows(a, minute, "1 min"))
+    assert f1_row.served == 0.0 and auc_row.served == 0.5 and auc_row.baseline >= 0.5
+    assert auc_row.verdict == NOT_MET
 
 
 def test_reactive_power_truth_and_error(minute: HeldOutStream) -> None:

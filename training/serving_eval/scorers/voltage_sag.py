@@ -5,11 +5,12 @@ interruption < 0.05 pu): the retained voltage, the event's duration and its star
 
 * depth: MAE (pu) of ``expected_sag_depth_pu`` on event readings the model says are in
   progress; baseline: the reading's own lowest phase (persistence of the depth seen so far);
-* duration: mean |log10(predicted / true)| (decades) on the same readings; baseline: "it lasts as
+* duration: mean abs log10(predicted / true) (decades) on the same readings; baseline: "it lasts as
   long as it has lasted so far" (time since the event's first reading plus one cadence);
 * probability: ROC AUC of ``sag_probability`` on normal readings for "a sag starts within the
-  next hour"; baseline: no skill (0.5). The world places its sags at random times, so this
-  figure has nothing to learn from here — a miss is the expected outcome.
+  next hour"; baseline: no skill (0.5). The world places its sags at random times with no
+  precursor, so there is nothing to predict: the figure is reported, and judged "not
+  assessable" (a gain or a loss here is chance).
 
 Cause: not assessable — the world's events carry no fault / motor-start / energising signature.
 """
@@ -21,7 +22,7 @@ import pandas as pd
 
 from training.heldout import HeldOutStream
 from training.serving_eval.scorers.common import answered, roc_auc, voltage_pu
-from training.serving_eval.verdict import Row, not_assessable
+from training.serving_eval.verdict import NOT_ASSESSABLE, Row, not_assessable
 
 MODEL = "voltage_sag"
 SAG_KINDS = ("sag", "two_phase_sag", "interruption")
@@ -43,7 +44,9 @@ def _onset_rows(answers: pd.DataFrame, stream: HeldOutStream, cadence: str) -> l
     if not soon[ok].any():
         return [not_assessable(MODEL, cadence, metric, "no sag starts within an hour of a normal reading")]
     return [Row(MODEL, cadence, metric, roc_auc(soon[ok], prob[ok]), 0.5, "no skill", "beat the baseline",
-                "higher", None, int(ok.sum()), f"{int(soon[ok].sum())} readings within an hour before a sag")]  # fmt: skip
+                "higher", None, int(ok.sum()), f"{int(soon[ok].sum())} readings within an hour before a sag; the "
+                "world's sags start at random times (no precursor), so any difference from 0.5 is chance",
+                NOT_ASSESSABLE)]  # fmt: skip
 
 
 def rows(answers: pd.DataFrame, stream: HeldOutStream, cadence: str) -> list[Row]:
@@ -69,7 +72,7 @@ def rows(answers: pd.DataFrame, stream: HeldOutStream, cadence: str) -> list[Row
             Row(MODEL, cadence, "sag depth MAE, pu", float(np.mean(np.abs(depth[live] - true_depth))),
                 float(np.mean(np.abs(seen - true_depth))), "lowest phase of the reading", "beat the baseline",
                 "lower", None, n),
-            Row(MODEL, cadence, "sag duration error, mean |log10 ratio| (decades)",
+            Row(MODEL, cadence, "sag duration error, mean abs log10 ratio (decades)",
                 float(np.mean(np.abs(np.log10(dur[live] / true_dur)))),
                 float(np.mean(np.abs(np.log10(so_far / true_dur)))), "duration so far", "beat the baseline",
                 "lower", None, n),
