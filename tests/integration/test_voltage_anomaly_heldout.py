@@ -21,6 +21,7 @@ from gridtwin.v1 import assessment_pb2, gateway_pb2_grpc
 from tests.conftest import ROOT, cleanup_prefix, start_mesh
 from training.evaluate_serving import EVAL_ENV, GOALS, assess, score, to_protos
 from training.heldout import generate
+from training.serving_eval.runner import batch_size
 
 SEED = 424242
 #: Stream lengths (s) per cadence: shorter than the published evaluation, same world.
@@ -38,8 +39,8 @@ def quick_mesh(redis_url: str, quick_registry: Path) -> Iterator[Mesh]:
 @pytest.mark.parametrize("cadence_s", [1.0, 60.0, 900.0], ids=["1s", "1min", "15min"])
 def test_heldout_world_meets_the_goals(quick_mesh: Mesh, cadence_s: float) -> None:
     stream = generate(cadence_s, n_meters=3, seed=SEED, duration_s=DURATIONS[cadence_s])
-    out = assess(quick_mesh.address("gateway"), to_protos(stream.readings))
-    res = score(stream, out)
+    out = assess(quick_mesh.address("gateway"), to_protos(stream.readings), batch=batch_size(cadence_s, 3))
+    res = score(out, stream)
     m = res["model"]
     assert res["answered_ok"] == 1.0
     assert res["normal_readings"] > 1000 and m["events"] == 3 * 6

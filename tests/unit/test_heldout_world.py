@@ -43,3 +43,31 @@ def test_every_event_is_injected_and_visible_in_its_readings(stream):
     cols = [c for c in r.columns if c not in ("meter_id", "timestamp")]
     for _, rows in r[frozen].groupby("meter_id"):
         assert len(rows) > 3 and (rows[cols].nunique() == 1).all()  # exact repeats: a stuck sensor
+
+
+def test_truth_is_the_unmeasured_physics(stream):
+    r, lab = stream.readings, stream.labels
+    normal = (lab["label"] == "normal").to_numpy()
+    v_true = (
+        lab[[f"true_voltage_{p}_pu" for p in "abc"]].to_numpy() * r["nominal_voltage"].to_numpy()[:, None]
+    )
+    v_meas = r[["voltage_a", "voltage_b", "voltage_c"]].to_numpy()
+    err = np.abs(v_meas[normal] / v_true[normal] - 1)
+    assert 0 < err.mean() < 0.01  # class 0.5/1 error and 0.1 V steps, not an exact copy
+    p_meas = r[[f"active_power_{p}" for p in "abc"]].to_numpy().sum(axis=1)
+    assert np.corrcoef(p_meas[normal], lab["true_active_power_w"][normal])[0, 1] > 0.99
+    frozen = (lab["label"] == "frozen").to_numpy()
+    assert lab.loc[frozen, "true_active_power_w"].nunique() > 1  # the truth keeps moving under a stuck sensor
+    sag = (lab["label"] == "sag").to_numpy()
+    assert np.allclose(lab.loc[sag, "event_retained_pu"], 0.6, atol=0.05)
+    assert (lab.loc[sag, "event_end_s"] > lab.loc[sag, "event_start_s"]).all()
+    assert lab.loc[normal, "event_start_s"].isna().all()
+
+
+def test_asset_ratings_make_overloads(stream):
+    lab = stream.labels
+    rated = lab.groupby("meter_id")["rated_current_a"].nunique()
+    assert (rated == 1).all()  # one rating per meter
+    i_max = lab[[f"true_current_{p}_a" for p in "abc"]].to_numpy().max(axis=1)
+    share = (i_max >= lab["rated_current_a"].to_numpy()).mean()
+    assert 0.002 < share < 0.05  # overloads exist, and they are rare

@@ -28,6 +28,12 @@ measured values):
   level — an abnormal state that can stay inside U_n ± 10 % (reported separately).
 * ``frozen``: the meter repeats one reading exactly (a stuck sensor, not a voltage anomaly).
 
+Truth beside the readings (``labels``), what the meter does not report exactly: the true
+phase voltages (pu), phase currents, total active and reactive power and frequency before
+measurement error and sensor faults (15-min: interval averages), each event's start, end and
+retained voltage, and an asset register entry, the meter's rated current (its own 98.5th
+percentile phase current: the evening appliance peaks overload it now and then).
+
 A reading is an event reading when the event covers its whole measurement (the instant for
 1 s / 1 min, the full interval for 15 min); a 15-min interval the event covers only partly is
 ``transition`` and is left out of both the normal and the event counts.
@@ -104,7 +110,10 @@ class HeldOutStream:
 
     ``labels`` columns: ``meter_id``, ``timestamp``, ``label`` (normal, an event kind,
     ``frozen`` or ``transition``), ``category`` (normal, ieee1159, within_band, frozen,
-    transition) and ``event_id`` (−1 outside events).
+    transition), ``event_id`` (−1 outside events), the truth columns ``true_voltage_{a,b,c}_pu``,
+    ``true_current_{a,b,c}_a``, ``true_active_power_w``, ``true_reactive_power_var``,
+    ``true_frequency_hz``, ``event_start_s``/``event_end_s``/``event_retained_pu`` (NaN outside
+    events) and ``rated_current_a`` (the meter's asset register).
     """
 
     readings: pd.DataFrame
@@ -161,19 +170,22 @@ def _events(
     return out
 
 
-def _meter(rng: np.random.Generator, meter_id: str, k: int, cadence_s: float, duration_s: float) -> tuple:
-    un, fn = SYSTEMS[k % len(SYSTEMS)]
-    acc_class = (0.5, 1.0)[k % 2]
-    step = _BASE_STEP_S[cadence_s]
-    t0 = START.value / 1e9 + k * 7.0
-    t = t0 + np.arange(0.0, duration_s, step)
-    n = len(t)
+def _daily_shape(t: np.ndarray) -> np.ndarray:
+    """Two-peak daily load shape (morning 7:30, evening 19:00), relative units."""
     hour = np.mod(t / 3600.0, 24.0)
 
     def bump(h0: float, w: float) -> np.ndarray:
         return np.exp(-0.5 * (((hour - h0 + 12) % 24 - 12) / w) ** 2)
 
-    daily = 0.35 + 0.5 * bump(7.5, 1.3) + 0.9 * bump(19.0, 2.2)
+    return 0.35 + 0.5 * bump(7.5, 1.3) + 0.9 * bump(19.0, 2.2)
+
+
+def _loads(
+    rng: np.random.Generator, t: np.ndarray, step: float, daily: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 3) phase active power (W) and power factor: base load with a slow wander plus
+    appliance steps; a PF per phase drifting within 0.80–1.0."""
+    n = len(t)
     p_w = np.empty((n, 3))
     pf = np.empty((n, 3))
     for ph in range(3):
@@ -186,7 +198,15 @@ def _meter(rng: np.random.Generator, meter_id: str, k: int, cadence_s: float, du
             0.80,
             1.0,
         )
+    return p_w, pf
 
+
+def _voltage_pu(
+    rng: np.random.Generator, t: np.ndarray, step: float, daily: np.ndarray, p_w: np.ndarray
+) -> np.ndarray:
+    """(n, 3) supply voltage in pu: set-point, per-phase offset, feeder drift and load cycle,
+    the service cable's drop under the meter's own load, and 1-s noise."""
+    n = len(t)
     setpoint = rng.uniform(0.95, 1.06)
     offset = rng.normal(0.0, 0.004, 3)
     drift = 0.006 * np.sin(2 * np.pi * t / (8 * 3600) + rng.uniform(0, 6.3)) + _ou(
@@ -195,30 +215,35 @@ def _meter(rng: np.random.Generator, meter_id: str, k: int, cadence_s: float, du
     feeder = -0.008 * (daily - daily.mean()) / daily.std()  # the feeder's own load cycle
     drop_per_w = rng.uniform(2e-6, 5e-6)  # service-cable drop, pu per W of the phase's load
     noise_sd = 0.0008  # 1-s RMS flicker and noise per base sample, pu
-    v_pu = (
+    return (
         setpoint
         + offset[None, :]
         + (drift + feeder)[:, None]
         - drop_per_w * p_w
         + rng.normal(0, noise_sd, (n, 3))
     )
-    f_hz = fn + _ou(rng, n, step, 30.0, 0.02)
 
+
+def _inject(
+    rng: np.random.Generator, events: list, t: np.ndarray, k: int, v_pu: np.ndarray, p_w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Write the events into ``v_pu`` and ``p_w`` (in place); per-sample label and event id."""
+    n = len(t)
     label = np.array(["normal"] * n, dtype=object)
     event_id = np.full(n, -1)
-    events = _events(rng, cadence_s, t0, duration_s)
     for j, (kind, start, end, phases) in enumerate(events):
         m = (t >= start) & (t < end)
         idx = np.flatnonzero(m)
+        cells = np.ix_(idx, phases)
         if kind == "sag":
-            v_pu[np.ix_(idx, phases)] = 0.6 + rng.normal(0, 0.01, (len(idx), len(phases)))
+            v_pu[cells] = 0.6 + rng.normal(0, 0.01, (len(idx), len(phases)))
         elif kind == "two_phase_sag":
-            v_pu[np.ix_(idx, phases)] = 0.7 + rng.normal(0, 0.01, (len(idx), len(phases)))
+            v_pu[cells] = 0.7 + rng.normal(0, 0.01, (len(idx), len(phases)))
         elif kind == "swell":
-            v_pu[np.ix_(idx, phases)] = 1.15 + rng.normal(0, 0.005, (len(idx), len(phases)))
+            v_pu[cells] = 1.15 + rng.normal(0, 0.005, (len(idx), len(phases)))
         elif kind == "open_phase":
-            v_pu[np.ix_(idx, phases)] = rng.uniform(0.0, 0.05, (len(idx), len(phases)))
-            p_w[np.ix_(idx, phases)] = 0.0
+            v_pu[cells] = rng.uniform(0.0, 0.05, (len(idx), len(phases)))
+            p_w[cells] = 0.0
         elif kind == "undervoltage":
             v_pu[idx] = 0.88 + rng.normal(0, 0.003, (len(idx), 3))
         elif kind == "interruption":
@@ -229,36 +254,44 @@ def _meter(rng: np.random.Generator, meter_id: str, k: int, cadence_s: float, du
             v_pu[np.ix_(idx, phases[1:])] *= 0.93
         label[m] = kind
         event_id[m] = k * 100 + j
+    return label, event_id
 
-    v_true = np.maximum(v_pu, 0.0) * un
-    q_var = p_w * np.tan(np.arccos(pf))
-    i_a = np.where(v_true > 0.2 * un, np.hypot(p_w, q_var) / np.maximum(v_true, 1.0), 0.0)
 
-    # Readings: snapshots (1 s, 1 min) or interval averages of the base samples (15 min).
-    if cadence_s == 900.0:
-        per = int(900.0 / step)
-        m_int = n // per
-        cut = m_int * per
-
-        def avg(x: np.ndarray) -> np.ndarray:
-            return x[:cut].reshape(m_int, per, *x.shape[1:]).mean(axis=1)
-
-        t_read = t[per - 1 : cut : per] + step  # interval end
-        vals = {"v": avg(v_true), "i": avg(i_a), "p": avg(p_w), "q": avg(q_var), "f": avg(f_hz)}
-        lab_rows = label[:cut].reshape(m_int, per)
-        eid_rows = event_id[:cut].reshape(m_int, per)
-        full = (lab_rows == lab_rows[:, :1]).all(axis=1)
-        r_label = np.where(full, lab_rows[:, 0], "transition").astype(object)
-        r_event = np.where(full, eid_rows[:, 0], eid_rows.max(axis=1))
-    else:
-        keep = rng.random(n) > 0.01
+def _sample(
+    rng: np.random.Generator,
+    cadence_s: float,
+    t: np.ndarray,
+    step: float,
+    vals: dict,
+    label: np.ndarray,
+    event_id: np.ndarray,
+) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
+    """Readings from the base samples: snapshots (1 s, 1 min; ~1 % dropped outside events) or
+    interval averages stamped at the interval end (15 min; partly covered intervals are
+    ``transition``). Returns times, values, labels, event ids."""
+    if cadence_s != 900.0:
+        keep = rng.random(len(t)) > 0.01
         keep |= label != "normal"
-        t_read = t[keep]
-        vals = {"v": v_true[keep], "i": i_a[keep], "p": p_w[keep], "q": q_var[keep], "f": f_hz[keep]}
-        r_label, r_event = label[keep], event_id[keep]
+        return t[keep], {key: x[keep] for key, x in vals.items()}, label[keep], event_id[keep]
+    per = int(900.0 / step)
+    m_int = len(t) // per
+    cut = m_int * per
 
-    # Frozen sensor: one run of exact repeats in a normal stretch before the first event.
-    nr = len(t_read)
+    def avg(x: np.ndarray) -> np.ndarray:
+        return x[:cut].reshape(m_int, per, *x.shape[1:]).mean(axis=1)
+
+    lab_rows = label[:cut].reshape(m_int, per)
+    eid_rows = event_id[:cut].reshape(m_int, per)
+    full = (lab_rows == lab_rows[:, :1]).all(axis=1)
+    r_label = np.where(full, lab_rows[:, 0], "transition").astype(object)
+    r_event = np.where(full, eid_rows[:, 0], eid_rows.max(axis=1))
+    return t[per - 1 : cut : per] + step, {key: avg(x) for key, x in vals.items()}, r_label, r_event
+
+
+def _freeze(cadence_s: float, vals: dict, r_label: np.ndarray) -> None:
+    """A frozen sensor: one run of exact repeats in a normal stretch before the first event
+    (in place on ``vals`` and ``r_label``)."""
+    nr = len(r_label)
     nf = _FROZEN_READINGS[cadence_s]
     first_event = int(np.argmax(r_label != "normal")) if (r_label != "normal").any() else nr
     s0 = max(int(first_event * 0.6), nf + 2)
@@ -268,6 +301,11 @@ def _meter(rng: np.random.Generator, meter_id: str, k: int, cadence_s: float, du
             vals[key][fr] = vals[key][fr[0] - 1]
         r_label[fr] = "frozen"
 
+
+def _measure(rng: np.random.Generator, acc_class: float, vals: dict, r_label: np.ndarray) -> dict:
+    """Measurement by an IEC 62053 class 0.5 / 1 meter: fixed gain error within ±c/2 % on
+    voltage, random error σ = c/6 %, resolutions 0.1 V, 0.01 A, 1 W, 1 var, 0.01 Hz; |P|, |Q|
+    kept within U·I (the gateway validates it); a frozen run repeats the measured values."""
     gain = 1 + rng.uniform(-acc_class / 200, acc_class / 200)
     sd = acc_class / 600
 
@@ -278,45 +316,102 @@ def _meter(rng: np.random.Generator, meter_id: str, k: int, cadence_s: float, du
     i_m = measure(vals["i"], 0.01)
     p_m = measure(vals["p"], 1.0)
     q_m = measure(vals["q"], 1.0)
-    # keep the meter's own arithmetic consistent: |P|, |Q| ≤ U·I (the gateway validates it)
     s_max = v_m * i_m
     p_m = np.clip(p_m, -s_max, s_max)
-    q_m = np.clip(q_m, -np.sqrt(np.maximum(s_max**2 - p_m**2, 0)), np.sqrt(np.maximum(s_max**2 - p_m**2, 0)))
-    q_m = np.trunc(q_m)
+    q_lim = np.sqrt(np.maximum(s_max**2 - p_m**2, 0))
+    q_m = np.trunc(np.clip(q_m, -q_lim, q_lim))
     p_m = np.trunc(p_m)
     f_m = np.round(vals["f"] / 0.01) * 0.01
-    if (r_label == "frozen").any():  # the frozen run repeats the measured values exactly
+    if (r_label == "frozen").any():
         fz = np.flatnonzero(r_label == "frozen")
         for x in (v_m, i_m, p_m, q_m, f_m):
             x[fz] = x[fz[0] - 1]
+    return {"voltage": v_m, "current": i_m, "active_power": p_m, "reactive_power": q_m, "frequency": f_m}
 
+
+def _category(r_label: np.ndarray) -> np.ndarray:
+    """normal / ieee1159 / within_band / frozen / transition per reading."""
+
+    def one(lab: str) -> str:
+        if lab in EVENT_KINDS:
+            return "ieee1159"
+        if lab in WITHIN_BAND_KINDS:
+            return "within_band"
+        return lab if lab in ("frozen", "transition") else "normal"
+
+    return np.array([one(lab) for lab in r_label], dtype=object)
+
+
+def _meter(rng: np.random.Generator, meter_id: str, k: int, cadence_s: float, duration_s: float) -> tuple:
+    """One meter's readings and labels (the random draws in a fixed order: seeds reproduce)."""
+    un, fn = SYSTEMS[k % len(SYSTEMS)]
+    acc_class = (0.5, 1.0)[k % 2]
+    step = _BASE_STEP_S[cadence_s]
+    t0 = START.value / 1e9 + k * 7.0
+    t = t0 + np.arange(0.0, duration_s, step)
+    daily = _daily_shape(t)
+    p_w, pf = _loads(rng, t, step, daily)
+    v_pu = _voltage_pu(rng, t, step, daily, p_w)
+    f_hz = fn + _ou(rng, len(t), step, 30.0, 0.02)
+    events = _events(rng, cadence_s, t0, duration_s)
+    label, event_id = _inject(rng, events, t, k, v_pu, p_w)
+    v_true = np.maximum(v_pu, 0.0) * un
+    q_var = p_w * np.tan(np.arccos(pf))
+    i_a = np.where(v_true > 0.2 * un, np.hypot(p_w, q_var) / np.maximum(v_true, 1.0), 0.0)
+    vals = {"v": v_true, "i": i_a, "p": p_w, "q": q_var, "f": f_hz}
+    t_read, vals, r_label, r_event = _sample(rng, cadence_s, t, step, vals, label, event_id)
+    truth = {key: np.array(x, copy=True) for key, x in vals.items()}  # before any sensor fault
+    _freeze(cadence_s, vals, r_label)
+    measured = _measure(rng, acc_class, vals, r_label)
     ts = pd.to_datetime(np.round(t_read * 1e3).astype(np.int64), unit="ms", utc=True)
-    frame = {"meter_id": meter_id, "timestamp": ts}
-    for name, arr in (("voltage", v_m), ("current", i_m), ("active_power", p_m), ("reactive_power", q_m)):
+    frame: dict = {"meter_id": meter_id, "timestamp": ts}
+    for name in ("voltage", "current", "active_power", "reactive_power"):
         for j, ph in enumerate("abc"):
-            frame[f"{name}_{ph}"] = arr[:, j]
-    frame.update(frequency=f_m, nominal_voltage=un, nominal_frequency=fn)
-    category = np.array(
-        [
-            "ieee1159"
-            if lab in EVENT_KINDS
-            else "within_band"
-            if lab in WITHIN_BAND_KINDS
-            else lab
-            if lab in ("frozen", "transition")
-            else "normal"
-            for lab in r_label
-        ],
-        dtype=object,
-    )
+            frame[f"{name}_{ph}"] = measured[name][:, j]
+    frame.update(frequency=measured["frequency"], nominal_voltage=un, nominal_frequency=fn)
     labels = {
         "meter_id": meter_id,
         "timestamp": ts,
         "label": r_label,
-        "category": category,
+        "category": _category(r_label),
         "event_id": r_event,
+        **_truth_columns(truth, un, events, r_event, k),
+        "rated_current_a": _rating_a(i_a),
     }
     return pd.DataFrame(frame), pd.DataFrame(labels)
+
+
+def _rating_a(i_true_a: np.ndarray) -> float:
+    """The meter's asset rating (A): its own 98.5th-percentile phase current, rounded to 0.1 A.
+
+    A tight service fuse or an undersized share of a transformer: the appliance peaks of the
+    evening overload it now and then, so overload_risk meets overloads in this world. Drawn
+    from the true currents without the stream's random generator (the readings do not change).
+    """
+    return float(np.round(np.quantile(i_true_a.max(axis=1), 0.985), 1))
+
+
+def _truth_columns(
+    truth: dict[str, np.ndarray], un: float, events: list, r_event: np.ndarray, k: int
+) -> dict[str, np.ndarray]:
+    """What the world knows that the meter does not report exactly: true (unmeasured) values at
+    each reading and, inside events, the event's start, end and retained voltage."""
+    v_pu = truth["v"] / un
+    cols: dict[str, np.ndarray] = {f"true_voltage_{ph}_pu": v_pu[:, j] for j, ph in enumerate("abc")}
+    cols.update({f"true_current_{ph}_a": truth["i"][:, j] for j, ph in enumerate("abc")})
+    cols["true_active_power_w"] = truth["p"].sum(axis=1)
+    cols["true_reactive_power_var"] = truth["q"].sum(axis=1)
+    cols["true_frequency_hz"] = truth["f"]
+    start = np.full(len(r_event), np.nan)
+    end = np.full(len(r_event), np.nan)
+    depth = np.full(len(r_event), np.nan)
+    for j, (kind, s0, s1, phases) in enumerate(events):
+        m = r_event == k * 100 + j
+        start[m], end[m] = s0, s1
+        if kind in ("sag", "two_phase_sag", "interruption", "open_phase", "undervoltage") and m.any():
+            depth[m] = float(np.median(v_pu[np.ix_(m, phases)].min(axis=1)))
+    cols.update(event_start_s=start, event_end_s=end, event_retained_pu=depth)
+    return cols
 
 
 def generate(
