@@ -22,7 +22,6 @@ PACKAGES = ("training", "gridtwin")
 KNOWN: dict[tuple[str, str], int] = {
     ("gridtwin/features/core.py", "compute_features"): 165,
     ("gridtwin/ingest/validation.py", "validate_reading"): 159,
-    ("training/heldout/world.py", "_meter"): 156,
     ("gridtwin/models/equipment_failure.py", "Model.predict"): 96,
     ("gridtwin/core/telemetry/interceptors.py", "ServerTelemetryInterceptor.intercept_service"): 92,
     ("gridtwin/netopt/lp.py", "solve_milp"): 88,
@@ -30,7 +29,6 @@ KNOWN: dict[tuple[str, str], int] = {
     ("gridtwin/livefeed.py", "stream_feeder"): 86,
     ("gridtwin/models/harmonic_analysis.py", "Model.predict"): 85,
     ("gridtwin/reports/pdf.py", "_story"): 83,
-    ("gridtwin/models/optimal_dispatch.py", "Model.predict"): 81,
 }
 
 
