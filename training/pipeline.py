@@ -34,7 +34,7 @@ from gridtwin.serving.model import ModuleBatch
 from gridtwin.serving.module import default_factory
 from gridtwin.v1 import assessment_pb2, reading_pb2
 from training.context import TrainContext, TrainResult
-from training.report import write_model_report, write_overview
+from training.report import publish_readme_table, write_model_report, write_overview
 from training.spec import run_stages
 
 log = logging.getLogger(__name__)
@@ -191,6 +191,8 @@ def run(
             flush=True,
         )
     write_overview(report_dir or DEFAULT_REPORT_DIR, reg)
+    if report_dir == PUBLISHED_REPORT_DIR:  # a published run also refreshes the README's table
+        publish_readme_table(ROOT / "README.md", reg)
     print(f"[train] done in {time.perf_counter() - total:.1f} s; failures: {failures or 'none'}", flush=True)
     (ROOT / "var").mkdir(exist_ok=True)
     (ROOT / "var" / f"train-{profile}.json").write_text(

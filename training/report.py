@@ -129,3 +129,50 @@ def write_overview(report_dir: Path, registry: Path) -> Path:
     path = report_dir / "README.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+#: The README's table of headline figures, regenerated between these markers on publish.
+README_MARKERS = ("<!-- models:start -->", "<!-- models:end -->")
+
+
+def headline_table(registry: Path) -> str:
+    """Every metric that carries a goal, per model, with its baseline and judgement: the
+    README's summary of the full overview (docs/models/README.md)."""
+    entries = list_entries(registry)
+    lines = [
+        "| module | model | algorithm | metric (held-out test) | test | naive baseline | goal | judgement |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for module, names in MODULE_MODELS.items():
+        for name in names:
+            entry = entries.get(name)
+            if entry is None:
+                lines.append(f"| {module} | {name} | – | not registered | | | | |")
+                continue
+            m = entry.manifest
+            goals = {k: v for k, v in m.get("metrics", {}).items() if v.get("goal")}
+            head = f"| {module} | [{name}](docs/models/{name}.md) | {m.get('algorithm')} "
+            if not goals:
+                lines.append(f"{head}| (no goal-bearing metric) | | | | |")
+            for i, (metric, v) in enumerate(goals.items()):
+                base = _fmt(v.get("baseline"))
+                if v.get("baseline_name"):
+                    base += f" ({v['baseline_name']})"
+                prefix = head if i == 0 else "| | | "
+                lines.append(
+                    f"{prefix}| {metric} | {_fmt(v.get('value'))} | {base} | {v['goal']} | {verdict(v)} |"
+                )
+    return "\n".join(lines)
+
+
+def publish_readme_table(readme: Path, registry: Path) -> bool:
+    """Replace the README's table between `README_MARKERS` with `headline_table`; False (and
+    the README untouched) when the markers are absent."""
+    text = readme.read_text()
+    start, end = README_MARKERS
+    if start not in text or end not in text:
+        return False
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    readme.write_text(f"{before}{start}\n{headline_table(registry)}\n{end}{after}")
+    return True
