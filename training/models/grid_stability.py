@@ -321,7 +321,6 @@ class Spec(TrainingSpec):
                 v["onset_auc"],
                 0.5,
                 "persistence (stable stays stable)",
-                "> 0.5",
                 not_assessable=no_onsets,
             ),
             Metric(
