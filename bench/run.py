@@ -32,8 +32,9 @@ from gridtwin.registry import list_entries, registry_dir
 from gridtwin.v1 import gateway_pb2_grpc, reading_pb2
 
 TARGETS = {
-    "p50_ms": 10.0,
-    "p99_ms": 30.0,
+    # Issue 8's goals on a 2-core machine with the full models.
+    "p50_ms": 8.0,
+    "p99_ms": 20.0,
     "batch_readings_per_s": 5000.0,
     "mesh_vs_inprocess": 0.5,
     "module_rss_mb": 300.0,
@@ -191,9 +192,19 @@ def summary(result: dict) -> str:
     rss = result["rss_mb"]
     module_rss = max(rss[m] for m in ("monitoring", "maintenance", "energy", "decision"))
     rows = [
-        ("Assess p50 (sequential)", f"{lat['p50_ms']:.1f} ms", "≤ 10 ms", lat["p50_ms"] <= TARGETS["p50_ms"]),
+        (
+            "Assess p50 (sequential)",
+            f"{lat['p50_ms']:.1f} ms",
+            f"≤ {TARGETS['p50_ms']:g} ms",
+            lat["p50_ms"] <= TARGETS["p50_ms"],
+        ),
         ("Assess p95", f"{lat['p95_ms']:.1f} ms", "", None),
-        ("Assess p99", f"{lat['p99_ms']:.1f} ms", "≤ 30 ms", lat["p99_ms"] <= TARGETS["p99_ms"]),
+        (
+            "Assess p99",
+            f"{lat['p99_ms']:.1f} ms",
+            f"≤ {TARGETS['p99_ms']:g} ms",
+            lat["p99_ms"] <= TARGETS["p99_ms"],
+        ),
         (
             f"AssessBatch ({result['args']['batch']}/batch, {result['args']['concurrency']} callers)",
             f"{result['batch_readings_per_s']:.0f} readings/s",
