@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,26 @@ def verdict(m: dict[str, Any]) -> str:
     return text if text == "met" or text.startswith("not assessable") else f"**{text}**"
 
 
+def _baseline_cell(m: dict[str, Any]) -> str:
+    """The baseline's value with its name, e.g. "0.5 (persistence)"."""
+    base = _fmt(m.get("baseline"))
+    return f"{base} ({m['baseline_name']})" if m.get("baseline_name") else base
+
+
+def _registered(registry: Path) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
+    """(module, model, manifest or None when not registered), in the modules' order."""
+    entries = list_entries(registry)
+    for module, names in MODULE_MODELS.items():
+        for name in names:
+            entry = entries.get(name)
+            yield module, name, (entry.manifest if entry is not None else None)
+
+
 def metrics_table(metrics: dict[str, dict[str, Any]]) -> str:
     rows = ["| metric | test | naive baseline | goal | judgement |", "|---|---|---|---|---|"]
     for name, m in metrics.items():
         met = verdict(m)
-        base = _fmt(m.get("baseline"))
-        if m.get("baseline_name"):
-            base += f" ({m['baseline_name']})"
+        base = _baseline_cell(m)
         rows.append(f"| {name} | {_fmt(m.get('value'))} | {base} | {m.get('goal') or '–'} | {met} |")
     return "\n".join(rows)
 
@@ -91,7 +105,6 @@ def write_model_report(report_dir: Path, manifest: dict[str, Any], body: str) ->
 
 def write_overview(report_dir: Path, registry: Path) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
-    entries = list_entries(registry)
     lines = [
         "# Models: overview",
         "",
@@ -105,27 +118,24 @@ def write_overview(report_dir: Path, registry: Path) -> Path:
         "| module | model | algorithm | version | metric | test | baseline | goal | judgement | 1-row ms |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for module, names in MODULE_MODELS.items():
-        for name in names:
-            entry = entries.get(name)
-            if entry is None:
-                lines.append(f"| {module} | {name} | – | not registered | | | | | | |")
-                continue
-            m = entry.manifest
-            lat = m.get("latency", {}).get("single_row_ms_p50")
-            first = True
-            for metric, v in m.get("metrics", {}).items():
-                met = verdict(v)
-                head = (
-                    f"| {module} | [{name}]({name}.md) | {m.get('algorithm')} | `{m.get('version')}` "
-                    if first
-                    else "| | | | "
-                )
-                lines.append(
-                    f"{head}| {metric} | {_fmt(v.get('value'))} | {_fmt(v.get('baseline'))} | "
-                    f"{v.get('goal') or '–'} | {met} | {(_fmt(lat) if first else '')} |"
-                )
-                first = False
+    for module, name, m in _registered(registry):
+        if m is None:
+            lines.append(f"| {module} | {name} | – | not registered | | | | | | |")
+            continue
+        lat = m.get("latency", {}).get("single_row_ms_p50")
+        first = True
+        for metric, v in m.get("metrics", {}).items():
+            met = verdict(v)
+            head = (
+                f"| {module} | [{name}]({name}.md) | {m.get('algorithm')} | `{m.get('version')}` "
+                if first
+                else "| | | | "
+            )
+            lines.append(
+                f"{head}| {metric} | {_fmt(v.get('value'))} | {_fmt(v.get('baseline'))} | "
+                f"{v.get('goal') or '–'} | {met} | {(_fmt(lat) if first else '')} |"
+            )
+            first = False
     path = report_dir / "README.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -138,30 +148,23 @@ README_MARKERS = ("<!-- models:start -->", "<!-- models:end -->")
 def headline_table(registry: Path) -> str:
     """Every metric that carries a goal, per model, with its baseline and judgement: the
     README's summary of the full overview (docs/models/README.md)."""
-    entries = list_entries(registry)
     lines = [
         "| module | model | algorithm | metric (held-out test) | test | naive baseline | goal | judgement |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for module, names in MODULE_MODELS.items():
-        for name in names:
-            entry = entries.get(name)
-            if entry is None:
-                lines.append(f"| {module} | {name} | – | not registered | | | | |")
-                continue
-            m = entry.manifest
-            goals = {k: v for k, v in m.get("metrics", {}).items() if v.get("goal")}
-            head = f"| {module} | [{name}](docs/models/{name}.md) | {m.get('algorithm')} "
-            if not goals:
-                lines.append(f"{head}| (no goal-bearing metric) | | | | |")
-            for i, (metric, v) in enumerate(goals.items()):
-                base = _fmt(v.get("baseline"))
-                if v.get("baseline_name"):
-                    base += f" ({v['baseline_name']})"
-                prefix = head if i == 0 else "| | | "
-                lines.append(
-                    f"{prefix}| {metric} | {_fmt(v.get('value'))} | {base} | {v['goal']} | {verdict(v)} |"
-                )
+    for module, name, m in _registered(registry):
+        if m is None:
+            lines.append(f"| {module} | {name} | – | not registered | | | | |")
+            continue
+        goals = {k: v for k, v in m.get("metrics", {}).items() if v.get("goal")}
+        head = f"| {module} | [{name}](docs/models/{name}.md) | {m.get('algorithm')} "
+        if not goals:
+            lines.append(f"{head}| (no goal-bearing metric) | | | | |")
+        for i, (metric, v) in enumerate(goals.items()):
+            prefix = head if i == 0 else "| | | "
+            lines.append(
+                f"{prefix}| {metric} | {_fmt(v.get('value'))} | {_baseline_cell(v)} | {v['goal']} | {verdict(v)} |"
+            )
     return "\n".join(lines)
 
 
