@@ -54,8 +54,11 @@ def batch_size(cadence_s: float, n_meters: int) -> int:
     return max(n_meters, min(250, n_meters * int(900 // cadence_s)))
 
 
-def run_cadence(mesh: Mesh, redis_url: str, stream: HeldOutStream) -> dict[str, Any]:
-    """Send one stream through a running mesh; the rows and voltage_anomaly's detail figures."""
+def run_cadence(
+    mesh: Mesh, redis_url: str, stream: HeldOutStream, models: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Send one stream through a running mesh; the rows (of ``models`` only, when given) and
+    voltage_anomaly's detail figures."""
     register_assets(redis_url, mesh.redis_prefix, stream)
     n_meters = int(stream.readings["meter_id"].nunique())
     answers = assess(
@@ -63,7 +66,7 @@ def run_cadence(mesh: Mesh, redis_url: str, stream: HeldOutStream) -> dict[str, 
     )
     name = CADENCE_NAMES[stream.cadence_s]
     return {
-        "rows": [r.as_dict() for r in score_all(answers, stream, name)],
+        "rows": [r.as_dict() for r in score_all(answers, stream, name) if not models or r.model in models],
         "voltage_anomaly": voltage_anomaly.score(answers, stream),
         "readings": len(stream.readings),
         "meters": n_meters,
@@ -78,8 +81,10 @@ def evaluate(
     n_meters: int = 6,
     durations: dict[float, float] | None = None,
     seed: int = 20260,
+    models: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """Start the mesh with ``registry``, send each cadence's stream, return the figures."""
+    """Start the mesh with ``registry``, send each cadence's stream, return the figures (of
+    ``models`` only, when given: every model still answers, only the scoring is restricted)."""
     prefix = f"eval-{uuid.uuid4().hex[:10]}:"
     mesh = Mesh(redis_url=redis_url, redis_prefix=prefix, registry=registry, extra_env=EVAL_ENV)
     mesh.start()
@@ -88,7 +93,7 @@ def evaluate(
         mesh.wait_healthy(timeout=300)
         for c in cadences:
             stream = generate(c, n_meters=n_meters, seed=seed, duration_s=(durations or {}).get(c))
-            results[CADENCE_NAMES[c]] = run_cadence(mesh, redis_url, stream)
+            results[CADENCE_NAMES[c]] = run_cadence(mesh, redis_url, stream, models)
     finally:
         mesh.stop()
         delete_redis_prefix(redis_url, prefix)
