@@ -122,6 +122,9 @@ class Spec(TrainingSpec):
         self.params = {k: self.best[k] for k in ("max_depth", "min_samples_leaf", "class_weight")}
         # Refit on train + validation (training meters only, time-earlier than test).
         self.fit_mask = split.train | split.val
+        meters = self.frame["meter_id"].to_numpy()
+        if set(meters[self.fit_mask]) & set(meters[split.test]):
+            raise RuntimeError("phase_imbalance: a test meter reached the refit (train + validation) rows")
         self.tree = DecisionTreeClassifier(random_state=ctx.seed, **self.params).fit(
             self.x_all[self.fit_mask], self.y_all[self.fit_mask]
         )
