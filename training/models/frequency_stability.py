@@ -4,8 +4,10 @@ Data: the simulator's 1-s system frequency (``frequency.parquet``: swing equatio
 load noise, generator trips). Sequences are built exactly as served: lag vectors
 ``frequency_lag_0..9`` / ``dt_lag_0..9`` at a reading cadence (1 s mostly; 2, 5, 10 and 60 s
 so the network sees the Δt inputs vary) with meter noise σ = 1 mHz on the inputs (the
-simulator's meter model), then :func:`build_sequences`. Label: the true frequency 5 s after
-the newest reading (physics output, never a threshold of the inputs). Baseline: persistence.
+simulator's meter model), half of them read in 0.01-Hz steps, and most training and validation
+sequences with a fast frequency component added (see FAST_TAU_S), then :func:`build_sequences`.
+Label: the true frequency 5 s after the newest reading (physics output, never a threshold of
+the inputs). Baseline: persistence.
 """
 
 from __future__ import annotations
@@ -287,8 +289,12 @@ LSTM(8→64) → LSTM(64→32) → linear, trained with Keras (TensorFlow backen
 served by ONNX Runtime (largest |ONNX − Keras| on the held-out 1-s windows: {parity:.2g} in 0.1-Hz units).
 Inputs: 10 steps × 8 (see `gridtwin/models/_monitoring/frequency_sequence.py`) from the lag features;
 output: the change over persistence 5 s ahead. Training sequences mix reading cadences (1 s 60 %,
-2/5/10/60 s 10 % each) and 10 % truncated histories; meter noise σ = 1 mHz. Data: {len(data.f_true)} s of
-simulated frequency with {data.n_trips} generator trips; split 70/15/15 by time, embargo 11 min.
+2/5/10/60 s 10 % each) and 10 % truncated histories; meter noise σ = 1 mHz, half the sequences read in
+0.01-Hz steps. {FAST_SHARE:.0%} of the training and validation sequences add a fast frequency component
+(Ornstein–Uhlenbeck, τ ∈ {list(FAST_TAU_S)} s, σ ∈ {[s * 1e3 for s in FAST_SIGMA_HZ]} mHz) that the
+simulator's slow imbalance drive lacks; the test below is the simulator's own series. Data:
+{len(data.f_true)} s of simulated frequency with {data.n_trips} generator trips; split 70/15/15 by time,
+embargo 11 min.
 
 ## Held-out test (last 15 % of the time span)
 
