@@ -26,12 +26,18 @@ CADENCE_NAMES = {1.0: "1 s", 60.0: "1 min", 900.0: "15 min"}
 
 
 def score_all(
-    answers: pd.DataFrame, stream: HeldOutStream, cadence: str, scorers: tuple[Scorer, ...] = SCORERS
+    answers: pd.DataFrame,
+    stream: HeldOutStream,
+    cadence: str,
+    scorers: tuple[Scorer, ...] = SCORERS,
+    models: tuple[str, ...] | None = None,
 ) -> list[Row]:
-    """Every scorer's rows for one cadence, judged (pure: answers and truth in, rows out)."""
+    """Every scorer's rows for one cadence (of ``models`` only, when given), judged (pure:
+    answers and truth in, rows out)."""
     if list(answers["meter_id"]) != list(stream.readings["meter_id"]):
         raise ValueError("answers are not aligned with the readings (one answer per reading, in order)")
-    return [judge(row) for scorer in scorers for row in scorer(answers, stream, cadence)]
+    rows = (row for scorer in scorers for row in scorer(answers, stream, cadence))
+    return [judge(row) for row in rows if not models or row.model in models]
 
 
 def register_assets(redis_url: str, prefix: str, stream: HeldOutStream) -> int:
@@ -66,7 +72,7 @@ def run_cadence(
     )
     name = CADENCE_NAMES[stream.cadence_s]
     return {
-        "rows": [r.as_dict() for r in score_all(answers, stream, name) if not models or r.model in models],
+        "rows": [r.as_dict() for r in score_all(answers, stream, name, models=models)],
         "voltage_anomaly": voltage_anomaly.score(answers, stream),
         "readings": len(stream.readings),
         "meters": n_meters,
