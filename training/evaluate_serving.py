@@ -12,6 +12,7 @@ assessable ("met" only when the goal holds AND the figure beats the baseline).
     python -m training.evaluate_serving --registry registry            # → var/reports/
     python -m training.evaluate_serving --registry registry --publish  # → docs/models/, README
     python -m training.evaluate_serving --from-json var/heldout.json --publish  # re-render only
+    python -m training.evaluate_serving --models phase_imbalance --cadences 60 900  # a subset, var/reports/
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import os
 from pathlib import Path
 
+from training.heldout import CADENCES_S
 from training.serving_eval.answers import assess, to_protos
 from training.serving_eval.report import markdown, publish, publish_readme, voltage_anomaly_file
 from training.serving_eval.runner import EVAL_ENV, evaluate
@@ -47,11 +49,28 @@ def main(argv: list[str] | None = None) -> int:
         "--publish", action="store_true", help="write into docs/models/ and README (else var/reports/)"
     )
     ap.add_argument("--from-json", type=Path, help="re-render a saved var/heldout.json instead of measuring")
+    ap.add_argument("--models", nargs="+", help="score only these models (never published)")
+    ap.add_argument(
+        "--cadences",
+        nargs="+",
+        type=float,
+        choices=CADENCES_S,
+        help="only these cadences, s (never published)",
+    )
     args = ap.parse_args(argv)
+    partial = bool(args.models or args.cadences)
+    if partial and (args.publish or args.from_json):
+        ap.error("--models/--cadences measure a subset: not with --publish or --from-json")
     if args.from_json:
         results = json.loads(args.from_json.read_text())
     else:
-        results = evaluate(args.registry, args.redis_url, n_meters=args.meters)
+        results = evaluate(
+            args.registry,
+            args.redis_url,
+            cadences=tuple(args.cadences or CADENCES_S),
+            n_meters=args.meters,
+            models=tuple(args.models) if args.models else None,
+        )
     registered = versions(Path(args.registry))
     text = markdown(results, registered)
     out = ROOT / ("docs/models" if args.publish else "var/reports")
@@ -61,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         publish_readme(results, ROOT / "README.md")
     if not args.from_json:
         (ROOT / "var").mkdir(exist_ok=True)
-        (ROOT / "var" / "heldout.json").write_text(json.dumps(results, indent=1, default=float))
+        (ROOT / "var" / ("heldout-partial.json" if partial else "heldout.json")).write_text(
+            json.dumps(results, indent=1, default=float)
+        )
     print(text)
     return 0
 

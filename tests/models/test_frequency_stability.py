@@ -34,6 +34,28 @@ def test_onnx_lstm_matches_keras_on_held_out_windows(tmp_path):
     assert np.abs(served - keras_predict(net, x)).max() < PARITY_TOL == 1e-4
 
 
+def test_training_series_bank_and_meter_resolution():
+    """Training sequences come from the simulator's series (row 0) or it plus one fast OU
+    component; a sequence's readings are unquantised or in 0.01-Hz steps, its target is not."""
+    from training.models.frequency_stability import FAST_SIGMA_HZ, FAST_TAU_S, fast_bank, lag_samples
+
+    rng = np.random.default_rng(1)
+    f_true = 50.0 + 0.02 * np.sin(np.arange(200_000.0) / 900)
+    bank = fast_bank(f_true, rng)
+    assert bank.shape == (1 + len(FAST_TAU_S) * len(FAST_SIGMA_HZ), len(f_true))
+    assert np.array_equal(bank[0], f_true)
+    extra_sd = (bank[1:] - f_true).std(axis=1)
+    expected = np.tile(FAST_SIGMA_HZ, len(FAST_TAU_S))
+    assert np.allclose(extra_sd, expected, rtol=0.15)
+    ends = rng.integers(1000, 190_000, 4000)
+    series = rng.integers(0, len(bank), 4000)
+    fl, _, target = lag_samples(bank, ends, np.ones(4000, int), np.full(4000, 10), rng, series)
+    assert np.array_equal(target, bank[series, ends + 5])
+    steps = np.abs(fl / 0.01 - np.round(fl / 0.01)).max(axis=1) < 1e-6
+    assert 0.35 < steps.mean() < 0.65  # about half the meters read in 0.01-Hz steps
+    assert np.abs(fl[~steps, 0] - bank[series[~steps], ends[~steps]]).max() < 0.01  # σ = 1 mHz noise
+
+
 def test_sequence_builder_orders_and_masks():
     f = np.array([[50.1, 50.0, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan]])
     dt = np.array([[2.0] + [np.nan] * 9])

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.models._monitoring.imbalance_features import (
+    DESCRIPTOR_NAMES,
     INPUT_COLUMNS,
     cause_descriptors,
     critical_phase,
@@ -15,6 +18,7 @@ from gridtwin.models._monitoring.imbalance_features import (
 from gridtwin.models.phase_imbalance import CLASSES, Model, imbalance_class_index
 from gridtwin.registry import load_entry
 from gridtwin.v1 import assessment_pb2
+from training.models._monitoring.open_phase import RESIDUAL_PU, inject_open_phases
 from training.models._monitoring.testing import (
     assert_vectorised,
     feature_matrix,
@@ -48,16 +52,22 @@ def test_single_phase_meters_are_not_assessed():
     x = np.vstack([_row(i=(12, 0, 0)), _row(i=(12, 0, 11)), _row(i=(0, 0, 0))])
     assert three_phase_current(x).tolist() == [False, True, False]
     d = cause_descriptors(x)
-    assert d.shape == (3, 20) and np.isfinite(d).all()
+    assert d.shape == (3, len(DESCRIPTOR_NAMES)) and np.isfinite(d).all()
 
 
 def test_registered_manifest(quick_registry):
     entry = load_entry("phase_imbalance", quick_registry)
     assert entry is not None
     m = entry.manifest["metrics"]
-    # Accuracy must not fall below always answering the majority cause by more than 2 points,
-    # and the physics naming of the critical phase must be right on ≥ 90 % of held-out rows.
-    assert m["cause_accuracy"]["value"] >= m["cause_accuracy"]["baseline"] - 0.02
+    # Accuracy must not fall below always answering the majority cause by more than 2 points
+    # where the test block holds a cause to find; when it holds only "none" (the quick profile)
+    # the figure is not assessable, and the other feeder's accuracy must beat its majority.
+    acc = m["cause_accuracy"]
+    if acc["assessable"]:
+        assert acc["value"] >= acc["baseline"] - 0.02
+    other = m["other_feeder_cause_accuracy"]
+    assert other["value"] > other["baseline"]
+    # The physics naming of the critical phase must be right on ≥ 90 % of held-out rows.
     assert m["critical_phase_accuracy"]["value"] >= 0.90
     assert m["cause_accuracy"]["goal"] == ">= 0.92"
     # The registry records the serving latency; its budget is measured by bench/, not asserted here.
@@ -91,3 +101,40 @@ def test_served_outputs_on_realistic_rows(served):
 def test_zero_rows_do_not_raise(served):
     out = served.predict(module_batch(np.zeros((2, len(FEATURE_NAMES)))))
     assert [o.info.status for o in out] == [assessment_pb2.DEGRADED] * 2
+
+
+def _tr_readings(rows: int = 180) -> pd.DataFrame:
+    from gridsim.network import TRAINING_FEEDER
+    from training.pipeline import dataset_dir
+
+    readings = pd.read_parquet(dataset_dir("quick", 0) / TRAINING_FEEDER / "readings.parquet")
+    return readings[readings["meter_id"] == "dorf-TR"].iloc[600 : 600 + rows]
+
+
+def test_open_phase_injection_follows_the_physics():
+    readings = _tr_readings()
+    out, opened = inject_open_phases(readings, ["dorf-TR"], 1, np.random.default_rng(3))
+    assert len(opened) >= 10 and opened["phase"].nunique() == 1
+    ph = opened["phase"].iat[0]
+    hit = out["timestamp"].isin(set(opened["timestamp"])).to_numpy()
+    un = out["nominal_voltage"].to_numpy()[hit]
+    v = out[f"voltage_{ph}"].to_numpy()[hit]
+    assert ((v >= 0) & (v <= RESIDUAL_PU[1] * un * 1.01)).all()  # below EN 50160's 5 % threshold
+    for name in ("current", "active_power", "reactive_power"):
+        assert (out[f"{name}_{ph}"].to_numpy()[hit] == 0).all()
+    others = [c for c in readings.columns if not c.endswith(f"_{ph}")]
+    pd.testing.assert_frame_equal(out[others], readings[others])  # other phases keep their supply
+    pd.testing.assert_frame_equal(out[~hit], readings[~hit])  # outside the event nothing changes
+
+
+def test_served_tree_names_an_open_phase_and_leaves_normal_rows(served):
+    readings = _tr_readings()
+    out, opened = inject_open_phases(readings, ["dorf-TR"], 1, np.random.default_rng(3))
+    feats = features_from_dataframe(out)
+    hit = feats["timestamp"].isin(set(opened["timestamp"])).to_numpy()
+    res = served.predict(module_batch(feature_matrix(feats)))
+    cause = np.array([o.likely_cause for o in res])
+    phase = np.array([o.critical_phase for o in res])
+    assert (cause[hit] == "open_phase").mean() >= 0.9
+    assert (phase[hit] == opened["phase"].iat[0]).mean() >= 0.9
+    assert (cause[~hit] != "open_phase").mean() >= 0.9

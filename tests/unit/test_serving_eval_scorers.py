@@ -176,6 +176,14 @@ def test_decisions_fail_on_inapplicable_equipment(minute: HeldOutStream) -> None
     assert row.served > 0 and row.verdict == NOT_MET
 
 
+def test_score_all_keeps_only_the_models_asked_for(minute: HeldOutStream) -> None:
+    a = blank_answers(minute)
+    everything = {r.model for r in score_all(a, minute, "1 min")}
+    assert {"phase_imbalance", "frequency_stability", "voltage_anomaly"} <= everything
+    subset = score_all(a, minute, "1 min", models=("phase_imbalance", "frequency_stability"))
+    assert {r.model for r in subset} == {"phase_imbalance", "frequency_stability"}
+
+
 def test_score_all_refuses_misaligned_answers(minute: HeldOutStream) -> None:
     a = blank_answers(minute).iloc[::-1].reset_index(drop=True)
     with pytest.raises(ValueError, match="aligned"):

@@ -4,8 +4,10 @@ Data: the simulator's 1-s system frequency (``frequency.parquet``: swing equatio
 load noise, generator trips). Sequences are built exactly as served: lag vectors
 ``frequency_lag_0..9`` / ``dt_lag_0..9`` at a reading cadence (1 s mostly; 2, 5, 10 and 60 s
 so the network sees the Δt inputs vary) with meter noise σ = 1 mHz on the inputs (the
-simulator's meter model), then :func:`build_sequences`. Label: the true frequency 5 s after
-the newest reading (physics output, never a threshold of the inputs). Baseline: persistence.
+simulator's meter model), half of them read in 0.01-Hz steps, and most training and validation
+sequences with a fast frequency component added (see FAST_TAU_S), then :func:`build_sequences`.
+Label: the true frequency 5 s after the newest reading (physics output, never a threshold of
+the inputs). Baseline: persistence.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from scipy.signal import lfilter
 
 from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.models._monitoring.frequency_sequence import HORIZON_S, N_STEPS, SCALE_HZ, build_sequences
@@ -25,6 +28,18 @@ from training.split import split_by_time
 
 NAME = "frequency_stability"
 METER_NOISE_HZ = 0.001
+#: Reading resolutions trained on (Hz; 0 = unquantised): many meters report frequency in
+#: 0.01-Hz steps (IEC 61000-4-30 class S allows ±50 mHz uncertainty), and a network fitted only
+#: on 1-mHz inputs reads each 10-mHz step as a ROCOF and extrapolates it.
+RESOLUTIONS_HZ = np.array([0.0, 0.01])
+#: Fast frequency fluctuations the simulator lacks: its imbalance drive is an Ornstein–Uhlenbeck
+#: process with τ = 300 s, so its 1-s frequency carries the swing equation's momentum (a trend
+#: persists for seconds). Fast load and generation noise gives grid frequency a component whose
+#: recent trend does not persist; training series add one (OU, correlation time τ, σ) so the
+#: network must tell from the history whether extrapolating the trend pays.
+FAST_TAU_S = (5.0, 15.0, 40.0, 120.0)
+FAST_SIGMA_HZ = (0.01, 0.025)
+FAST_SHARE = 0.6  # of the training and validation sequences
 CADENCES_S = np.array([1, 2, 5, 10, 60])
 CADENCE_P = np.array([0.6, 0.1, 0.1, 0.1, 0.1])
 N_INPUTS = 8
@@ -32,20 +47,44 @@ PARITY_TOL = 1e-4  # ONNX Runtime vs Keras, in 0.1-Hz network units (10 µHz)
 
 
 def lag_samples(
-    f_true: np.ndarray, ends: np.ndarray, cadence: np.ndarray, history: np.ndarray, rng: np.random.Generator
+    f_true: np.ndarray,
+    ends: np.ndarray,
+    cadence: np.ndarray,
+    history: np.ndarray,
+    rng: np.random.Generator,
+    series: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lag matrices (n, 10) as the feature pipeline builds them, from a 1-s series.
+    """Lag matrices (n, 10) as the feature pipeline builds them, from a 1-s series (or, with
+    ``series``, from row ``series[j]`` of a (K, T) bank of 1-s series for sequence j).
 
     ``history`` = previous readings available (0..10): lags beyond it are NaN, as are the Δt
-    lags whose older reading is missing. Returns (frequency lags, Δt lags, target f(t0 + 5 s)).
+    lags whose older reading is missing. Each sequence is read by a meter of one resolution
+    drawn from RESOLUTIONS_HZ. Returns (frequency lags, Δt lags, target f(t0 + 5 s)).
     """
     k = np.arange(N_STEPS)
     idx = ends[:, None] - k[None, :] * cadence[:, None]
-    f = f_true[np.clip(idx, 0, None)] + rng.normal(0, METER_NOISE_HZ, idx.shape)
+    bank = np.atleast_2d(f_true)
+    row = np.zeros(len(ends), int) if series is None else np.asarray(series, int)
+    f = bank[row[:, None], np.clip(idx, 0, None)] + rng.normal(0, METER_NOISE_HZ, idx.shape)
+    res = rng.choice(RESOLUTIONS_HZ, size=len(ends))[:, None]
+    f = np.where(res > 0, np.round(f / np.where(res > 0, res, 1.0)) * res, f)
     f[k[None, :] > history[:, None]] = np.nan
     dt = np.broadcast_to(cadence[:, None].astype(float), idx.shape).copy()
     dt[k[None, :] + 1 > history[:, None]] = np.nan
-    return f, dt, f_true[ends + int(HORIZON_S)]
+    return f, dt, bank[row, ends + int(HORIZON_S)]
+
+
+def fast_bank(f_true: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(K, T) series: the simulator's frequency, then itself plus one fast OU component per
+    (τ, σ) in FAST_TAU_S × FAST_SIGMA_HZ (exact AR(1) discretisation at 1 s)."""
+    rows = [f_true]
+    for tau in FAST_TAU_S:
+        a = np.exp(-1.0 / tau)
+        for sigma in FAST_SIGMA_HZ:
+            e = rng.normal(0.0, sigma * np.sqrt(1 - a * a), len(f_true))
+            e[0] = rng.normal(0.0, sigma)
+            rows.append(f_true + lfilter([1.0], [1.0, -a], e))
+    return np.vstack(rows)
 
 
 def _sample(
@@ -132,13 +171,19 @@ class _Data:
         self.embargo_s = N_STEPS * 60 + HORIZON_S + 60
         self.split = split_by_time(np.arange(len(self.f_true), dtype=float), embargo=self.embargo_s)
         self.rng = ctx.rng
+        self.bank = fast_bank(self.f_true, self.rng)
 
-    def sequences(self, mask, n, cadence=None, history_full=False):
-        """(x, y in 0.1-Hz units over persistence, last frequency, target, window ends)."""
+    def sequences(self, mask, n, cadence=None, history_full=False, fast=False):
+        """(x, y in 0.1-Hz units over persistence, last frequency, target, window ends);
+        ``fast``: FAST_SHARE of the sequences carry a fast component (training and validation)."""
         ends, cad, hist = _sample(self.f_true, mask, n, self.rng, cadence)
         if history_full:
             hist = np.full(len(ends), 10)
-        fl, dl, target = lag_samples(self.f_true, ends, cad, hist, self.rng)
+        series = np.zeros(len(ends), int)
+        if fast:
+            with_fast = self.rng.random(len(ends)) < FAST_SHARE
+            series[with_fast] = self.rng.integers(1, len(self.bank), int(with_fast.sum()))
+        fl, dl, target = lag_samples(self.bank, ends, cad, hist, self.rng, series)
         x = build_sequences(fl, dl, np.full(len(ends), self.f0))
         return x, (target - fl[:, 0]) * SCALE_HZ, fl[:, 0], target, ends
 
@@ -244,8 +289,12 @@ LSTM(8→64) → LSTM(64→32) → linear, trained with Keras (TensorFlow backen
 served by ONNX Runtime (largest |ONNX − Keras| on the held-out 1-s windows: {parity:.2g} in 0.1-Hz units).
 Inputs: 10 steps × 8 (see `gridtwin/models/_monitoring/frequency_sequence.py`) from the lag features;
 output: the change over persistence 5 s ahead. Training sequences mix reading cadences (1 s 60 %,
-2/5/10/60 s 10 % each) and 10 % truncated histories; meter noise σ = 1 mHz. Data: {len(data.f_true)} s of
-simulated frequency with {data.n_trips} generator trips; split 70/15/15 by time, embargo 11 min.
+2/5/10/60 s 10 % each) and 10 % truncated histories; meter noise σ = 1 mHz, half the sequences read in
+0.01-Hz steps. {FAST_SHARE:.0%} of the training and validation sequences add a fast frequency component
+(Ornstein–Uhlenbeck, τ ∈ {list(FAST_TAU_S)} s, σ ∈ {[s * 1e3 for s in FAST_SIGMA_HZ]} mHz) that the
+simulator's slow imbalance drive lacks; the test below is the simulator's own series. Data:
+{len(data.f_true)} s of simulated frequency with {data.n_trips} generator trips; split 70/15/15 by time,
+embargo 11 min.
 
 ## Held-out test (last 15 % of the time span)
 
@@ -319,8 +368,8 @@ class Spec(TrainingSpec):
 
     def features(self) -> None:
         data = self.series
-        self.x_tr, self.y_tr, *_ = data.sequences(data.split.train, self.n_train)
-        self.x_va, self.y_va, *_ = data.sequences(data.split.val, self.n_eval)
+        self.x_tr, self.y_tr, *_ = data.sequences(data.split.train, self.n_train, fast=True)
+        self.x_va, self.y_va, *_ = data.sequences(data.split.val, self.n_eval, fast=True)
 
     def fit(self) -> None:
         self.net, self.fit_info = _tune_and_fit(self.ctx, self.x_tr, self.y_tr, self.x_va, self.y_va)

@@ -3,8 +3,11 @@
 Label: ``imbalance.parquet`` ``cause`` (none / phase_concentrated_load / open_phase /
 unbalanced_pv / sensor_fault), set by the simulator from the event that it injected (a
 concentrated single-phase load, an open conductor at a feeder head, PV concentrated on one
-phase, a dropped or drifting meter channel), never from thresholds of the readings. Three-phase
-meters only (transformer and feeder heads). VUF/LVUR/PVUR are formulas and are not learned.
+phase, a dropped or drifting meter channel), never from thresholds of the readings, plus open
+conductors upstream of the meters injected into the simulator's readings (labelled by the
+injection; see ``training/models/_monitoring/open_phase.py``: the simulator opens phases only
+downstream of its head meters, and rarely). Three-phase meters only (transformer and feeder
+heads). VUF/LVUR/PVUR are formulas and are not learned.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.tree import DecisionTreeClassifier
 
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.models._monitoring.imbalance_features import (
     DESCRIPTOR_NAMES,
     INPUT_COLUMNS,
@@ -25,16 +29,17 @@ from training.models._monitoring.common import (
     join_labels,
     latency_rows,
     md_table,
-    reading_features,
     save_barh,
     save_confusion,
     time_folds,
 )
+from training.models._monitoring.open_phase import inject_open_phases
 from training.onnx_export import sklearn_to_onnx, write_params
 from training.spec import TrainingSpec, grid_search
 
 NAME = "phase_imbalance"
 MAX_CV_ROWS = 40_000
+OPEN_PHASE_SEED = 1159  # the injection's own random stream (the context's stays untouched)
 CAUSES = ("none", "phase_concentrated_load", "open_phase", "unbalanced_pv", "sensor_fault")
 GRID_FULL = [
     {"max_depth": d, "min_samples_leaf": leaf, "class_weight": cw}
@@ -48,8 +53,23 @@ GRID_QUICK = [
 
 
 def _frame(ctx: TrainContext, feeder: str) -> pd.DataFrame:
+    """Serving features of the feeder's three-phase meters with their causes, after injecting
+    open conductors upstream of the meters (:mod:`training.models._monitoring.open_phase`):
+    about one per meter and simulated day, labelled by the injection."""
     labels = ctx.table("imbalance", feeder)
-    return join_labels(reading_features(ctx, feeder, labels["meter_id"].unique()), labels)
+    meters = sorted(labels["meter_id"].unique())
+    readings = ctx.table("readings", feeder)
+    readings = readings[readings["meter_id"].isin(set(meters))]
+    span = pd.to_datetime(readings["timestamp"], utc=True)
+    days = max(1, int(round((span.max() - span.min()) / pd.Timedelta("1D"))))
+    rng = np.random.default_rng([ctx.seed, OPEN_PHASE_SEED, int(feeder == "test")])
+    readings, opened = inject_open_phases(readings, meters, days, rng)
+    frame = join_labels(features_from_dataframe(readings), labels)
+    if len(opened):
+        hit = join_labels(frame[["meter_id", "timestamp"]].reset_index(), opened).set_index("index")
+        frame.loc[hit.index, "cause"] = "open_phase"
+        frame.loc[hit.index, "critical_phase"] = hit["phase"]
+    return frame
 
 
 def _cv_table(cv_rows: list[dict]) -> str:
@@ -102,6 +122,9 @@ class Spec(TrainingSpec):
         self.params = {k: self.best[k] for k in ("max_depth", "min_samples_leaf", "class_weight")}
         # Refit on train + validation (training meters only, time-earlier than test).
         self.fit_mask = split.train | split.val
+        meters = self.frame["meter_id"].to_numpy()
+        if set(meters[self.fit_mask]) & set(meters[split.test]):
+            raise RuntimeError("phase_imbalance: a test meter reached the refit (train + validation) rows")
         self.tree = DecisionTreeClassifier(random_state=ctx.seed, **self.params).fit(
             self.x_all[self.fit_mask], self.y_all[self.fit_mask]
         )

@@ -26,12 +26,18 @@ CADENCE_NAMES = {1.0: "1 s", 60.0: "1 min", 900.0: "15 min"}
 
 
 def score_all(
-    answers: pd.DataFrame, stream: HeldOutStream, cadence: str, scorers: tuple[Scorer, ...] = SCORERS
+    answers: pd.DataFrame,
+    stream: HeldOutStream,
+    cadence: str,
+    scorers: tuple[Scorer, ...] = SCORERS,
+    models: tuple[str, ...] | None = None,
 ) -> list[Row]:
-    """Every scorer's rows for one cadence, judged (pure: answers and truth in, rows out)."""
+    """Every scorer's rows for one cadence (of ``models`` only, when given), judged (pure:
+    answers and truth in, rows out)."""
     if list(answers["meter_id"]) != list(stream.readings["meter_id"]):
         raise ValueError("answers are not aligned with the readings (one answer per reading, in order)")
-    return [judge(row) for scorer in scorers for row in scorer(answers, stream, cadence)]
+    rows = (row for scorer in scorers for row in scorer(answers, stream, cadence))
+    return [judge(row) for row in rows if not models or row.model in models]
 
 
 def register_assets(redis_url: str, prefix: str, stream: HeldOutStream) -> int:
@@ -54,8 +60,11 @@ def batch_size(cadence_s: float, n_meters: int) -> int:
     return max(n_meters, min(250, n_meters * int(900 // cadence_s)))
 
 
-def run_cadence(mesh: Mesh, redis_url: str, stream: HeldOutStream) -> dict[str, Any]:
-    """Send one stream through a running mesh; the rows and voltage_anomaly's detail figures."""
+def run_cadence(
+    mesh: Mesh, redis_url: str, stream: HeldOutStream, models: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Send one stream through a running mesh; the rows (of ``models`` only, when given) and
+    voltage_anomaly's detail figures."""
     register_assets(redis_url, mesh.redis_prefix, stream)
     n_meters = int(stream.readings["meter_id"].nunique())
     answers = assess(
@@ -63,7 +72,7 @@ def run_cadence(mesh: Mesh, redis_url: str, stream: HeldOutStream) -> dict[str, 
     )
     name = CADENCE_NAMES[stream.cadence_s]
     return {
-        "rows": [r.as_dict() for r in score_all(answers, stream, name)],
+        "rows": [r.as_dict() for r in score_all(answers, stream, name, models=models)],
         "voltage_anomaly": voltage_anomaly.score(answers, stream),
         "readings": len(stream.readings),
         "meters": n_meters,
@@ -78,8 +87,10 @@ def evaluate(
     n_meters: int = 6,
     durations: dict[float, float] | None = None,
     seed: int = 20260,
+    models: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """Start the mesh with ``registry``, send each cadence's stream, return the figures."""
+    """Start the mesh with ``registry``, send each cadence's stream, return the figures (of
+    ``models`` only, when given: every model still answers, only the scoring is restricted)."""
     prefix = f"eval-{uuid.uuid4().hex[:10]}:"
     mesh = Mesh(redis_url=redis_url, redis_prefix=prefix, registry=registry, extra_env=EVAL_ENV)
     mesh.start()
@@ -88,7 +99,7 @@ def evaluate(
         mesh.wait_healthy(timeout=300)
         for c in cadences:
             stream = generate(c, n_meters=n_meters, seed=seed, duration_s=(durations or {}).get(c))
-            results[CADENCE_NAMES[c]] = run_cadence(mesh, redis_url, stream)
+            results[CADENCE_NAMES[c]] = run_cadence(mesh, redis_url, stream, models)
     finally:
         mesh.stop()
         delete_redis_prefix(redis_url, prefix)

@@ -4,7 +4,9 @@ training and serving).
 All inputs come from the serving feature vector. Phase-specific quantities are *sorted*
 (largest, middle, smallest) so the tree learns the shape of the unbalance, not which phase
 carries it (the phase is named separately by :func:`critical_phase`); ratios make the
-descriptors independent of the meter's size and nominal voltage.
+descriptors independent of the meter's size and nominal voltage. No time of day: a cause must
+show in the electrical quantities; the hour is a prior of the training feeder (its PV peaks at
+noon) that named normal midday readings "unbalanced_pv" on other networks.
 """
 
 from __future__ import annotations
@@ -35,8 +37,6 @@ INPUT_COLUMNS: tuple[str, ...] = (
     "current_iuf_est_pct",
     "current_zero_seq_est_a",
     "current_pos_seq_est_a",
-    "hour_of_day_sin",
-    "hour_of_day_cos",
 )
 
 DESCRIPTOR_NAMES: tuple[str, ...] = (
@@ -58,8 +58,6 @@ DESCRIPTOR_NAMES: tuple[str, ...] = (
     "power_unbalance_pct",
     "current_iuf_est_pct",
     "zero_to_pos_seq_ratio",
-    "hour_of_day_sin",
-    "hour_of_day_cos",
 )
 
 # Below this share of the mean current a phase is taken as carrying no current.
@@ -98,7 +96,6 @@ def cause_descriptors(x: NDArray[np.float64]) -> NDArray[np.float64]:
             v.min(axis=1),
             x[:, 12:17],
             zero_pos,
-            x[:, 19:21],
         ]
     )
 
