@@ -145,10 +145,11 @@ class Settings:
 
     # ---- model lifecycle: drift windows (docs/lifecycle.md) and who records an alias move
     drift_bucket_s: int = _var("GRIDTWIN_DRIFT_BUCKET_S", 300)
-    drift_window_s: int = _var("GRIDTWIN_DRIFT_WINDOW_S", 3600)
-    drift_ttl_s: int = _var("GRIDTWIN_DRIFT_TTL_S", 86400)
+    drift_window_s: int = _var("GRIDTWIN_DRIFT_WINDOW_S", 86400)
+    drift_ttl_s: int = _var("GRIDTWIN_DRIFT_TTL_S", 172800)
     drift_psi: float = _var("GRIDTWIN_DRIFT_PSI", 0.2)
     drift_min_readings: int = _var("GRIDTWIN_DRIFT_MIN_READINGS", 300)
+    drift_false_rate: float = _var("GRIDTWIN_DRIFT_FALSE_RATE", 0.01)
     user: str = _var("GRIDTWIN_USER", "")
 
     # ---- ports and addresses of the mesh (`<SERVICE>_PORT`, `<SERVICE>_ADDR`)

@@ -85,7 +85,7 @@ class VersionRouter:
         self.challengers: dict[str, Challenger] = {}
         self._stamps: dict[str, float | None] = {}
         self._references: dict[tuple[str, str], tuple[Reference | None, float]] = {}
-        self._pending: list[tuple[str, str, dict[int, dict[str, np.ndarray]], dict[int, int]]] = []
+        self._pending: list[tuple[str, str, dict, dict[int, int], dict[int, list[str]]]] = []
         self._stats: list[tuple[str, str, int, int]] = []
         self._shadows: dict[int, ModuleBatch] = {}
         self._flushing: asyncio.Task[None] | None = None
@@ -191,11 +191,13 @@ class VersionRouter:
             return
         seconds = np.array([r.timestamp.seconds for r in batch.readings], dtype=np.int64)
         values = batch.columns(present)
-        per_bucket, readings = {}, {}
+        meter_ids = batch.meter_ids
+        per_bucket, readings, meters = {}, {}, {}
         for bucket, rows in window.group_by_bucket(seconds, self.cfg.bucket_s).items():
             per_bucket[bucket] = reference.counts({c: values[rows, i] for i, c in enumerate(present)})
             readings[bucket] = len(rows)
-        self._pending.append((name, version, per_bucket, readings))
+            meters[bucket] = sorted({meter_ids[r] for r in rows})
+        self._pending.append((name, version, per_bucket, readings, meters))
 
     def schedule_flush(self, redis: Any) -> None:
         """Send the gathered counts in the background: one flush at a time, and a flush takes
@@ -216,8 +218,8 @@ class VersionRouter:
         pending, self._pending = self._pending, []
         stats, self._stats = self._stats, []
         prefix = settings().redis_prefix
-        for name, version, per_bucket, readings in pending:
-            await window.add(redis, prefix, name, version, per_bucket, readings, self.cfg)
+        for name, version, per_bucket, readings, meters in pending:
+            await window.add(redis, prefix, name, version, per_bucket, readings, self.cfg, meters)
         if stats:
             pipe = redis.pipeline(transaction=False)
             for name, version, answered, agree in stats:
@@ -233,8 +235,10 @@ class VersionRouter:
         if reference is None:
             return None
         bins = {c: len(s) for c, s in zip(reference.columns, reference.shares, strict=True)}
-        counts, readings = await window.read(redis, settings().redis_prefix, name, version, self.cfg, bins)
-        return assess(reference, counts, readings, self.cfg.psi_threshold, self.cfg.min_readings)
+        current = await window.read(redis, settings().redis_prefix, name, version, self.cfg, bins)
+        return assess(
+            reference, current.counts, self.cfg.shape(current.readings, current.span_s, current.meters)
+        )
 
     async def version_stats(self, redis: Any, name: str, version: str) -> dict[str, int]:
         raw = await redis.hgetall(stats_key(settings().redis_prefix, name, version))
