@@ -150,6 +150,9 @@ class Settings:
     drift_psi: float = _var("GRIDTWIN_DRIFT_PSI", 0.2)
     drift_min_readings: int = _var("GRIDTWIN_DRIFT_MIN_READINGS", 300)
     drift_false_rate: float = _var("GRIDTWIN_DRIFT_FALSE_RATE", 0.01)
+    # Automatic promotion after a shadow period without regression (0 = off; gridtwin.lifecycle.promotion)
+    auto_promote_after_s: float = _var("GRIDTWIN_AUTO_PROMOTE_AFTER_S", 0.0)
+    auto_promote_min_answers: int = _var("GRIDTWIN_AUTO_PROMOTE_MIN_ANSWERS", 1000)
     user: str = _var("GRIDTWIN_USER", "")
 
     # ---- ports and addresses of the mesh (`<SERVICE>_PORT`, `<SERVICE>_ADDR`)

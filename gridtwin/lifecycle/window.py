@@ -76,6 +76,11 @@ def meters_key(prefix: str, name: str, version: str, bucket: int) -> str:
     return f"{bucket_key(prefix, name, version, bucket)}:meters"
 
 
+def stats_key(prefix: str, name: str, version: str) -> str:
+    """Hash of the shadow counts of a challenger version (gridtwin.serving.versions)."""
+    return f"{prefix}{model_tag(name)}:{version}:stats"
+
+
 def index_key(prefix: str, name: str, version: str) -> str:
     return f"{prefix}{model_tag(name)}:{version}:buckets"
 

@@ -50,8 +50,23 @@ def canary_share_of(meter_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def stats_key(prefix: str, name: str, version: str) -> str:
-    return f"{prefix}{window.model_tag(name)}:{version}:stats"
+ALARM = (assessment_pb2.WARNING, assessment_pb2.CRITICAL)
+NOT_ANSWERED = (assessment_pb2.FAILED, assessment_pb2.UNAVAILABLE)
+
+
+def shadow_stats(champion: list, challenger: list) -> dict[str, int]:
+    """What one batch says about the challenger beside the champion, on the same readings:
+    answers, severity agreements, alarms (WARNING or CRITICAL) and failures of each (the
+    auto-promotion's no-regression check, gridtwin.lifecycle.promotion, reads them)."""
+    pairs = list(zip(champion, challenger, strict=True))
+    return {
+        "answers": len(pairs),
+        "severity_agrees": sum(a.info.severity == b.info.severity for a, b in pairs),
+        "champion_alarms": sum(a.info.severity in ALARM for a, _ in pairs),
+        "challenger_alarms": sum(b.info.severity in ALARM for _, b in pairs),
+        "champion_failed": sum(a.info.status in NOT_ANSWERED for a, _ in pairs),
+        "challenger_failed": sum(b.info.status in NOT_ANSWERED for _, b in pairs),
+    }
 
 
 class Challenger:
@@ -86,7 +101,7 @@ class VersionRouter:
         self._stamps: dict[str, float | None] = {}
         self._references: dict[tuple[str, str], tuple[Reference | None, float]] = {}
         self._pending: list[tuple[str, str, dict, dict[int, int], dict[int, list[str]]]] = []
-        self._stats: list[tuple[str, str, int, int]] = []
+        self._stats: list[tuple[str, str, dict[str, int]]] = []
         self._shadows: dict[int, ModuleBatch] = {}
         self._flushing: asyncio.Task[None] | None = None
 
@@ -171,8 +186,7 @@ class VersionRouter:
             for o in theirs
         )
         record_model(name, model.version, None, mix)
-        agree = sum(a.info.severity == b.info.severity for a, b in zip(outputs, theirs, strict=True))
-        self._stats.append((name, model.version, len(theirs), agree))
+        self._stats.append((name, model.version, shadow_stats(outputs, theirs)))
         if challenger.aliases.mode != "canary":
             return outputs
         share = challenger.aliases.canary_share
@@ -222,10 +236,10 @@ class VersionRouter:
             await window.add(redis, prefix, name, version, per_bucket, readings, self.cfg, meters)
         if stats:
             pipe = redis.pipeline(transaction=False)
-            for name, version, answered, agree in stats:
-                key = stats_key(prefix, name, version)
-                pipe.hincrby(key, "answers", answered)
-                pipe.hincrby(key, "severity_agrees", agree)
+            for name, version, counts in stats:
+                key = window.stats_key(prefix, name, version)
+                for field, value in counts.items():
+                    pipe.hincrby(key, field, value)
                 pipe.expire(key, self.cfg.ttl_s)
             await pipe.execute()
 
@@ -241,5 +255,5 @@ class VersionRouter:
         )
 
     async def version_stats(self, redis: Any, name: str, version: str) -> dict[str, int]:
-        raw = await redis.hgetall(stats_key(settings().redis_prefix, name, version))
+        raw = await redis.hgetall(window.stats_key(settings().redis_prefix, name, version))
         return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}

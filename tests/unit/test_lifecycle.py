@@ -219,4 +219,5 @@ def test_the_router_returns_the_champion_in_shadow_and_the_challenger_to_canary_
     else:
         assert versions == ["new" if canary_share_of(m) < 0.3 else "old" for m in meters]
         assert 0.2 < versions.count("new") / len(meters) < 0.4
-    assert router._stats == [(NAME, "new", len(meters), len(meters))]  # scored in both modes
+    ((name, version, counts),) = router._stats  # scored in both modes
+    assert (name, version, counts["answers"], counts["severity_agrees"]) == (NAME, "new", 200, 200)
