@@ -1,6 +1,7 @@
 """Drift detection measured on the simulated live feed (docs/lifecycle.md).
 
-The champion's drift reference (training data of the quick profile) against sliding windows of
+The champion's drift reference (its inputs and outputs on the training data of the quick
+profile) against sliding windows of
 the live feed, with the serving code's binning, PSI and verdict (gridtwin.lifecycle.drift) and
 the window settings from the environment (GRIDTWIN_DRIFT_*). One feed: 12 h of warm-up of the
 features' state, then `--hours` of the unchanged feed — the share of its windows flagged is
@@ -29,7 +30,8 @@ from gridtwin.features.frame import features_from_dataframe
 from gridtwin.lifecycle.drift import Reference, assess, merge
 from gridtwin.lifecycle.window import WindowSettings
 from gridtwin.registry import load_entry
-from training.lifecycle.reference import build_reference, training_features
+from training.lifecycle.reference import build_reference, training_readings
+from training.lifecycle.served import served_outputs
 from training.pipeline import dataset_dir
 
 WARM_UP_H = 12.0
@@ -88,8 +90,23 @@ def live_feed(meters: int, hours: float, seed: int) -> pd.DataFrame:
     return pd.DataFrame(list(itertools.islice(rows, steps * meters)))
 
 
+def outputs(model: str, registry: str, readings: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The champion's output columns on `readings`, as the module bins them (none for a model
+    that keeps per-meter state)."""
+    entry = load_entry(model, registry)
+    assert entry is not None
+    return served_outputs(model, entry, readings) or {}
+
+
 def measure(
-    ref: Reference, cfg: WindowSettings, meters: int, hours: float, tap_hours: float, seed: int
+    ref: Reference,
+    cfg: WindowSettings,
+    meters: int,
+    hours: float,
+    tap_hours: float,
+    seed: int,
+    model: str = "voltage_anomaly",
+    registry: str = "registry",
 ) -> dict:
     """False-drift share over the unchanged feed's judged windows, and readings from a +4 % tap
     change until the first flagged window (None: not flagged within `tap_hours`)."""
@@ -101,6 +118,8 @@ def measure(
     for phase in "abc":
         feed.loc[tapped, f"voltage_{phase}"] *= TAP
     features = features_from_dataframe(feed)
+    for column, values in outputs(model, registry, feed).items():
+        features[column] = pd.Series(values, index=feed.index)  # the features keep the feed's index
     features = features[pd.to_datetime(features["timestamp"], utc=True) >= start]
     verdicts = windows(features, ref, cfg)
     tap_s = int(tap_at.timestamp())
@@ -120,13 +139,15 @@ def measure(
 
 
 def reference_of(model: str, registry: str) -> Reference:
-    """The model's reference as `gridtwin train` writes it (quick training data)."""
+    """The model's reference (inputs and outputs) as `gridtwin train` writes it (quick training data)."""
     entry = load_entry(model, registry)
     if entry is None:
         raise SystemExit(f"{model} is not registered in {registry}")
+    readings = training_readings(dataset_dir("quick", 0))
+    doc = build_reference(entry, features_from_dataframe(readings), outputs(model, registry, readings))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "reference.json"
-        path.write_text(json.dumps(build_reference(entry, training_features(dataset_dir("quick", 0)))))
+        path.write_text(json.dumps(doc))
         return Reference.load(path)
 
 
@@ -140,9 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)
     cfg = WindowSettings.from_env()
-    figures = measure(
-        reference_of(args.model, args.registry), cfg, args.meters, args.hours, args.tap_hours, args.seed
-    )
+    ref = reference_of(args.model, args.registry)
+    figures = measure(ref, cfg, args.meters, args.hours, args.tap_hours, args.seed, args.model, args.registry)
     settings = {
         "bucket_s": cfg.bucket_s,
         "window_s": cfg.window_s,

@@ -8,8 +8,8 @@ per model, what the lifecycle's aliases say (gridtwin.lifecycle.store):
   never returned;
 * **canary**: meters whose stable hash (SHA-256 of the meter id) falls under the canary
   share get the challenger's answer; the others the champion's;
-* **drift**: the champion's input columns are binned against its version's reference and
-  added to the shared window in Redis (gridtwin.lifecycle.window); `drift()` reads the verdict.
+* **drift**: the champion's input columns and outputs are binned against its version's
+  reference and added to the shared window in Redis (gridtwin.lifecycle.window); `drift()` reads the verdict.
 
 It reloads a challenger when `aliases.json` changes, and a reference when the champion's
 version changes.
@@ -33,6 +33,7 @@ from gridtwin.core.config import settings
 from gridtwin.core.telemetry import record_model
 from gridtwin.lifecycle import window
 from gridtwin.lifecycle.drift import DriftStatus, Reference, assess
+from gridtwin.lifecycle.outputs import is_output, output_values
 from gridtwin.lifecycle.store import Aliases, aliases_path, load_version, read_aliases, reference_path
 from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.state import MeterState
@@ -170,7 +171,7 @@ class VersionRouter:
     def route(self, name: str, champion: ServedModel, batch: ModuleBatch, outputs: list) -> list:
         """The answers to return for `name`: the champion's, or the challenger's for canary
         meters. Runs on the module's inference thread, after the champion answered."""
-        self._observe(name, champion.version, batch)
+        self._observe(name, champion.version, batch, outputs)
         challenger = self.challengers.get(name)
         if challenger is None or challenger.model is None:
             return outputs
@@ -195,20 +196,22 @@ class VersionRouter:
             for r, o, t in zip(batch.readings, outputs, theirs, strict=True)
         ]
 
-    def _observe(self, name: str, version: str, batch: ModuleBatch) -> None:
-        """Bin the champion's inputs of this batch per time bucket (sent by `flush`)."""
+    def _observe(self, name: str, version: str, batch: ModuleBatch, outputs: list) -> None:
+        """Bin the champion's inputs and outputs of this batch per time bucket (sent by `flush`)."""
         reference = self.reference(name, version)
         if reference is None or len(batch) == 0:
             return
         present = [c for c in reference.columns if c in batch._index]
-        if not present:
+        values = dict(zip(present, batch.columns(present).T, strict=True)) if present else {}
+        if any(is_output(c) for c in reference.columns) and len(outputs) == len(batch):
+            values.update(output_values(outputs))
+        if not values:
             return
         seconds = np.array([r.timestamp.seconds for r in batch.readings], dtype=np.int64)
-        values = batch.columns(present)
         meter_ids = batch.meter_ids
         per_bucket, readings, meters = {}, {}, {}
         for bucket, rows in window.group_by_bucket(seconds, self.cfg.bucket_s).items():
-            per_bucket[bucket] = reference.counts({c: values[rows, i] for i, c in enumerate(present)})
+            per_bucket[bucket] = reference.counts({c: v[rows] for c, v in values.items()})
             readings[bucket] = len(rows)
             meters[bucket] = sorted({meter_ids[r] for r in rows})
         self._pending.append((name, version, per_bucket, readings, meters))

@@ -24,7 +24,7 @@ def test_unchanged_feed_rarely_drifts_and_a_tap_change_is_flagged():
     cfg = WindowSettings.from_env()
     assert cfg.window_s == 86400, "the test measures the default window"
     ref = reference_of("voltage_anomaly", str(ROOT / "registry"))
-    figures = measure(ref, cfg, meters=12, hours=48.0, tap_hours=5.0, seed=11)
+    figures = measure(ref, cfg, 12, 48.0, 5.0, 11, "voltage_anomaly", str(ROOT / "registry"))
     assert figures["windows_judged"] >= 24 * 12  # a day of 5-min steps
     assert figures["false_drift_share"] <= 0.01, figures
     assert figures["tap_flagged_after_readings"] is not None, figures

@@ -14,6 +14,7 @@ import pytest
 from gridtwin.core.redis_client import connect
 from gridtwin.lifecycle import store, window
 from gridtwin.lifecycle.drift import Reference, WindowShape, assess, ks, null_threshold, psi
+from gridtwin.lifecycle.outputs import output_values
 from gridtwin.registry import RegistryError, load_entry, register
 from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.versions import Challenger, VersionRouter, canary_share_of
@@ -221,3 +222,39 @@ def test_the_router_returns_the_champion_in_shadow_and_the_challenger_to_canary_
         assert 0.2 < versions.count("new") / len(meters) < 0.4
     ((name, version, counts),) = router._stats  # scored in both modes
     assert (name, version, counts["answers"], counts["severity_agrees"]) == (NAME, "new", 200, 200)
+
+
+def test_outputs_are_columns_of_the_answers_numbers_and_the_router_bins_them(tmp_path, monkeypatch):
+    answers = [
+        assessment_pb2.VoltageAnomaly(
+            info=assessment_pb2.ModelInfo(status=assessment_pb2.OK, severity=assessment_pb2.WARNING),
+            anomaly_detected=True,
+            anomaly_score=0.8,
+        ),
+        assessment_pb2.VoltageAnomaly(info=assessment_pb2.ModelInfo(status=assessment_pb2.UNAVAILABLE)),
+    ]
+    values = output_values(answers)
+    assert set(values) == {"output.anomaly_detected", "output.anomaly_score", "output.severity"}
+    assert values["output.anomaly_score"][0] == pytest.approx(0.8) and np.isnan(
+        values["output.anomaly_score"][1]
+    )
+    # A reference with one input and one output: the router counts both for the window.
+    monkeypatch.setenv("GRIDTWIN_REGISTRY", str(tmp_path))
+    doc = {
+        "version": "old",
+        "rows": 10,
+        "columns": [
+            {"name": "x", "edges": [0.5], "shares": [0.5, 0.5]},
+            {"name": "output.anomaly_score", "edges": [0.0, 0.5], "shares": [0.9, 0.05, 0.05]},
+        ],
+    }
+    path = store.reference_path(NAME, "old")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    router = VersionRouter([NAME], {}, lambda: _batch(["warm"]), ModelConfig(), lambda namespace: None)
+    batch = _batch(["m-1", "m-2"])
+    router.route(NAME, _Fixed("old"), batch, answers)
+    ((name, version, per_bucket, readings, meters),) = router._pending
+    (counts,) = per_bucket.values()
+    assert counts["x"].tolist() == [2, 0] and counts["output.anomaly_score"].tolist() == [0, 0, 1]
+    assert list(readings.values()) == [2] and list(meters.values()) == [["m-1", "m-2"]]

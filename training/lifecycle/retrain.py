@@ -23,10 +23,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from gridtwin.features.frame import features_from_dataframe
 from gridtwin.lifecycle.store import LifecycleError, set_challenger
 from gridtwin.registry import MODEL_MODULE, load_entry, registry_dir
 from training.lifecycle.compare import COMPARATORS, Comparison
-from training.lifecycle.reference import training_features, write_reference
+from training.lifecycle.reference import training_readings, write_reference
 from training.pipeline import dataset_dir, train_one
 
 
@@ -71,7 +72,9 @@ def retrain(
         if not comparison.better:
             return RetrainResult(candidate.version, comparison, False, f"not better: {comparison.detail}")
         # The reference first: a module that loads the challenger finds its reference.
-        write_reference(name, training_features(data), root=registry, entry=candidate)
+        readings = training_readings(data)
+        features = features_from_dataframe(readings)
+        write_reference(name, features, root=registry, entry=candidate, readings=readings)
         set_challenger(
             name,
             candidate,

@@ -10,6 +10,7 @@ import pandas as pd
 
 from gridtwin.features.frame import features_from_dataframe
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
+from gridtwin.lifecycle.outputs import output_values
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModuleBatch, ServedModel
 from gridtwin.serving.module import default_factory
@@ -46,3 +47,11 @@ def served_frame(name: str, entry: RegistryEntry, readings: pd.DataFrame) -> pd.
         getattr(assessment, name).CopyFrom(answer)
         rows.append(flatten(assessment))
     return pd.DataFrame(rows)
+
+
+def served_outputs(name: str, entry: RegistryEntry, readings: pd.DataFrame) -> dict[str, np.ndarray] | None:
+    """The model's output columns (gridtwin.lifecycle.outputs) on `readings`; None for a model
+    that keeps per-meter state (its answers here would not be the served ones)."""
+    if not stateless(name, entry):
+        return None
+    return output_values(served_answers(name, entry, readings))
