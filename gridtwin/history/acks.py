@@ -1,6 +1,7 @@
 """Operators' acknowledgements of alarms, and the alarm precision they give.
 
-An alarm is one model's WARNING or CRITICAL answer to one stored reading. An operator confirms
+An alarm is one model's answer above NORMAL (ADVISORY, WARNING or CRITICAL: what the model
+raises for an operator; voltage_anomaly's detections are ADVISORY) to one stored reading. An operator confirms
 it (a real problem) or dismisses it (a false alarm); the latest verdict per alarm is stored
 with who gave it, when, and the model version that raised the alarm (read from the stored
 assessment, not trusted from the caller). A version's alarm precision is
@@ -18,7 +19,7 @@ from sqlalchemy import delete, func, select
 from gridtwin.history.schema import alarm_acks, assessments
 from gridtwin.v1 import assessment_pb2, services_pb2
 
-ALARM = (assessment_pb2.WARNING, assessment_pb2.CRITICAL)
+ALARM = (assessment_pb2.ADVISORY, assessment_pb2.WARNING, assessment_pb2.CRITICAL)
 US = 1_000_000
 
 

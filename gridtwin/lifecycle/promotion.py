@@ -8,7 +8,7 @@ auto-promote` promotes the challenger when, on the live readings both versions a
 * it answered at least `GRIDTWIN_AUTO_PROMOTE_MIN_ANSWERS` readings (a period without
   traffic proves nothing);
 * its share of failed or unavailable answers is no higher than the champion's, and
-* its share of alarms (WARNING or CRITICAL) is no higher than the champion's,
+* its share of alarms (answers above NORMAL) is no higher than the champion's,
 
 each "no higher" within two standard errors of the champion's rate on that many readings (a
 rate of 0 is given the resolution 1/n). The live feed has no truth for most models, so these

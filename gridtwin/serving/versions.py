@@ -51,13 +51,13 @@ def canary_share_of(meter_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-ALARM = (assessment_pb2.WARNING, assessment_pb2.CRITICAL)
+ALARM = (assessment_pb2.ADVISORY, assessment_pb2.WARNING, assessment_pb2.CRITICAL)
 NOT_ANSWERED = (assessment_pb2.FAILED, assessment_pb2.UNAVAILABLE)
 
 
 def shadow_stats(champion: list, challenger: list) -> dict[str, int]:
     """What one batch says about the challenger beside the champion, on the same readings:
-    answers, severity agreements, alarms (WARNING or CRITICAL) and failures of each (the
+    answers, severity agreements, alarms (above NORMAL) and failures of each (the
     auto-promotion's no-regression check, gridtwin.lifecycle.promotion, reads them)."""
     pairs = list(zip(champion, challenger, strict=True))
     return {

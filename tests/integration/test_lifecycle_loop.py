@@ -116,7 +116,7 @@ def _psi(model: services_pb2.RegisteredModel, column: str) -> float:
 
 
 def _alarms(stub, start: pd.Timestamp) -> list[assessment_pb2.Assessment]:
-    """Stored voltage_anomaly alarms (WARNING/CRITICAL) of the feed's meters, from History."""
+    """Stored voltage_anomaly alarms (answers above NORMAL) of the feed's meters, from History."""
     out = []
     for meter in [f.meter_id for f in stub.ListMeters(gateway_pb2.ListMetersRequest(), timeout=10).meters]:
         request = gateway_pb2.HistoryRequest(meter_id=meter, models=[MODEL], page_size=5000)
@@ -125,7 +125,7 @@ def _alarms(stub, start: pd.Timestamp) -> list[assessment_pb2.Assessment]:
         out += [
             e.assessment
             for e in page.entries
-            if e.assessment.voltage_anomaly.info.severity in (assessment_pb2.WARNING, assessment_pb2.CRITICAL)
+            if e.assessment.voltage_anomaly.info.severity > assessment_pb2.NORMAL
         ]
     return out
 
