@@ -26,11 +26,14 @@ from gateway.publisher import matches, project
 from gridtwin.core.channels import make_channel
 from gridtwin.core.config import service_addr, settings
 from gridtwin.core.errors import FieldViolation, abort_with_status, bad_request
+from gridtwin.core.telemetry.metrics import record_online
 from gridtwin.history import queries
+from gridtwin.history.ack_request import ack_violations
 from gridtwin.history.stream import is_stream_id, stream_key
 from gridtwin.registry import MODEL_MODULE
 from gridtwin.reports.request import invalid_message, parse_report
-from gridtwin.v1 import assessment_pb2, gateway_pb2, history_pb2_grpc
+from gridtwin.security.auth import current_principal
+from gridtwin.v1 import assessment_pb2, gateway_pb2, history_pb2_grpc, services_pb2
 
 HISTORY_TIMEOUT_S = 10.0
 READ_COUNT = 500
@@ -74,6 +77,33 @@ class HistoryClient:
         limit = settings().gateway_report_timeout_s
         timeout = limit if remaining is None else min(limit, remaining)
         return await self._forward(self.stub.Report, request, context, timeout)
+
+    async def acknowledge(
+        self, request: services_pb2.AlarmAcknowledgement, context: grpc.aio.ServicerContext
+    ) -> services_pb2.AlarmAcknowledgement:
+        """The operator's verdict, stored by history with the caller's subject as who."""
+        violations = ack_violations(request)
+        if violations:
+            await abort_with_status(context, bad_request(violations, "invalid acknowledgement"))
+        forwarded = services_pb2.AlarmAcknowledgement()
+        forwarded.CopyFrom(request)
+        forwarded.acknowledged_by = current_principal.get().subject
+        forwarded.ClearField("acknowledged_at")
+        forwarded.model_version, forwarded.severity = "", assessment_pb2.SEVERITY_UNSPECIFIED
+        return await self._forward(self.stub.Acknowledge, forwarded, context)
+
+    async def online(self, models: list[str]) -> tuple[list[services_pb2.OnlineMetrics], str]:
+        """Online figures per model version from history, or none and why (history down:
+        ModelHealth still answers)."""
+        try:
+            reply = await self.stub.OnlineMetrics(
+                services_pb2.OnlineMetricsRequest(models=models), timeout=HISTORY_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:
+            return [], f"history unavailable ({exc.code().name})"
+        for metrics in reply.metrics:
+            record_online(metrics)
+        return list(reply.metrics), ""
 
     async def _forward(self, method, request, context, timeout=HISTORY_TIMEOUT_S):  # type: ignore[no-untyped-def]
         try:

@@ -163,9 +163,20 @@ class GridTwinServicer(gateway_pb2_grpc.GridTwinServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"models: unknown {unknown}; known: {', '.join(MODEL_MODULE)}",
             )
-        catalog = await self.ListModels(services_pb2.ListModelsRequest(), context)
-        wanted = set(request.models) or set(MODEL_MODULE)
-        return services_pb2.ModelCatalog(models=[m for m in catalog.models if m.name in wanted])
+        wanted = list(request.models) or list(MODEL_MODULE)
+        catalog, (online, why) = await asyncio.gather(
+            self.ListModels(services_pb2.ListModelsRequest(), context), self.history.online(wanted)
+        )
+        models = [m for m in catalog.models if m.name in wanted]
+        for model in models:
+            model.online.extend(o for o in online if o.model == model.name)
+            model.online_detail = why or ("" if model.online else "no online figures in history yet")
+        return services_pb2.ModelCatalog(models=models)
+
+    async def AcknowledgeAlarm(
+        self, request: services_pb2.AlarmAcknowledgement, context: grpc.aio.ServicerContext
+    ) -> services_pb2.AlarmAcknowledgement:
+        return await self.history.acknowledge(request, context)
 
 
 def spec() -> ServiceSpec:

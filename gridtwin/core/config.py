@@ -145,10 +145,14 @@ class Settings:
 
     # ---- model lifecycle: drift windows (docs/lifecycle.md) and who records an alias move
     drift_bucket_s: int = _var("GRIDTWIN_DRIFT_BUCKET_S", 300)
-    drift_window_s: int = _var("GRIDTWIN_DRIFT_WINDOW_S", 3600)
-    drift_ttl_s: int = _var("GRIDTWIN_DRIFT_TTL_S", 86400)
+    drift_window_s: int = _var("GRIDTWIN_DRIFT_WINDOW_S", 86400)
+    drift_ttl_s: int = _var("GRIDTWIN_DRIFT_TTL_S", 172800)
     drift_psi: float = _var("GRIDTWIN_DRIFT_PSI", 0.2)
     drift_min_readings: int = _var("GRIDTWIN_DRIFT_MIN_READINGS", 300)
+    drift_false_rate: float = _var("GRIDTWIN_DRIFT_FALSE_RATE", 0.01)
+    # Automatic promotion after a shadow period without regression (0 = off; gridtwin.lifecycle.promotion)
+    auto_promote_after_s: float = _var("GRIDTWIN_AUTO_PROMOTE_AFTER_S", 0.0)
+    auto_promote_min_answers: int = _var("GRIDTWIN_AUTO_PROMOTE_MIN_ANSWERS", 1000)
     user: str = _var("GRIDTWIN_USER", "")
 
     # ---- ports and addresses of the mesh (`<SERVICE>_PORT`, `<SERVICE>_ADDR`)

@@ -13,6 +13,10 @@ same way on both back ends, and the key of the time partitions on PostgreSQL.
   The 10-min value of a quantity is the RMS of its readings in the interval
   (IEC 61000-4-30 interval aggregation: √(Σx²/n)); mean, min and max are kept too.
 * `meters`: one row per meter with first/last time, count, latest severity and reading.
+* `alarm_acks`: an operator's verdict (confirmed / dismissed) on one model's alarm at one
+  stored assessment, with the version that raised it; the latest verdict per alarm is kept
+  (gridtwin.history.acks). Not purged with the readings: the alarm precision of a version is
+  counted over its whole service.
 """
 
 from __future__ import annotations
@@ -103,6 +107,21 @@ meters = Table(
     Column("readings", BigInteger, nullable=False),
     Column("last_severity", SmallInteger, nullable=False),
     Column("last_reading", LargeBinary, nullable=False),
+)
+
+
+alarm_acks = Table(
+    "alarm_acks",
+    metadata,
+    Column("meter_id", String, primary_key=True),
+    Column("time_us", BigInteger, primary_key=True),
+    Column("model", String, primary_key=True),
+    Column("model_version", String, nullable=False),
+    Column("severity", SmallInteger, nullable=False),
+    Column("verdict", SmallInteger, nullable=False),  # gridtwin.v1.AlarmVerdict
+    Column("note", String, nullable=False),
+    Column("acknowledged_by", String, nullable=False),
+    Column("acknowledged_at_us", BigInteger, nullable=False),
 )
 
 

@@ -1,4 +1,5 @@
 """`gridtwin models list|promote|rollback NAME`: move a model's aliases, with who and why;
+`gridtwin models auto-promote [NAME]`: the configured promotion after a shadow period;
 `gridtwin models online --meter M`: the served load forecast's MAPE per version from history.
 
 The command works on the registry folder (`GRIDTWIN_REGISTRY`), where the modules watch the
@@ -75,6 +76,43 @@ def _online(args: argparse.Namespace) -> int:
     return 0 if results else 1
 
 
+async def _shadow_counts(name: str, version: str) -> dict[str, int]:
+    from gridtwin.core.config import settings
+    from gridtwin.core.redis_client import connect
+    from gridtwin.lifecycle.window import stats_key
+
+    cfg = settings()
+    redis = connect(cfg.redis_url)
+    try:
+        raw = await redis.hgetall(stats_key(cfg.redis_prefix, name, version))
+    finally:
+        await redis.aclose()
+    return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+
+
+def _auto_promote(args: argparse.Namespace) -> int:
+    """Promote every challenger whose shadow period passed without regression (prints why not)."""
+    import asyncio
+
+    from gridtwin.core.config import settings
+    from gridtwin.lifecycle.promotion import PromotionRules, judge, shadow_started
+
+    cfg = settings()
+    rules = PromotionRules(cfg.auto_promote_after_s, cfg.auto_promote_min_answers)
+    who = admin_subject() or "auto-promote"
+    for name in [args.name] if args.name else list(MODEL_MODULE):
+        aliases = read_aliases(name, args.registry)
+        if not aliases.challenger:
+            continue
+        started = shadow_started(name, aliases.challenger, args.registry)
+        stats = asyncio.run(_shadow_counts(name, aliases.challenger))
+        verdict = judge(aliases, started, stats, rules)
+        if verdict.promote:
+            promote(name, who=who, why=f"automatic: {verdict.detail}", root=args.registry)
+        print(json.dumps({"model": name, "challenger": aliases.challenger, **verdict.__dict__}))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.models_command == "online":
         return _online(args)
@@ -84,6 +122,8 @@ def _run(args: argparse.Namespace) -> int:
             for name in names:
                 print(json.dumps(_show(name, args.registry), sort_keys=True))
             return 0
+        if args.models_command == "auto-promote":
+            return _auto_promote(args)
         who = admin_subject() or args.who
         move = promote if args.models_command == "promote" else rollback
         aliases = move(args.name, who=who, why=args.why, root=args.registry)
@@ -110,7 +150,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         cmd.add_argument("name", choices=list(MODEL_MODULE))
         cmd.add_argument("--why", required=True, help="recorded with the move")
         cmd.add_argument("--who", default=None, help="recorded when auth is off (default: the OS user)")
-    for cmd in (show, *(actions.choices[a] for a in ("promote", "rollback"))):
+    auto = actions.add_parser(
+        "auto-promote",
+        help="promote challengers after a shadow period without regression (GRIDTWIN_AUTO_PROMOTE_*)",
+    )
+    auto.add_argument("name", nargs="?", choices=list(MODEL_MODULE))
+    for cmd in (show, auto, *(actions.choices[a] for a in ("promote", "rollback"))):
         cmd.add_argument("--registry", help="registry folder (default: $GRIDTWIN_REGISTRY or ./registry)")
     online = actions.add_parser("online", help="load_forecast's online MAPE per version from history")
     online.add_argument("--meter", required=True)

@@ -3,8 +3,8 @@
 Per model and version, one hash per time bucket of the readings' own timestamps
 (`GRIDTWIN_DRIFT_BUCKET_S`, default 300 s) holds the rows per (column, bin) and the reading
 count `n`; a sorted set indexes the buckets. The window is the latest buckets covering
-`GRIDTWIN_DRIFT_WINDOW_S` (default 1 h: fewer false drifts than 6 h on the simulated feed,
-docs/lifecycle.md). Keys are bounded: buckets that slide out of the
+`GRIDTWIN_DRIFT_WINDOW_S` (default 1 day: the reference holds whole days, and a window of part
+of the daily load cycle is not a sample of it; docs/lifecycle.md). Keys are bounded: buckets that slide out of the
 window are deleted, and every key has a TTL (`GRIDTWIN_DRIFT_TTL_S`, default 1 day).
 Every key of one model carries the hash tag `{drift:<model>}`, so on Redis Cluster one model's
 window lives in one slot and is read in one pipeline.
@@ -12,13 +12,14 @@ window lives in one slot and is read in one pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gridtwin.core.config import settings
+from gridtwin.lifecycle.drift import WindowShape
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class WindowSettings:
     ttl_s: int
     psi_threshold: float
     min_readings: int
+    false_rate: float = 0.01
 
     @classmethod
     def from_env(cls) -> WindowSettings:
@@ -39,6 +41,19 @@ class WindowSettings:
             ttl_s=cfg.drift_ttl_s,
             psi_threshold=cfg.drift_psi,
             min_readings=cfg.drift_min_readings,
+            false_rate=cfg.drift_false_rate,
+        )
+
+    def shape(self, readings: int, span_s: int | None, meters: int) -> WindowShape:
+        """The verdict's rules for a window of `readings` over `span_s` s from `meters` meters."""
+        return WindowShape(
+            readings=readings,
+            threshold=self.psi_threshold,
+            min_readings=self.min_readings,
+            span_s=span_s,
+            window_s=self.window_s,
+            meters=meters,
+            false_rate=self.false_rate,
         )
 
     @property
@@ -55,6 +70,17 @@ def bucket_key(prefix: str, name: str, version: str, bucket: int) -> str:
     return f"{prefix}{model_tag(name)}:{version}:{bucket}"
 
 
+def meters_key(prefix: str, name: str, version: str, bucket: int) -> str:
+    """HyperLogLog of the meters seen in one bucket (distinct meters of a window = PFCOUNT
+    over its buckets: one slot thanks to the hash tag)."""
+    return f"{bucket_key(prefix, name, version, bucket)}:meters"
+
+
+def stats_key(prefix: str, name: str, version: str) -> str:
+    """Hash of the shadow counts of a challenger version (gridtwin.serving.versions)."""
+    return f"{prefix}{model_tag(name)}:{version}:stats"
+
+
 def index_key(prefix: str, name: str, version: str) -> str:
     return f"{prefix}{model_tag(name)}:{version}:buckets"
 
@@ -67,8 +93,10 @@ async def add(
     per_bucket: Mapping[int, Mapping[str, np.ndarray]],
     readings: Mapping[int, int],
     cfg: WindowSettings,
+    meters: Mapping[int, Sequence[str]] | None = None,
 ) -> None:
-    """Add one batch's bin counts (grouped by bucket) in one pipelined round trip."""
+    """Add one batch's bin counts (grouped by bucket), and the meters seen per bucket, in one
+    pipelined round trip."""
     if not per_bucket:
         return
     index = index_key(prefix, name, version)
@@ -80,6 +108,9 @@ async def add(
             for b in np.flatnonzero(bins):
                 pipe.hincrby(key, f"{column}|{b}", int(bins[b]))
         pipe.expire(key, cfg.ttl_s)
+        if meters and meters.get(bucket):
+            pipe.pfadd(meters_key(prefix, name, version, bucket), *meters[bucket])
+            pipe.expire(meters_key(prefix, name, version, bucket), cfg.ttl_s)
         pipe.zadd(index, {str(bucket): bucket})
     pipe.expire(index, cfg.ttl_s)
     pipe.zrevrange(index, 0, 0, withscores=True)
@@ -89,18 +120,30 @@ async def add(
     if old:
         drop = redis.pipeline(transaction=False)
         drop.delete(*(bucket_key(prefix, name, version, int(m)) for m in old))
+        drop.delete(*(meters_key(prefix, name, version, int(m)) for m in old))
         drop.zrem(index, *old)
         await drop.execute()
 
 
+@dataclass(frozen=True)
+class Window:
+    """The window's counts per column, its readings, the seconds its buckets span (oldest
+    bucket's start to newest bucket's end) and its distinct meters."""
+
+    counts: dict[str, np.ndarray]
+    readings: int
+    span_s: int
+    meters: int
+
+
 async def read(
     redis: Any, prefix: str, name: str, version: str, cfg: WindowSettings, bins: Mapping[str, int]
-) -> tuple[dict[str, np.ndarray], int]:
-    """The window's counts per column (bins per column from the reference) and its readings."""
+) -> Window:
+    """The current window (bins per column from the reference)."""
     index = index_key(prefix, name, version)
     latest = await redis.zrevrange(index, 0, 0, withscores=True)
     if not latest:
-        return {}, 0
+        return Window({}, 0, 0, 0)
     newest = int(latest[0][1])
     oldest = newest - cfg.buckets + 1
     members = await redis.zrangebyscore(index, oldest, newest)
@@ -118,7 +161,10 @@ async def read(
             column, _, b = field.rpartition("|")
             if column in window and int(b) < len(window[column]):
                 window[column][int(b)] += int(raw_value)
-    return window, total
+    if not members:
+        return Window(window, total, 0, 0)
+    meters = await redis.pfcount(*(meters_key(prefix, name, version, int(m)) for m in members))
+    return Window(window, total, (newest - int(members[0]) + 1) * cfg.bucket_s, int(meters))
 
 
 def group_by_bucket(timestamps_s: np.ndarray, bucket_s: int) -> dict[int, np.ndarray]:

@@ -17,7 +17,7 @@ Meter scope, per RPC:
   empty `meter_ids` ("every meter") is allowed and the scope becomes the filter: a scoped
   dashboard asking for "all I can see" is the normal case, and it cannot list meters that do
   not exist yet. Every streamed assessment is checked against the scope regardless.
-- `History`, `Report`: `meter_id` must be in scope.
+- `History`, `Report`, `AcknowledgeAlarm`: `meter_id` must be in scope.
 - `ListMeters`: the answer is filtered to the scope (a page can hold fewer entries than asked).
 """
 
@@ -132,6 +132,7 @@ SCOPE_RULES: dict[str, ScopeRule] = {
         request_meters=lambda r: list(r.meter_ids), response_meter=lambda a: a.meter_id
     ),
     GATEWAY + "History": ScopeRule(request_meters=lambda r: [r.meter_id]),
+    GATEWAY + "AcknowledgeAlarm": ScopeRule(request_meters=lambda r: [r.meter_id]),
     GATEWAY + "Report": ScopeRule(request_meters=lambda r: [r.meter_id]),
     GATEWAY + "ListMeters": ScopeRule(filter_response=_filter_meter_list),
 }

@@ -6,7 +6,7 @@ Roles are ordered; each includes everything the one below it may do:
 |---|---|
 | viewer | read: ListModels, ModelHealth, ListMeters, History, Subscribe, Report (EN 50160 and model reports) |
 | analyst | viewer + assess readings: Assess, AssessBatch, AssessStream |
-| operator | analyst + alarm acknowledgement and the asset register (RPCs to come) |
+| operator | analyst + alarm acknowledgement (AcknowledgeAlarm); the asset register (RPCs to come) |
 | admin | operator + model lifecycle (`gridtwin models promote`, `rollback` checks it) and anything not yet classified |
 
 A token may also carry a meter scope: shell-style globs (`feeder-7-*`); then it reaches only
@@ -56,7 +56,8 @@ RPC_ROLES: dict[str, Role] = {
     GATEWAY + "Assess": Role.ANALYST,
     GATEWAY + "AssessBatch": Role.ANALYST,
     GATEWAY + "AssessStream": Role.ANALYST,
-    # operator: alarm acknowledgement and the asset register, when those RPCs exist.
+    GATEWAY + "AcknowledgeAlarm": Role.OPERATOR,
+    # operator: the asset register, when those RPCs exist.
     # admin: model lifecycle (register, promote, retire), when those RPCs exist.
 }
 

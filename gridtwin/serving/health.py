@@ -30,9 +30,13 @@ def drift_message(status: DriftStatus | None, version: str) -> services_pb2.Drif
         threshold=status.threshold,
         window_readings=status.readings,
         drivers=status.drivers,
-        columns=[services_pb2.ColumnDrift(name=c.name, psi=c.psi, ks=c.ks) for c in status.columns],
+        columns=[
+            services_pb2.ColumnDrift(name=c.name, psi=c.psi, ks=c.ks, threshold=c.threshold)
+            for c in status.columns
+        ],
         detail=status.detail,
         version=version,
+        window_meters=status.meters,
     )
 
 

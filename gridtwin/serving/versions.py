@@ -8,8 +8,8 @@ per model, what the lifecycle's aliases say (gridtwin.lifecycle.store):
   never returned;
 * **canary**: meters whose stable hash (SHA-256 of the meter id) falls under the canary
   share get the challenger's answer; the others the champion's;
-* **drift**: the champion's input columns are binned against its version's reference and
-  added to the shared window in Redis (gridtwin.lifecycle.window); `drift()` reads the verdict.
+* **drift**: the champion's input columns and outputs are binned against its version's
+  reference and added to the shared window in Redis (gridtwin.lifecycle.window); `drift()` reads the verdict.
 
 It reloads a challenger when `aliases.json` changes, and a reference when the champion's
 version changes.
@@ -33,6 +33,7 @@ from gridtwin.core.config import settings
 from gridtwin.core.telemetry import record_model
 from gridtwin.lifecycle import window
 from gridtwin.lifecycle.drift import DriftStatus, Reference, assess
+from gridtwin.lifecycle.outputs import is_output, output_values
 from gridtwin.lifecycle.store import Aliases, aliases_path, load_version, read_aliases, reference_path
 from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.state import MeterState
@@ -50,8 +51,23 @@ def canary_share_of(meter_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def stats_key(prefix: str, name: str, version: str) -> str:
-    return f"{prefix}{window.model_tag(name)}:{version}:stats"
+ALARM = (assessment_pb2.ADVISORY, assessment_pb2.WARNING, assessment_pb2.CRITICAL)
+NOT_ANSWERED = (assessment_pb2.FAILED, assessment_pb2.UNAVAILABLE)
+
+
+def shadow_stats(champion: list, challenger: list) -> dict[str, int]:
+    """What one batch says about the challenger beside the champion, on the same readings:
+    answers, severity agreements, alarms (above NORMAL) and failures of each (the
+    auto-promotion's no-regression check, gridtwin.lifecycle.promotion, reads them)."""
+    pairs = list(zip(champion, challenger, strict=True))
+    return {
+        "answers": len(pairs),
+        "severity_agrees": sum(a.info.severity == b.info.severity for a, b in pairs),
+        "champion_alarms": sum(a.info.severity in ALARM for a, _ in pairs),
+        "challenger_alarms": sum(b.info.severity in ALARM for _, b in pairs),
+        "champion_failed": sum(a.info.status in NOT_ANSWERED for a, _ in pairs),
+        "challenger_failed": sum(b.info.status in NOT_ANSWERED for _, b in pairs),
+    }
 
 
 class Challenger:
@@ -85,8 +101,8 @@ class VersionRouter:
         self.challengers: dict[str, Challenger] = {}
         self._stamps: dict[str, float | None] = {}
         self._references: dict[tuple[str, str], tuple[Reference | None, float]] = {}
-        self._pending: list[tuple[str, str, dict[int, dict[str, np.ndarray]], dict[int, int]]] = []
-        self._stats: list[tuple[str, str, int, int]] = []
+        self._pending: list[tuple[str, str, dict, dict[int, int], dict[int, list[str]]]] = []
+        self._stats: list[tuple[str, str, dict[str, int]]] = []
         self._shadows: dict[int, ModuleBatch] = {}
         self._flushing: asyncio.Task[None] | None = None
 
@@ -155,7 +171,7 @@ class VersionRouter:
     def route(self, name: str, champion: ServedModel, batch: ModuleBatch, outputs: list) -> list:
         """The answers to return for `name`: the champion's, or the challenger's for canary
         meters. Runs on the module's inference thread, after the champion answered."""
-        self._observe(name, champion.version, batch)
+        self._observe(name, champion.version, batch, outputs)
         challenger = self.challengers.get(name)
         if challenger is None or challenger.model is None:
             return outputs
@@ -171,8 +187,7 @@ class VersionRouter:
             for o in theirs
         )
         record_model(name, model.version, None, mix)
-        agree = sum(a.info.severity == b.info.severity for a, b in zip(outputs, theirs, strict=True))
-        self._stats.append((name, model.version, len(theirs), agree))
+        self._stats.append((name, model.version, shadow_stats(outputs, theirs)))
         if challenger.aliases.mode != "canary":
             return outputs
         share = challenger.aliases.canary_share
@@ -181,21 +196,25 @@ class VersionRouter:
             for r, o, t in zip(batch.readings, outputs, theirs, strict=True)
         ]
 
-    def _observe(self, name: str, version: str, batch: ModuleBatch) -> None:
-        """Bin the champion's inputs of this batch per time bucket (sent by `flush`)."""
+    def _observe(self, name: str, version: str, batch: ModuleBatch, outputs: list) -> None:
+        """Bin the champion's inputs and outputs of this batch per time bucket (sent by `flush`)."""
         reference = self.reference(name, version)
         if reference is None or len(batch) == 0:
             return
         present = [c for c in reference.columns if c in batch._index]
-        if not present:
+        values = dict(zip(present, batch.columns(present).T, strict=True)) if present else {}
+        if any(is_output(c) for c in reference.columns) and len(outputs) == len(batch):
+            values.update(output_values(outputs))
+        if not values:
             return
         seconds = np.array([r.timestamp.seconds for r in batch.readings], dtype=np.int64)
-        values = batch.columns(present)
-        per_bucket, readings = {}, {}
+        meter_ids = batch.meter_ids
+        per_bucket, readings, meters = {}, {}, {}
         for bucket, rows in window.group_by_bucket(seconds, self.cfg.bucket_s).items():
-            per_bucket[bucket] = reference.counts({c: values[rows, i] for i, c in enumerate(present)})
+            per_bucket[bucket] = reference.counts({c: v[rows] for c, v in values.items()})
             readings[bucket] = len(rows)
-        self._pending.append((name, version, per_bucket, readings))
+            meters[bucket] = sorted({meter_ids[r] for r in rows})
+        self._pending.append((name, version, per_bucket, readings, meters))
 
     def schedule_flush(self, redis: Any) -> None:
         """Send the gathered counts in the background: one flush at a time, and a flush takes
@@ -216,14 +235,14 @@ class VersionRouter:
         pending, self._pending = self._pending, []
         stats, self._stats = self._stats, []
         prefix = settings().redis_prefix
-        for name, version, per_bucket, readings in pending:
-            await window.add(redis, prefix, name, version, per_bucket, readings, self.cfg)
+        for name, version, per_bucket, readings, meters in pending:
+            await window.add(redis, prefix, name, version, per_bucket, readings, self.cfg, meters)
         if stats:
             pipe = redis.pipeline(transaction=False)
-            for name, version, answered, agree in stats:
-                key = stats_key(prefix, name, version)
-                pipe.hincrby(key, "answers", answered)
-                pipe.hincrby(key, "severity_agrees", agree)
+            for name, version, counts in stats:
+                key = window.stats_key(prefix, name, version)
+                for field, value in counts.items():
+                    pipe.hincrby(key, field, value)
                 pipe.expire(key, self.cfg.ttl_s)
             await pipe.execute()
 
@@ -233,9 +252,11 @@ class VersionRouter:
         if reference is None:
             return None
         bins = {c: len(s) for c, s in zip(reference.columns, reference.shares, strict=True)}
-        counts, readings = await window.read(redis, settings().redis_prefix, name, version, self.cfg, bins)
-        return assess(reference, counts, readings, self.cfg.psi_threshold, self.cfg.min_readings)
+        current = await window.read(redis, settings().redis_prefix, name, version, self.cfg, bins)
+        return assess(
+            reference, current.counts, self.cfg.shape(current.readings, current.span_s, current.meters)
+        )
 
     async def version_stats(self, redis: Any, name: str, version: str) -> dict[str, int]:
-        raw = await redis.hgetall(stats_key(settings().redis_prefix, name, version))
+        raw = await redis.hgetall(window.stats_key(settings().redis_prefix, name, version))
         return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}

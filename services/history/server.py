@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import grpc
 
 from gridtwin.core.config import settings
-from gridtwin.core.errors import abort_with_status, bad_request
+from gridtwin.core.errors import FieldViolation, abort_with_status, bad_request
 from gridtwin.core.redis_client import connect, is_up
 from gridtwin.core.server import ServiceSpec
 from gridtwin.history import queries
+from gridtwin.history.ack_request import ack_violations
+from gridtwin.history.acks import NotAnAlarm, acknowledge
 from gridtwin.history.config import database_url, retention_days, safe_url, stream_maxlen
 from gridtwin.history.consumer import StreamConsumer
+from gridtwin.history.model_metrics import online_metrics
 from gridtwin.history.repository import Repository
+from gridtwin.registry import MODEL_MODULE
 from gridtwin.reports.request import invalid_message, parse_report
-from gridtwin.v1 import gateway_pb2, history_pb2_grpc
+from gridtwin.v1 import gateway_pb2, history_pb2_grpc, services_pb2
+
+DAY_S = 86_400
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,41 @@ class HistoryServicer(history_pb2_grpc.HistoryServicer):
                 f"[{query.start.isoformat()}, {query.end.isoformat()})",
             )
         return report
+
+    async def Acknowledge(
+        self, request: services_pb2.AlarmAcknowledgement, context: grpc.aio.ServicerContext
+    ) -> services_pb2.AlarmAcknowledgement:
+        """Stores the verdict; `acknowledged_by` comes from the gateway (the token's subject)."""
+        violations = ack_violations(request)
+        if not request.acknowledged_by:
+            violations.append(FieldViolation("acknowledged_by", "required (set by the gateway)"))
+        if violations:
+            await abort_with_status(context, bad_request(violations, "invalid acknowledgement"))
+        try:
+            return await asyncio.to_thread(
+                acknowledge, self.repo, request, request.acknowledged_by, int(time.time() * 1e6)
+            )
+        except NotAnAlarm as exc:
+            code = grpc.StatusCode.FAILED_PRECONDITION if exc.stored else grpc.StatusCode.NOT_FOUND
+            await context.abort(code, exc.reason)
+            raise  # unreachable: abort raises
+
+    async def OnlineMetrics(
+        self, request: services_pb2.OnlineMetricsRequest, context: grpc.aio.ServicerContext
+    ) -> services_pb2.OnlineMetricsReply:
+        violations = []
+        unknown = sorted(set(request.models) - set(MODEL_MODULE))
+        if unknown:
+            violations.append(FieldViolation("models", f"unknown {unknown}"))
+        if request.window_s < 0:
+            violations.append(FieldViolation("window_s", f"must be ≥ 0, got {request.window_s}"))
+        if violations:
+            await abort_with_status(context, bad_request(violations, "invalid online-metrics request"))
+        models = list(request.models) or list(MODEL_MODULE)
+        rows = await asyncio.to_thread(
+            online_metrics, self.repo, models, request.window_s or DAY_S, int(time.time() * 1e6)
+        )
+        return services_pb2.OnlineMetricsReply(metrics=rows)
 
 
 def spec() -> ServiceSpec:

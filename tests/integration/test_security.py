@@ -104,6 +104,34 @@ def test_viewer_reads_but_may_not_assess(gateway):
     assert "needs analyst" in err.value.details()
 
 
+def test_acknowledging_an_alarm_needs_the_operator_role_and_the_meter_in_scope(gateway):
+    assessed = gateway.Assess(make_reading("sec-ack"), metadata=token(Role.ANALYST), timeout=10)
+    ack = services_pb2.AlarmAcknowledgement(
+        meter_id="sec-ack",
+        timestamp=assessed.timestamp,
+        model="voltage_anomaly",
+        verdict=services_pb2.DISMISSED,
+    )
+    with pytest.raises(grpc.RpcError) as analyst:
+        gateway.AcknowledgeAlarm(ack, metadata=token(Role.ANALYST), timeout=10)
+    assert (
+        analyst.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        and "needs operator" in analyst.value.details()
+    )
+    with pytest.raises(grpc.RpcError) as scoped:
+        gateway.AcknowledgeAlarm(ack, metadata=token(Role.OPERATOR, ("feeder-7-*",)), timeout=10)
+    assert scoped.value.code() == grpc.StatusCode.PERMISSION_DENIED and "sec-ack" in scoped.value.details()
+    bad = services_pb2.AlarmAcknowledgement(meter_id="sec-ack", model="voltage_anomaly")
+    with pytest.raises(grpc.RpcError) as invalid:
+        gateway.AcknowledgeAlarm(bad, metadata=token(Role.OPERATOR), timeout=10)
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # The operator reaches history: the empty registry's models raised no alarm to acknowledge.
+    with pytest.raises(grpc.RpcError) as no_alarm:
+        gateway.AcknowledgeAlarm(ack, metadata=token(Role.OPERATOR), timeout=10)
+    assert no_alarm.value.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)
+    assert "history:" in no_alarm.value.details()
+
+
 def test_analyst_assesses(gateway):
     assessment = gateway.Assess(make_reading("sec-analyst"), metadata=token(Role.ANALYST), timeout=10)
     assert assessment.meter_id == "sec-analyst" and assessment.status.code == 0

@@ -13,7 +13,8 @@ import pytest
 
 from gridtwin.core.redis_client import connect
 from gridtwin.lifecycle import store, window
-from gridtwin.lifecycle.drift import Reference, assess, ks, psi
+from gridtwin.lifecycle.drift import Reference, WindowShape, assess, ks, null_threshold, psi
+from gridtwin.lifecycle.outputs import output_values
 from gridtwin.registry import RegistryError, load_entry, register
 from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.versions import Challenger, VersionRouter, canary_share_of
@@ -96,10 +97,27 @@ def test_assess_names_the_drifting_columns_and_waits_for_enough_readings():
     rng = np.random.default_rng(0)
     same = rng.uniform(0, 10, 2000)
     counts = ref.counts({"a": same, "b": same + 3.0})
-    status = assess(ref, counts, 2000, threshold=0.2, min_readings=500)
+    status = assess(ref, counts, WindowShape(2000, threshold=0.2, min_readings=500))
     assert status.drifting and status.drivers == ["b"]
-    early = assess(ref, counts, 100, threshold=0.2, min_readings=500)
+    early = assess(ref, counts, WindowShape(100, threshold=0.2, min_readings=500))
     assert not early.drifting and "500 needed" in early.detail
+    short = assess(ref, counts, WindowShape(2000, 0.2, 500, span_s=3600, window_s=86400))
+    assert not short.drifting and "spans 1 h of the 24 h" in short.detail
+
+
+def test_threshold_grows_as_the_window_holds_fewer_meters():
+    """Sample-size-aware: a window of few meters is a few clustered draws of the reference,
+    and an unchanged window of them must stay under the threshold with the set probability."""
+    shares = np.array([0.001, 0.009, 0.98, 0.009, 0.001])
+    few, many = null_threshold(shares, 12, 0.01 / 16), null_threshold(shares, 1000, 0.01 / 16)
+    assert few > 0.5 > 0.05 > many
+    rng = np.random.default_rng(1)
+    draws = rng.multinomial(12, shares, size=50_000)
+    assert np.mean([psi(d, shares) > few for d in draws]) <= 0.01 / 16 * 2
+    ref = Reference("v1", ("a",), (np.array([1.0, 2.0, 8.0, 9.0]),), (shares,))
+    one_meter_in_the_tail = {"a": np.array([60, 0, 660, 0, 0])}  # 1 of 12 meters in the 0.1 % tail
+    assert assess(ref, one_meter_in_the_tail, WindowShape(720, 0.2, 300)).drifting
+    assert not assess(ref, one_meter_in_the_tail, WindowShape(720, 0.2, 300, meters=12)).drifting
 
 
 def test_canary_share_is_stable_and_splits_meters_by_the_share():
@@ -119,7 +137,7 @@ def test_window_is_shared_bounded_and_hash_tagged(redis_url, redis_prefix, monke
         redis = connect(redis_url)
         try:
             for bucket in range(10):  # two "replicas" adding to the same buckets
-                for _ in range(2):
+                for replica in range(2):
                     await window.add(
                         redis,
                         redis_prefix,
@@ -128,8 +146,11 @@ def test_window_is_shared_bounded_and_hash_tagged(redis_url, redis_prefix, monke
                         {bucket: {"a": np.array([1, 0, 2])}},
                         {bucket: 3},
                         cfg,
+                        {bucket: [f"m{bucket + replica}", f"m{bucket + replica + 1}"]},
                     )
-            counts, n = await window.read(redis, redis_prefix, NAME, "v1", cfg, bins)
+            current = await window.read(redis, redis_prefix, NAME, "v1", cfg, bins)
+            counts, n = current.counts, current.readings
+            assert current.span_s == 180 and current.meters == 5  # m7..m11 in buckets 7-9
             keys = [k.decode() async for k in redis.scan_iter(match=f"{redis_prefix}*")]
             ttls = [await redis.ttl(k) for k in keys]
             return counts, n, list(zip(keys, ttls, strict=True))
@@ -138,7 +159,8 @@ def test_window_is_shared_bounded_and_hash_tagged(redis_url, redis_prefix, monke
 
     counts, n, keys = asyncio.run(run())
     assert n == 3 * 2 * 3 and counts["a"].tolist() == [6, 0, 12]  # the last 3 buckets only
-    assert len(keys) == cfg.buckets + 1  # the index and the window's buckets: older ones are deleted
+    # the index, the window's buckets and their meter sets: older ones are deleted
+    assert len(keys) == 2 * cfg.buckets + 1
     assert all("{drift:voltage_anomaly}" in k and 0 < ttl <= cfg.ttl_s for k, ttl in keys)
 
 
@@ -198,4 +220,41 @@ def test_the_router_returns_the_champion_in_shadow_and_the_challenger_to_canary_
     else:
         assert versions == ["new" if canary_share_of(m) < 0.3 else "old" for m in meters]
         assert 0.2 < versions.count("new") / len(meters) < 0.4
-    assert router._stats == [(NAME, "new", len(meters), len(meters))]  # scored in both modes
+    ((name, version, counts),) = router._stats  # scored in both modes
+    assert (name, version, counts["answers"], counts["severity_agrees"]) == (NAME, "new", 200, 200)
+
+
+def test_outputs_are_columns_of_the_answers_numbers_and_the_router_bins_them(tmp_path, monkeypatch):
+    answers = [
+        assessment_pb2.VoltageAnomaly(
+            info=assessment_pb2.ModelInfo(status=assessment_pb2.OK, severity=assessment_pb2.WARNING),
+            anomaly_detected=True,
+            anomaly_score=0.8,
+        ),
+        assessment_pb2.VoltageAnomaly(info=assessment_pb2.ModelInfo(status=assessment_pb2.UNAVAILABLE)),
+    ]
+    values = output_values(answers)
+    assert set(values) == {"output.anomaly_detected", "output.anomaly_score", "output.severity"}
+    assert values["output.anomaly_score"][0] == pytest.approx(0.8) and np.isnan(
+        values["output.anomaly_score"][1]
+    )
+    # A reference with one input and one output: the router counts both for the window.
+    monkeypatch.setenv("GRIDTWIN_REGISTRY", str(tmp_path))
+    doc = {
+        "version": "old",
+        "rows": 10,
+        "columns": [
+            {"name": "x", "edges": [0.5], "shares": [0.5, 0.5]},
+            {"name": "output.anomaly_score", "edges": [0.0, 0.5], "shares": [0.9, 0.05, 0.05]},
+        ],
+    }
+    path = store.reference_path(NAME, "old")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    router = VersionRouter([NAME], {}, lambda: _batch(["warm"]), ModelConfig(), lambda namespace: None)
+    batch = _batch(["m-1", "m-2"])
+    router.route(NAME, _Fixed("old"), batch, answers)
+    ((name, version, per_bucket, readings, meters),) = router._pending
+    (counts,) = per_bucket.values()
+    assert counts["x"].tolist() == [2, 0] and counts["output.anomaly_score"].tolist() == [0, 0, 1]
+    assert list(readings.values()) == [2] and list(meters.values()) == [["m-1", "m-2"]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -39,21 +40,31 @@ def column_reference(values: np.ndarray) -> dict[str, list[float]] | None:
     return {"edges": edges.tolist(), "shares": (counts / counts.sum()).tolist()}
 
 
-def build_reference(entry: RegistryEntry, features: pd.DataFrame) -> dict:
-    """The reference document of `entry` from a features frame (serving feature names)."""
+def build_reference(
+    entry: RegistryEntry, features: pd.DataFrame, outputs: Mapping[str, np.ndarray] | None = None
+) -> dict:
+    """The reference document of `entry` from a features frame (serving feature names) and, when
+    given, the model's outputs on the same rows (`output.<field>`, gridtwin.lifecycle.outputs)."""
+    values = {
+        n: features[n].to_numpy(dtype=np.float64) for n in entry.manifest.get("features", []) if n in features
+    }
+    values.update(outputs or {})
     columns = []
-    for name in entry.manifest.get("features", []):
-        if name not in features:
-            continue
-        ref = column_reference(features[name].to_numpy(dtype=np.float64))
+    for name, column in values.items():
+        ref = column_reference(column)
         if ref is not None:
             columns.append({"name": name, **ref})
     return {"version": entry.version, "rows": int(len(features)), "columns": columns}
 
 
+def training_readings(dataset: Path, feeder: str = TRAINING_FEEDER) -> pd.DataFrame:
+    """The simulator's training-feeder readings (what the models learn from)."""
+    return pd.read_parquet(dataset / feeder / "readings.parquet")
+
+
 def training_features(dataset: Path, feeder: str = TRAINING_FEEDER) -> pd.DataFrame:
     """Serving features of the simulator's training-feeder readings (the data models learn from)."""
-    return features_from_dataframe(pd.read_parquet(dataset / feeder / "readings.parquet"))
+    return features_from_dataframe(training_readings(dataset, feeder))
 
 
 def write_reference(
@@ -61,15 +72,21 @@ def write_reference(
     features: pd.DataFrame,
     root: str | os.PathLike[str] | None = None,
     entry: RegistryEntry | None = None,
+    readings: pd.DataFrame | None = None,
 ) -> Path | None:
-    """Write the reference of `entry` (default: the champion of `name`); None if unregistered."""
+    """Write the reference of `entry` (default: the champion of `name`); None if unregistered.
+    With the `readings` the features came from, the outputs are referenced too (models that
+    keep no per-meter state: training.lifecycle.served)."""
+    from training.lifecycle.served import served_outputs
+
     entry = entry or load_entry(name, root)
     if entry is None:
         return None
+    outputs = served_outputs(name, entry, readings) if readings is not None else None
     path = reference_path(name, entry.version, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(build_reference(entry, features)))
+    tmp.write_text(json.dumps(build_reference(entry, features, outputs)))
     os.replace(tmp, path)
     return path
 
@@ -85,8 +102,11 @@ def write_references(
     from gridtwin.registry import MODEL_MODULE
     from training.pipeline import dataset_dir
 
-    features = training_features(dataset_dir(profile, seed))
-    written = [write_reference(name, features, registry) for name in names or list(MODEL_MODULE)]
+    readings = training_readings(dataset_dir(profile, seed))
+    features = features_from_dataframe(readings)
+    written = [
+        write_reference(name, features, registry, readings=readings) for name in names or list(MODEL_MODULE)
+    ]
     return [p for p in written if p is not None]
 
 

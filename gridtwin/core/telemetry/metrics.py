@@ -87,6 +87,23 @@ DRIFTING = Gauge(
     ("model", "version"),
 )
 
+ONLINE_MAPE = Gauge(
+    "gridtwin_model_online_mape_pct",
+    "load_forecast's MAPE over the last day against the load that then happened (history), % "
+    "(kind=online), beside the MAPE it reports from held-out data (kind=registry)",
+    ("model", "version", "kind"),
+)
+ALARM_ACKS = Gauge(
+    "gridtwin_model_alarm_acks",
+    "Alarms of a version acknowledged by operators, by verdict (confirmed, dismissed)",
+    ("model", "version", "verdict"),
+)
+ALARM_PRECISION = Gauge(
+    "gridtwin_model_alarm_precision",
+    "Confirmed / (confirmed + dismissed) acknowledged alarms of a version",
+    ("model", "version"),
+)
+
 
 class _CallbackCounters(Collector):
     """Counters whose value lives in someone else's object (e.g. the publisher's `dropped`),
@@ -240,6 +257,18 @@ def record_model(
 def record_feature_mean(feature: str, value: float) -> None:
     FEATURE_MEAN.labels(feature).set(value)
     instruments()["feature"].record(value, {attr.FEATURE_NAME: feature})
+
+
+def record_online(metrics: Any) -> None:
+    """One version's online figures (a gridtwin.v1.OnlineMetrics), as last read from history."""
+    labels = (metrics.model, metrics.version)
+    if metrics.forecast_intervals:
+        ONLINE_MAPE.labels(*labels, "online").set(metrics.online_mape_pct)
+        ONLINE_MAPE.labels(*labels, "registry").set(metrics.registry_mape_pct)
+    if metrics.alarms_confirmed or metrics.alarms_dismissed:
+        ALARM_ACKS.labels(*labels, "confirmed").set(metrics.alarms_confirmed)
+        ALARM_ACKS.labels(*labels, "dismissed").set(metrics.alarms_dismissed)
+        ALARM_PRECISION.labels(*labels).set(metrics.alarm_precision)
 
 
 def record_drift(name: str, version: str, psi_by_column: Mapping[str, float], drifting: bool) -> None:

@@ -1,0 +1,59 @@
+"""A model's outputs as drift columns: the numbers of its answers, named `output.<field>`.
+
+The monitored outputs of a model are the singular numeric fields of its answer message (for
+voltage_anomaly: `anomaly_detected`, `anomaly_score`, …) and the answer's severity, taken from
+answers the model gave with numbers (status OK or DEGRADED). Their reference is written at
+registration from the model's answers to its training data (training.lifecycle.reference);
+online, the modules bin the champion's answers like its inputs (gridtwin.serving.versions), so
+PSI and KS are computed per input and per output over the same window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from google.protobuf.descriptor import FieldDescriptor
+
+from gridtwin.v1 import assessment_pb2
+
+PREFIX = "output."
+ANSWERED = (assessment_pb2.OK, assessment_pb2.DEGRADED)
+NUMERIC = {
+    FieldDescriptor.TYPE_DOUBLE,
+    FieldDescriptor.TYPE_FLOAT,
+    FieldDescriptor.TYPE_INT32,
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_UINT32,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_BOOL,
+    FieldDescriptor.TYPE_ENUM,
+}
+
+
+def _fields(message: Any) -> list[str]:
+    return [
+        f.name
+        for f in message.DESCRIPTOR.fields
+        if f.type in NUMERIC and not f.is_repeated and f.containing_oneof is None
+    ]
+
+
+def output_values(answers: Sequence[Any]) -> dict[str, np.ndarray]:
+    """`output.<field>` → one value per answer (NaN where the model gave no numbers)."""
+    if not answers:
+        return {}
+    names = _fields(answers[0])
+    answered = np.array([a.info.status in ANSWERED for a in answers])
+    out = {}
+    for name in names:
+        values = np.array([float(getattr(a, name)) for a in answers], dtype=np.float64)
+        out[PREFIX + name] = np.where(answered, values, np.nan)
+    severity = np.array([float(a.info.severity) for a in answers], dtype=np.float64)
+    out[PREFIX + "severity"] = np.where(answered, severity, np.nan)
+    return out
+
+
+def is_output(column: str) -> bool:
+    return column.startswith(PREFIX)
