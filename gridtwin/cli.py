@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     from gridtwin.security.tokens import register as register_token
 
     register_assets(sub)
+    from cli.redis_keys import register as register_redis
+
+    register_redis(sub)
     register_token(sub)
     register_certs(sub)
     from gridtwin.clients.assess_csv import register as register_assess

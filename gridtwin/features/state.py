@@ -103,11 +103,17 @@ class MeterNominal:
 class Marks:
     """One key per reading, set to a value inside the same atomic update as the reading's
     state (ingest's de-duplication digest): each key must hash to its reading's meter slot
-    (tag ``{meter}``), and every value has the same length."""
+    (tag ``{meter}``), and every value has the same length.
+
+    With `inputs_keys` (one per reading, same slot rule) each reading's feature inputs are
+    stored there too, for `inputs_ttl_s`: what :meth:`FeatureState.recompute` needs to compute
+    its feature row again if the answer of this update is lost."""
 
     keys: Sequence[str]
     values: Sequence[bytes]
     ttl_s: int
+    inputs_keys: Sequence[str] = ()
+    inputs_ttl_s: int = 0
 
 
 def profile_key(prefix: str, meter_id: str) -> str:
@@ -173,8 +179,10 @@ class FeatureState:
         if n == 0:
             empty = arrays_from_protos([])
             return empty, HistoryArrays.empty(0), np.empty((0, STATE_LEN))
-        if marks is not None and len(marks.keys) != n:
-            raise ValueError(f"{len(marks.keys)} marks for {n} readings")
+        if marks is not None and (len(marks.keys) != n or len(marks.inputs_keys) not in (0, n)):
+            raise ValueError(
+                f"{len(marks.keys)} marks and {len(marks.inputs_keys)} inputs keys for {n} readings"
+            )
         draft = arrays_from_protos(readings)  # nominals from the reading or inferred candidates
         ev, ef = explicit_nominals(readings)
         cand_v = infer_nominal_voltage_v(draft.voltage_v.mean(axis=1))
@@ -254,13 +262,16 @@ class FeatureState:
         for m in group:
             meter = meters[m]
             keys += [self.window_key(meter), self.profile_key(meter), self.state_key(meter)]
-        mark_ttl_ms, mark_size, mark_blob = 0, 0, b""
+        mark_ttl_ms, mark_size, mark_blob, inputs_ttl_ms = 0, 0, b"", 0
         if marks is not None:
             keys += [marks.keys[i] for i in idx]
             values = [marks.values[i] for i in idx]
             mark_ttl_ms, mark_size, mark_blob = int(marks.ttl_s) * 1000, len(values[0]), b"".join(values)
             if any(len(v) != mark_size for v in values):
                 raise ValueError("every mark value must have the same length")
+            if marks.inputs_keys:
+                keys += [marks.inputs_keys[i] for i in idx]
+                inputs_ttl_ms = int(marks.inputs_ttl_s) * 1000
         args = [
             self.ttl_s * 1000,
             HISTORY_DEPTH,
@@ -274,6 +285,7 @@ class FeatureState:
             mark_ttl_ms,
             mark_size,
             mark_blob,
+            inputs_ttl_ms,
         ]
         return ScriptCall(keys, args)
 
@@ -316,6 +328,32 @@ class FeatureState:
         (n, N_FEATURES) features."""
         cur, hist, states = await self.update(readings, marks)
         return compute_features(cur, hist, states)
+
+    def recompute(self, readings: Sequence[reading_pb2.Reading], inputs: Sequence[bytes]) -> np.ndarray:
+        """The (n, N_FEATURES) feature rows the readings got when they were appended, from the
+        inputs the update stored for each of them (``Marks.inputs_keys``): the same nominals,
+        prior state and prior window, so the same row (no Redis call, nothing appended)."""
+        if len(inputs) != len(readings):
+            raise ValueError(f"{len(inputs)} inputs for {len(readings)} readings")
+        draft = arrays_from_protos(readings)
+        recs = history_records(draft)
+        n = len(readings)
+        head = 3 + STATE_LEN
+        nominals, states, windows = np.empty((n, 3)), np.empty((n, STATE_LEN)), []
+        for i, blob in enumerate(inputs):
+            values = np.frombuffer(blob, dtype="<f8")
+            if (len(values) - head) % N_HISTORY_FIELDS or len(values) < head:
+                raise ValueError(f"stored inputs of reading {i} have {len(values)} values")
+            nominals[i], states[i] = values[:3], values[3:head]
+            windows.append(values[head:].reshape(-1, N_HISTORY_FIELDS))
+        draft.nominal_voltage_v = nominals[:, 0].copy()
+        draft.nominal_frequency_hz = nominals[:, 1].copy()
+        draft.nominal_inferred = nominals[:, 2].copy()
+        each = np.arange(n, dtype=np.intp)  # every reading its own group: its inputs are complete
+        old = np.vstack(windows) if windows else np.empty((0, N_HISTORY_FIELDS))
+        lens = np.array([len(w) for w in windows], dtype=np.intp)
+        history = self._histories(old, lens, each, recs, each)
+        return compute_features(draft, history, states)
 
     async def nominal_for(self, meter_ids: Sequence[str]) -> dict[str, MeterNominal | None]:
         """Stored profile per meter (None if the meter has no stored nominal)."""

@@ -20,7 +20,8 @@ ARGV (few large arguments keep the protocol cost flat):
       their τ (s), reset weight, baseline τ (s), baseline band low/high (pu), under/over (pu),
       in-band recent τ (s),
   [9] number of meters M, [10] TTL of the marks in ms (0: no marks), [11] bytes per mark value,
-  [12] the n mark values concatenated (batch order).
+  [12] the n mark values concatenated (batch order), [13] TTL of the inputs keys in ms (0: none;
+  only with marks): then KEYS[3M + n + i] = reading i's inputs key.
 
 For every meter: read the window as it was before the batch (newest first) and the profile;
 then, in batch order, resolve each reading's nominal V and f (explicit → stored in the profile
@@ -32,6 +33,13 @@ the state, refresh every TTL; then SET each reading's mark key to its value with
 TTL, in the same atomic step (a reading in the rolling state always has its de-duplication
 digest committed, and a reading whose digest is committed is always in the state). A stored state of another layout (schema 1.x had none) or length
 is ignored: the meter's windows restart, which is the migration from schema 1.
+
+With inputs keys, each reading's *inputs* are stored too, in the same atomic step: its resolved
+nominals (``<ddd``: V, f, inferred 0/1), its meter's time-window state just before it
+(``STATE_LEN`` float64) and the meter's window just before it (up to the window length of
+records, newest first: the batch's earlier readings of the meter, then the stored window).
+From them the reading's feature row can be computed again exactly
+(:meth:`gridtwin.features.state.FeatureState.recompute`) when the answer of this call is lost.
 
 Returns {windows, counts, nominals, states}: ``windows`` = each meter's pre-batch window records
 concatenated newest first, meters in KEYS order; ``counts`` = comma-separated number of records
@@ -48,6 +56,7 @@ local blob = ARGV[5]
 local nm = tonumber(ARGV[9])
 local mark_ttl = tonumber(ARGV[10])
 local mark_size = tonumber(ARGV[11])
+local inputs_ttl = tonumber(ARGV[13]) or 0
 local C = {}
 for s in string.gmatch(ARGV[8], '[^,]+') do C[#C + 1] = tonumber(s) end
 local SL, LAYOUT, NW = C[1], C[2], C[3]
@@ -157,9 +166,10 @@ for s in string.gmatch(ARGV[6], '[^,]+') do midx[#midx + 1] = tonumber(s) end
 local nomin = {}
 for s in string.gmatch(ARGV[7], '[^,]+') do nomin[#nomin + 1] = s end
 
-local windows, counts, prof, recs, states, before = {}, {}, {}, {}, {}, {}
+local windows, counts, prof, recs, states, before, stored = {}, {}, {}, {}, {}, {}, {}
 for m = 1, nm do
   local w = redis.call('LRANGE', KEYS[3 * m - 2], 0, maxlen - 1)
+  stored[m] = w
   windows[m] = table.concat(w)
   counts[m] = #w
   local p = redis.call('HMGET', KEYS[3 * m - 1], 'nominal_voltage', 'nominal_frequency',
@@ -189,6 +199,14 @@ for i = 1, n do
   if p[3] == '1' or p[4] == '1' then inferred = '1' end
   out[i] = p[1] .. ',' .. p[2] .. ',' .. inferred
   local r = recs[m]
+  if inputs_ttl > 0 then
+    local parts = {struct.pack('<ddd', tonumber(p[1]), tonumber(p[2]), tonumber(inferred)),
+                   struct.pack(fmt, unpack(states[m]))}
+    for j = #r, math.max(1, #r - maxlen + 1), -1 do parts[#parts + 1] = r[j] end
+    local w = stored[m]
+    for j = 1, math.min(#w, maxlen - #r) do parts[#parts + 1] = w[j] end
+    redis.call('SET', KEYS[3 * nm + n + i], table.concat(parts), 'PX', inputs_ttl)
+  end
   local rec = string.sub(blob, (i - 1) * rsize + 1, i * rsize)
   r[#r + 1] = rec
   local t, va, vb, vc, ia, ib, ic, pt, qt, f = struct.unpack('<dddddddddd', rec)

@@ -28,6 +28,15 @@ log = logging.getLogger(__name__)
 
 #: Days of partitions created ahead of today on PostgreSQL.
 PARTITIONS_AHEAD_DAYS = 7
+#: SQLite: rows per multi-row INSERT … RETURNING, and prepared statements kept per connection.
+#: SQLAlchemy renders a batch insert with RETURNING as one multi-row VALUES statement per page,
+#: so each distinct page size is its own SQL text and its own prepared statement. Stream batches
+#: come in every size from 1 to HISTORY_BATCH: with 1000-row pages and Python's 128-statement
+#: cache, these large statements grew SQLite's heap by ~25 MB per connection (the history
+#: service's RSS growth in the soak; bench/history_memory.py). Pages of 50 rows give at most 50
+#: small statements, which the 64-slot cache holds with the fixed ones (nothing re-prepared).
+SQLITE_INSERT_PAGE_ROWS = 50
+SQLITE_CACHED_STATEMENTS = 64
 
 
 @dataclass(frozen=True)
@@ -48,14 +57,18 @@ class MeterRow:
     last_reading: bytes
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get WAL (readers never block the writer) and a busy
-    timeout, and their folder is created."""
+def make_engine(url: str, sqlite_cached_statements: int = SQLITE_CACHED_STATEMENTS) -> Engine:
+    """An engine for `url`; SQLite files get WAL (readers never block the writer), a busy
+    timeout and a bounded prepared-statement cache, and their folder is created."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "cached_statements": int(sqlite_cached_statements)},
+            insertmanyvalues_page_size=SQLITE_INSERT_PAGE_ROWS,
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -70,9 +83,9 @@ def make_engine(url: str) -> Engine:
 
 
 class Repository:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sqlite_cached_statements: int = SQLITE_CACHED_STATEMENTS) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, sqlite_cached_statements)
         self.dialect = self.engine.dialect.name
         self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         self._partition_days: set[int] = set()

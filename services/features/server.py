@@ -2,9 +2,11 @@
 single Redis, per hash slot on Redis Cluster, so replicas never lose a reading) and returns the
 feature vectors (gridtwin.features).
 
-The same script commits each reading's de-duplication digest (`gridtwin.ingest.dedup`), so a
-reading is in the rolling state if and only if its digest is committed: ingest claims the key
-before this call and only releases a claim that is still pending."""
+The same script marks each reading's de-duplication key *applied* and stores its feature inputs
+(`gridtwin.ingest.dedup`), so a reading is in the rolling state if and only if its key is
+applied or assessed, and a reading whose answer from here is lost can still be assessed: ingest
+claims the key before this call, only releases a claim that is still pending, and recomputes a
+lost row from the stored inputs."""
 
 from __future__ import annotations
 

@@ -2,19 +2,23 @@
 
 Order per batch: one Redis round trip for the meters' stored profiles, validation (invalid
 readings never touch Redis), one round trip of de-duplication claims for the valid ones
-(`gridtwin.ingest.dedup`), then the feature call for the fresh readings, which commits their
-digests inside the same atomic script that appends them to the rolling state (so a reading
-answered OK always has its committed digest). A duplicate (identical values) is answered OK,
-flagged `duplicate`, with no feature row: it reaches neither the rolling state nor any model.
-A conflicting replay (same meter and time, different values) is ALREADY_EXISTS. Claims of
+(`gridtwin.ingest.dedup`), then the feature call for the fresh readings, which marks their keys
+*applied* and stores their feature inputs inside the same atomic script that appends them to
+the rolling state. Readings found applied but never assessed (an earlier call's feature answer
+was lost) get their rows recomputed from those inputs instead. Then one round trip marks every
+reading with a row *assessed*; a reading that another call marked first is answered as a
+duplicate, so no model sees it twice. A duplicate (identical values) is answered OK, flagged
+`duplicate`, with no feature row: it reaches neither the rolling state nor any model. A
+conflicting replay (same meter and time, different values) is ALREADY_EXISTS. Claims of
 readings that were not processed are released in `finally` (only while still pending, never a
-digest the script committed); a claim that outlives a crash expires within seconds.
+mark the script wrote); a claim that outlives a crash expires within seconds.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import grpc
 import numpy as np
@@ -54,6 +58,28 @@ def conflict_status(reading: reading_pb2.Reading) -> status_pb2.Status:
     )
     status.details.append(packed)
     return status
+
+
+def lost_status(reading: reading_pb2.Reading) -> status_pb2.Status:
+    """DATA_LOSS: the reading is in its meter's state but was never assessed, and the inputs to
+    assess it again are gone (expired or evicted); only a new timestamp can be assessed."""
+    ts = reading.timestamp
+    return error_status(
+        grpc.StatusCode.DATA_LOSS,
+        f"the reading of meter {reading.meter_id!r} at {ts.ToJsonString()} was applied to the meter's "
+        "state but never assessed, and its stored feature inputs are gone",
+    )
+
+
+@dataclass
+class _Claim:
+    """The claim round trip's verdict: the first copy of each key, every valid reading's
+    outcome, the identical copies riding on each first copy, and the keys this call owns."""
+
+    claimants: list[int]
+    outcome: dict[int, Outcome]
+    riders: dict[int, list[int]]
+    owned: list[str]
 
 
 class IngestServicer(services_pb2_grpc.IngestServicer):
@@ -107,8 +133,40 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
         if not valid:
             return self._response(results, {})
 
-        # One claim per distinct key; later copies in the batch compare with the first.
         digests = {i: reading_digest(readings[i]) for i in valid}
+        claim = await self._claim(readings, valid, digests)
+        outcome, rows = claim.outcome, {}
+        fresh = [i for i in claim.claimants if outcome[i] is Outcome.FRESH]
+        applied = [i for i in claim.claimants if outcome[i] is Outcome.APPLIED]
+        processed = False
+        try:
+            if fresh:
+                failure = await self._compute(readings, fresh, rows)
+                if failure is not None:
+                    self._fail(results, fresh, claim.riders, failure)
+                else:
+                    processed = True  # the feature script committed the applied marks
+            if applied:
+                await self._recover(readings, applied, rows, results, claim.riders)
+            await self._finish(readings, digests, rows, outcome)
+        finally:
+            if not processed and claim.owned:
+                # The readings were not processed: they must not read as seen. Only claims
+                # still pending are dropped (a failure after the script ran keeps its mark).
+                with redis_span("dedup release", batch_size=len(claim.owned)):
+                    await self.dedup.release(claim.owned, [digests[i] for i in fresh])
+
+        for i in valid:
+            if not results[i].HasField("status"):
+                results[i].status.CopyFrom(self._answer(readings[i], outcome[i]))
+        return self._response(results, rows)
+
+    async def _claim(
+        self, readings: list[reading_pb2.Reading], valid: list[int], digests: dict[int, bytes]
+    ) -> _Claim:
+        """One claim per distinct key (one round trip); later copies in the batch follow the
+        first: a conflict if their values differ, else its riders (answered as duplicates
+        once it succeeds) or its outcome."""
         keys = {i: self.dedup.key(readings[i]) for i in valid}
         first_of: dict[str, int] = {}
         for i in valid:
@@ -119,57 +177,84 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
             self.dedup.queue_claims(pipe, [keys[i] for i in claimants], [digests[i] for i in claimants])
             previous = await pipe.execute()
         outcome = {i: classify(digests[i], prev) for i, prev in zip(claimants, previous, strict=True)}
-        owned = [keys[i] for i in claimants if outcome[i] is Outcome.FRESH]
-        riders: set[int] = set()  # identical copies of a fresh reading in this batch
+        riders: dict[int, list[int]] = {}
         for i in valid:
             first = first_of[keys[i]]
             if i == first:
                 continue
             if digests[i] != digests[first]:
                 outcome[i] = Outcome.CONFLICT
-            elif outcome[first] is Outcome.FRESH:
+            elif outcome[first] in (Outcome.FRESH, Outcome.APPLIED):
                 outcome[i] = Outcome.DUPLICATE  # answered as such once the first copy succeeds
-                riders.add(i)
+                riders.setdefault(first, []).append(i)
             else:
                 outcome[i] = outcome[first]
+        owned = [keys[i] for i in claimants if outcome[i] is Outcome.FRESH]
+        return _Claim(claimants, outcome, riders, owned)
 
-        fresh = [i for i in claimants if outcome[i] is Outcome.FRESH]
-        rows: dict[int, np.ndarray] = {}
-        processed = False
-        try:
-            if fresh:
-                failure = await self._compute(readings, fresh, rows)
-                if failure is not None:
-                    for i in [*fresh, *riders]:
-                        results[i].status.CopyFrom(failure)
-                else:
-                    processed = True  # the feature script committed the digests
-        finally:
-            if not processed and owned:
-                # The readings were not processed: they must not read as seen. Only claims
-                # still pending are dropped (a failure after the script ran keeps its digests).
-                with redis_span("dedup release", batch_size=len(owned)):
-                    await self.dedup.release(owned, [digests[first_of[k]] for k in owned])
+    @staticmethod
+    def _fail(
+        results: list[services_pb2.IngestResult],
+        items: list[int],
+        riders: dict[int, list[int]],
+        failure: status_pb2.Status,
+    ) -> None:
+        for i in items:
+            for k in (i, *riders.get(i, ())):
+                results[k].status.CopyFrom(failure)
 
-        for i in valid:
-            if results[i].HasField("status"):
-                continue
-            state = outcome[i]
-            if state is Outcome.FRESH:
-                results[i].status.code = code_pb2.OK
-            elif state is Outcome.DUPLICATE:
-                results[i].status.code = code_pb2.OK
-                results[i].duplicate = True
-            elif state is Outcome.CONFLICT:
-                results[i].status.CopyFrom(conflict_status(readings[i]))
-            else:
-                results[i].status.CopyFrom(
-                    error_status(
-                        grpc.StatusCode.ABORTED,
-                        "an identical reading with this (meter_id, timestamp) is being processed; retry",
-                    )
-                )
-        return self._response(results, rows)
+    async def _recover(
+        self,
+        readings: list[reading_pb2.Reading],
+        applied: list[int],
+        rows: dict[int, np.ndarray],
+        results: list[services_pb2.IngestResult],
+        riders: dict[int, list[int]],
+    ) -> None:
+        """Rows of readings that are in the rolling state but were never assessed (their first
+        call's answer was lost), recomputed from the inputs the feature script stored."""
+        with redis_span("dedup inputs", batch_size=len(applied)):
+            stored = await self.dedup.inputs([readings[i] for i in applied])
+        found = [(i, blob) for i, blob in zip(applied, stored, strict=True) if blob is not None]
+        lost = [i for i, blob in zip(applied, stored, strict=True) if blob is None]
+        if found:
+            matrix = self.state.recompute([readings[i] for i, _ in found], [blob for _, blob in found])
+            for (i, _), row in zip(found, matrix, strict=True):
+                rows[i] = row
+        for i in lost:
+            self._fail(results, [i], riders, lost_status(readings[i]))
+        if found:
+            log.info("re-assessing readings whose first answer was lost", extra={"count": len(found)})
+
+    async def _finish(
+        self,
+        readings: list[reading_pb2.Reading],
+        digests: dict[int, bytes],
+        rows: dict[int, np.ndarray],
+        outcome: dict[int, Outcome],
+    ) -> None:
+        """Mark the readings with rows as assessed; one that another call marked first (a
+        retry racing its original) goes to no model: it is answered as a duplicate."""
+        if not rows:
+            return
+        items = list(rows)
+        with redis_span("dedup finish", batch_size=len(items)):
+            turned = await self.dedup.finish([readings[i] for i in items], [digests[i] for i in items])
+        for i, won in zip(items, turned, strict=True):
+            if not won:
+                del rows[i]
+                outcome[i] = Outcome.DUPLICATE
+
+    @staticmethod
+    def _answer(reading: reading_pb2.Reading, state: Outcome) -> status_pb2.Status:
+        if state in (Outcome.FRESH, Outcome.APPLIED, Outcome.DUPLICATE):
+            return status_pb2.Status(code=code_pb2.OK)
+        if state is Outcome.CONFLICT:
+            return conflict_status(reading)
+        return error_status(
+            grpc.StatusCode.ABORTED,
+            "an identical reading with this (meter_id, timestamp) is being processed; retry",
+        )
 
     async def _compute(
         self, readings: list[reading_pb2.Reading], fresh: list[int], rows: dict[int, np.ndarray]
@@ -191,6 +276,9 @@ class IngestServicer(services_pb2_grpc.IngestServicer):
     def _response(
         self, results: list[services_pb2.IngestResult], rows: dict[int, np.ndarray]
     ) -> services_pb2.IngestResponse:
+        for i, result in enumerate(results):
+            # OK without a feature row: a duplicate (its first copy has, or had, the row).
+            result.duplicate = result.status.code == code_pb2.OK and i not in rows
         order = sorted(i for i in rows if results[i].status.code == code_pb2.OK)
         for r, i in enumerate(order):
             results[i].feature_row = r

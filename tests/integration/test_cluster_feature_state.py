@@ -17,7 +17,7 @@ from gridtwin.core.redis_client import connect, is_cluster, meter_tag, slot_of
 from gridtwin.features.frame import features_from_dataframe
 from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.features.state import FeatureState
-from gridtwin.ingest.dedup import PENDING_MARK, Deduplicator, commit_marks, reading_digest
+from gridtwin.ingest.dedup import APPLIED_MARK, PENDING_MARK, Deduplicator, commit_marks, reading_digest
 from tests.cluster_fixture import RedisClusterFixture
 from tests.integration.test_feature_state import _reading, _to_frame
 
@@ -118,13 +118,21 @@ async def test_digests_are_committed_with_the_state_and_claims_released_per_slot
         dedup.queue_claims(pipe, keys, digests)
         assert await pipe.execute() == [None] * len(keys)
         state = FeatureState(client, prefix)
-        await state.update_and_compute(readings[:30], commit_marks(prefix, readings[:30], 60))
-        assert [await client.get(k) for k in keys[:30]] == digests[:30]
+        rows = await state.update_and_compute(readings[:30], commit_marks(prefix, readings[:30], 60))
+        assert [await client.get(k) for k in keys[:30]] == [APPLIED_MARK + d for d in digests[:30]]
         assert [await client.get(k) for k in keys[30:]] == [PENDING_MARK + d for d in digests[30:]]
-        # Releasing every claim drops only the pending ones: committed digests stay.
+        # Releasing every claim drops only the pending ones: applied marks stay.
         assert await dedup.release(keys, digests) == 20
-        assert [await client.get(k) for k in keys[:30]] == digests[:30]
+        assert [await client.get(k) for k in keys[:30]] == [APPLIED_MARK + d for d in digests[:30]]
         assert sum([await client.exists(k) for k in keys[30:]]) == 0
+        # A lost answer: the rows come back exactly from the inputs stored per slot.
+        stored = await dedup.inputs(readings[:30])
+        np.testing.assert_array_equal(state.recompute(readings[:30], stored), rows)
+        # Marked assessed per slot, once.
+        assert await dedup.finish(readings[:30], digests[:30]) == [True] * 30
+        assert await dedup.finish(readings[:30], digests[:30]) == [False] * 30
+        assert [await client.get(k) for k in keys[:30]] == digests[:30]
+        assert await dedup.inputs(readings[:30]) == [None] * 30
     finally:
         await _cleanup(client, prefix)
         await client.aclose()

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from gridtwin.ingest.dedup import DIGEST_BYTES, PENDING_MARK, Outcome, classify, dedup_key, reading_digest
+from gridtwin.ingest.dedup import (
+    APPLIED_MARK,
+    DIGEST_BYTES,
+    PENDING_MARK,
+    Outcome,
+    classify,
+    dedup_key,
+    inputs_key,
+    reading_digest,
+)
 from tests.readings import make_reading
 
 
@@ -28,6 +37,14 @@ def test_outcomes_of_a_claim():
     assert classify(d, PENDING_MARK + d) is Outcome.IN_FLIGHT
     assert classify(d, other) is Outcome.CONFLICT
     assert classify(d, PENDING_MARK + other) is Outcome.CONFLICT
+    # In the rolling state but never assessed: the retry is assessed, not answered duplicate.
+    assert classify(d, APPLIED_MARK + d) is Outcome.APPLIED
+    assert classify(d, APPLIED_MARK + other) is Outcome.CONFLICT
+
+
+def test_inputs_key_shares_the_digest_slot():
+    r = make_reading("feeder-7/m:3", t=1_700_000_000.5)
+    assert inputs_key("gt:", r) == "gt:di:{feeder-7/m:3}:1700000000.500000000"
 
 
 def test_whole_second_keys_are_short_and_distinct_from_sub_second_ones():

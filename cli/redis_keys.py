@@ -1,0 +1,53 @@
+"""`gridtwin redis migrate`: move the keys written before the hash-tagged layout that have no
+TTL (asset register, battery state of charge) to their new names; report the rest, which
+expire by themselves (gridtwin.keymigration)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("redis", help="maintenance of the mesh's Redis keys")
+    action = parser.add_subparsers(dest="action", required=True)
+    migrate = action.add_parser("migrate", help="migrate keys of the layout before meter hash tags")
+    migrate.add_argument("--dry-run", action="store_true", help="report only, change nothing")
+    migrate.add_argument(
+        "--delete-expiring", action="store_true", help="also delete old keys that would expire by their TTL"
+    )
+    parser.set_defaults(handler=_run)
+
+
+def _client():  # type: ignore[no-untyped-def]
+    import redis
+    from redis.cluster import ClusterNode, RedisCluster
+
+    from gridtwin.core.config import settings
+    from gridtwin.core.redis_client import cluster_nodes
+
+    seeds = cluster_nodes()
+    if seeds:
+        return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in seeds])
+    return redis.Redis.from_url(settings().redis_url)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gridtwin.core.config import settings
+    from gridtwin.keymigration import migrate
+
+    prefix = settings().redis_prefix
+    report = migrate(_client(), prefix, delete_expiring=args.delete_expiring, dry_run=args.dry_run)
+    if args.dry_run:
+        print("dry run: nothing is changed")
+    for label, counts in (
+        ("moved to the hash-tagged key", report.moved),
+        ("deleted (a newer hash-tagged key exists)", report.kept_newer),
+        ("deleted", report.deleted),
+        ("left to expire by their TTL", report.expiring),
+        ("of them had no TTL", report.without_ttl),
+    ):
+        for family, n in sorted(counts.items()):
+            print(f"{prefix}{family}: {n} keys {label}")
+    if not any((report.moved, report.kept_newer, report.deleted, report.expiring)):
+        print(f"no keys of the old layout under {prefix}")
+    return 0
