@@ -1,8 +1,8 @@
 """2.2 Overload risk — SVM (RBF) regression, loading class 30–60 min ahead.
 
 Serving: the rating-normalised design matrix (`_maintenance.loading`, missing time windows
-handled explicitly there), standardisation, then the RBF SVR's predicted change of loading
-from ONNX Runtime (`gridtwin.serving.runtime`, one call per batch). The largest loading 30–60
+handled explicitly there), then the standardised RBF SVR's predicted change of loading (one
+plain-operator graph) from ONNX Runtime (`gridtwin.serving.runtime`, one call per batch). The largest loading 30–60
 min ahead is the loading now plus that change; its class is the simulator's label rule and
 `overload_probability` = P(≥ 1.0 pu) under the validation residual
 (`_maintenance.loading.future_loading`).
@@ -17,7 +17,13 @@ import json
 
 import numpy as np
 
-from gridtwin.models._maintenance.loading import SOURCE_COLUMNS, design_matrix, future_loading, loading_class
+from gridtwin.models._maintenance.loading import (
+    SOURCE_COLUMNS,
+    SPREAD_COLUMN,
+    design_matrix,
+    future_loading,
+    loading_class,
+)
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
@@ -39,8 +45,7 @@ class Model(ServedModel):
         super().__init__(entry, config)
         self.svr = OnnxModel(entry.artifact("svm"))
         a = json.loads(entry.artifact("params").read_text())
-        self.mu, self.sd = (np.asarray(a[k], float) for k in ("mu", "sd"))
-        self.sigma_pu = float(a["residual_sigma_pu"])
+        self.sigma = (float(a["residual_sigma_pu"]), float(a["residual_sigma_per_spread"]))
         self.ttf_minutes = float(a["ttf_minutes"])
         meta = json.loads(entry.artifact("meta").read_text())
         self.ratings: dict[str, float] = meta["rated_current_a"]
@@ -70,8 +75,8 @@ class Model(ServedModel):
             known[known] = np.isfinite(x).all(axis=1)  # no current measured: no loading
             x = x[np.isfinite(x).all(axis=1)]
         if known.any():
-            change = self.svr.run_one((x - self.mu) / self.sd)[:, 0].astype(float)
-            ahead, prob[known] = future_loading(x[:, 0], change, self.sigma_pu)
+            change = self.svr.run_one(x)[:, 0].astype(float)
+            ahead, prob[known] = future_loading(x[:, 0], change, x[:, SPREAD_COLUMN], self.sigma)
             cls[known] = loading_class(ahead)
             loading[known] = x[:, 0] * 100.0
         out = []

@@ -28,6 +28,7 @@ from gridtwin.features.frame import features_from_dataframe
 from gridtwin.models._maintenance.loading import (
     DESIGN_NAMES,
     SOURCE_COLUMNS,
+    SPREAD_COLUMN,
     design_matrix,
     future_loading,
     loading_class,
@@ -41,7 +42,7 @@ from training.models._maintenance.common import (
     save_plot,
     write_json,
 )
-from training.onnx_export import sklearn_to_onnx, write_params
+from training.onnx_export import rbf_svr_to_onnx, write_params
 from training.spec import TrainingSpec
 
 HORIZON_MIN = 60
@@ -99,6 +100,22 @@ def _ttf_minutes(flagged: np.ndarray, loading_now: np.ndarray, minutes: np.ndarr
     return float("nan"), "no overload in the training part: unknown"  # served as unknown (-1)
 
 
+def _residual_spread(resid: np.ndarray, spread: np.ndarray) -> tuple[float, float]:
+    """(σ₀, σ₁) of the residual's standard deviation σ₀ + σ₁ · spread, fitted on validation rows
+    (least squares of |residual| · √(π/2), the Gaussian's mean absolute deviation); kept only
+    when its Gaussian log-likelihood beats a constant σ on those rows, else (std, 0)."""
+    const = (float(np.std(resid)), 0.0)
+    a = np.column_stack([np.ones(len(resid)), spread])
+    coef, *_ = np.linalg.lstsq(a, np.abs(resid) * np.sqrt(np.pi / 2.0), rcond=None)
+    fitted = (max(float(coef[0]), 1e-4), max(float(coef[1]), 0.0))
+
+    def nll(s: tuple[float, float]) -> float:
+        sd = np.maximum(s[0] + s[1] * spread, 1e-6)
+        return float(np.mean(np.log(sd) + 0.5 * (resid / sd) ** 2))
+
+    return fitted if nll(fitted) < nll(const) else const
+
+
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
 
@@ -140,8 +157,12 @@ class Spec(TrainingSpec):
         )
         va = np.flatnonzero(split.val & self.ok)
         resid = self.y_future[va] - (self.now[va] + self.svr.predict(self.xs[va]))
-        self.sigma = float(np.std(resid)) if len(va) > 1 else float(np.std(change[self.sub]))
-        ahead, _ = future_loading(self.now[tr], self.svr.predict(self.xs[tr]), self.sigma)
+        self.sigma = (
+            _residual_spread(resid, self.x[va, SPREAD_COLUMN])
+            if len(va) > 1
+            else (float(np.std(change[self.sub])), 0.0)
+        )
+        ahead, _ = self.predict_rows(self.x[tr])
         minutes = _minutes_to_overload(self.frame)
         self.ttf, self.ttf_source = _ttf_minutes(
             loading_class(ahead) == "overload", self.now[tr], minutes[tr]
@@ -171,16 +192,23 @@ class Spec(TrainingSpec):
 
     def predict_rows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(future loading, P(overload)) for design rows `x` (as serving computes them)."""
-        return future_loading(x[:, 0], self.svr.predict((x - self.mu) / self.sd), self.sigma)
+        return future_loading(
+            x[:, 0], self.svr.predict((x - self.mu) / self.sd), x[:, SPREAD_COLUMN], self.sigma
+        )
 
     def export(self) -> None:
-        """The SVR as an ONNX graph (ONNX Runtime serves it); standardisation and the residual
-        spread are a few numbers, kept as JSON."""
+        """The SVR behind its standardisation as one plain-operator ONNX graph (a GEMM kernel,
+        `rbf_svr_to_onnx`: skl2onnx's SVMRegressor runs row by row); the residual spread and the
+        time to overload are two numbers, kept as JSON."""
         ctx = self.ctx
-        svm_path = sklearn_to_onnx(self.svr, self.x.shape[1], ctx.path("overload_svm.onnx"))
+        svm_path = rbf_svr_to_onnx(self.svr, self.mu, self.sd, ctx.path("overload_svm.onnx"))
         params_path = write_params(
             ctx.path("overload_params.json"),
-            {"mu": self.mu, "sd": self.sd, "residual_sigma_pu": self.sigma, "ttf_minutes": self.ttf},
+            {
+                "residual_sigma_pu": self.sigma[0],
+                "residual_sigma_per_spread": self.sigma[1],
+                "ttf_minutes": self.ttf,
+            },
         )
         ratings = {}
         for feeder in ("train", "test"):
@@ -331,7 +359,7 @@ Generalisation feeder `{ctx.feeder_dir("test").name}`: accuracy {v["gacc"]:.4f} 
 {chr(10).join(f"- {k}: {s:.4f}" for k, s in self.cv_scores.items())}
 
 Chosen: {self.best}. Support vectors: {len(self.svr.support_vectors_)}. Residual σ on the
-validation part: {self.sigma:.4f} pu.
+validation part: σ = {self.sigma[0]:.4f} pu + {self.sigma[1]:.3f} × the 2-h loading spread.
 """
 
     def _notes(self) -> str:
@@ -347,7 +375,7 @@ validation part: {self.sigma:.4f} pu.
             "now to the largest loading 30–60 min ahead (the simulator's truth); persistence is its zero. "
             f"Future loading MAE {v['mae']:.4f} pu vs persistence {v['mae_p']:.4f} on the test block. "
             "Class = the label rule on loading now + change; `overload_probability` = P(≥ 1.0 pu) with the "
-            f"validation residual σ = {self.sigma:.4f} pu as a Gaussian. Missing time windows (10 min at a "
+            f"validation residual σ = {self.sigma[0]:.4f} pu + {self.sigma[1]:.3f} × the 2-h loading spread as a Gaussian. Missing time windows (10 min at a "
             "15-min cadence, a new meter's first 2 h) have indicator columns and stand-ins from the next "
             "coarser span (docs/models and `_maintenance/loading.py`). "
             f"`time_to_overload_minutes`: 0 when loading ≥ 1.0 pu now; {ttf:.0f} min ({self.ttf_source}, a "
@@ -370,7 +398,8 @@ validation part: {self.sigma:.4f} pu.
                 "epsilon": self.eps,
                 "design": list(DESIGN_NAMES),
                 "n_support_vectors": int(len(self.svr.support_vectors_)),
-                "residual_sigma_pu": self.sigma,
+                "residual_sigma_pu": self.sigma[0],
+                "residual_sigma_per_spread": self.sigma[1],
             },
             training_data={
                 "table": "loading + readings (1-min and 15-min cadence)",

@@ -88,13 +88,19 @@ def design_matrix(src: np.ndarray, rated_current_a: np.ndarray) -> np.ndarray:
 
 
 def future_loading(
-    loading_now_pu: np.ndarray, change_pu: np.ndarray, sigma_pu: float
+    loading_now_pu: np.ndarray, change_pu: np.ndarray, spread_pu: np.ndarray, sigma: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(predicted largest loading 30–60 min ahead, P(it is ≥ 1.0 pu)) from the loading now and
-    the SVM's predicted change; the probability treats the validation residual as Gaussian
-    with standard deviation `sigma_pu` (fitted on the validation part, never on the test)."""
+    the SVM's predicted change. The probability treats the residual as Gaussian with standard
+    deviation σ₀ + σ₁ · (the meter's 2-h loading spread, `spread_pu`): a volatile load strays
+    further from any forecast. (σ₀, σ₁) are fitted on the validation part, never on the test."""
     pred = np.asarray(loading_now_pu, float) + np.asarray(change_pu, float)
-    return pred, ndtr((pred - 1.0) / max(float(sigma_pu), 1e-6))
+    sd = np.maximum(sigma[0] + sigma[1] * np.asarray(spread_pu, float), 1e-6)
+    return pred, ndtr((pred - 1.0) / sd)
+
+
+#: Column of the design matrix whose value scales the residual spread (`future_loading`).
+SPREAD_COLUMN = DESIGN_NAMES.index("win2h_loading_std_pu")
 
 
 def loading_class(loading_pu: np.ndarray) -> np.ndarray:
