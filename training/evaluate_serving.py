@@ -12,6 +12,8 @@ assessable ("met" only when the goal holds AND the figure beats the baseline).
     python -m training.evaluate_serving --registry registry            # → var/reports/
     python -m training.evaluate_serving --registry registry --publish  # → docs/models/, README
     python -m training.evaluate_serving --from-json var/heldout.json --publish  # re-render only
+    python -m training.evaluate_serving --registry registry --models overload_risk voltage_sag
+        # only those models are served and scored (a quick check; not publishable)
 """
 
 from __future__ import annotations
@@ -47,7 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         "--publish", action="store_true", help="write into docs/models/ and README (else var/reports/)"
     )
     ap.add_argument("--from-json", type=Path, help="re-render a saved var/heldout.json instead of measuring")
+    ap.add_argument("--models", nargs="+", help="serve and score only these models (prints their rows)")
     args = ap.parse_args(argv)
+    if args.models:
+        if args.publish or args.from_json:
+            ap.error("--models measures a subset: it cannot be published or re-rendered")
+        return subset(args.registry, args.redis_url, args.meters, tuple(args.models))
     if args.from_json:
         results = json.loads(args.from_json.read_text())
     else:
@@ -63,6 +70,22 @@ def main(argv: list[str] | None = None) -> int:
         (ROOT / "var").mkdir(exist_ok=True)
         (ROOT / "var" / "heldout.json").write_text(json.dumps(results, indent=1, default=float))
     print(text)
+    return 0
+
+
+def subset(registry: str, redis_url: str, meters: int, models: tuple[str, ...]) -> int:
+    """Measure only `models`; their rows as a table and var/heldout-subset.json."""
+    results = evaluate(registry, redis_url, n_meters=meters, models=models)
+    (ROOT / "var").mkdir(exist_ok=True)
+    (ROOT / "var" / "heldout-subset.json").write_text(json.dumps(results, indent=1, default=float))
+    print("| model | cadence | metric | served | baseline | baseline name | n | verdict |")
+    print("|---|---|---|---|---|---|---|---|")
+    for cadence, res in results.items():
+        for r in res["rows"]:
+            print(
+                f"| {r['model']} | {cadence} | {r['metric']} | {r['served']} | {r['baseline']} | "
+                f"{r['baseline_name']} | {r['n']} | {r['verdict']} |"
+            )
     return 0
 
 

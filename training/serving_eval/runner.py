@@ -8,7 +8,9 @@ latency is bench/'s job). A reading a model did not answer counts against it.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -54,17 +56,34 @@ def batch_size(cadence_s: float, n_meters: int) -> int:
     return max(n_meters, min(250, n_meters * int(900 // cadence_s)))
 
 
-def run_cadence(mesh: Mesh, redis_url: str, stream: HeldOutStream) -> dict[str, Any]:
-    """Send one stream through a running mesh; the rows and voltage_anomaly's detail figures."""
+def only_models(registry: str | os.PathLike[str], models: tuple[str, ...], into: Path) -> Path:
+    """A registry folder `into` holding only `models` (symlinks to their entries in `registry`):
+    the mesh then serves just those, and the others answer UNAVAILABLE at no cost."""
+    src = Path(registry).resolve()
+    unknown = [m for m in models if not (src / m / "manifest.json").exists()]
+    if unknown:
+        raise ValueError(f"not registered in {src}: {', '.join(unknown)}")
+    for m in models:
+        (into / m).symlink_to(src / m, target_is_directory=True)
+    return into
+
+
+def run_cadence(
+    mesh: Mesh, redis_url: str, stream: HeldOutStream, models: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Send one stream through a running mesh; the rows and voltage_anomaly's detail figures
+    (with `models`, only those models' rows)."""
     register_assets(redis_url, mesh.redis_prefix, stream)
     n_meters = int(stream.readings["meter_id"].nunique())
     answers = assess(
         mesh.address("gateway"), to_protos(stream.readings), batch=batch_size(stream.cadence_s, n_meters)
     )
     name = CADENCE_NAMES[stream.cadence_s]
+    rows = [r for r in score_all(answers, stream, name) if models is None or r.model in models]
+    va = models is None or "voltage_anomaly" in models
     return {
-        "rows": [r.as_dict() for r in score_all(answers, stream, name)],
-        "voltage_anomaly": voltage_anomaly.score(answers, stream),
+        "rows": [r.as_dict() for r in rows],
+        "voltage_anomaly": voltage_anomaly.score(answers, stream) if va else None,
         "readings": len(stream.readings),
         "meters": n_meters,
         "batch": batch_size(stream.cadence_s, n_meters),
@@ -78,18 +97,22 @@ def evaluate(
     n_meters: int = 6,
     durations: dict[float, float] | None = None,
     seed: int = 20260,
+    models: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """Start the mesh with ``registry``, send each cadence's stream, return the figures."""
+    """Start the mesh with ``registry`` (only ``models`` of it when given), send each cadence's
+    stream, return the figures."""
     prefix = f"eval-{uuid.uuid4().hex[:10]}:"
-    mesh = Mesh(redis_url=redis_url, redis_prefix=prefix, registry=registry, extra_env=EVAL_ENV)
-    mesh.start()
-    results: dict[str, Any] = {}
-    try:
-        mesh.wait_healthy(timeout=300)
-        for c in cadences:
-            stream = generate(c, n_meters=n_meters, seed=seed, duration_s=(durations or {}).get(c))
-            results[CADENCE_NAMES[c]] = run_cadence(mesh, redis_url, stream)
-    finally:
-        mesh.stop()
-        delete_redis_prefix(redis_url, prefix)
+    with tempfile.TemporaryDirectory(prefix="gridtwin-eval-registry-") as tmp:
+        served = only_models(registry, models, Path(tmp)) if models else registry
+        mesh = Mesh(redis_url=redis_url, redis_prefix=prefix, registry=served, extra_env=EVAL_ENV)
+        mesh.start()
+        results: dict[str, Any] = {}
+        try:
+            mesh.wait_healthy(timeout=300)
+            for c in cadences:
+                stream = generate(c, n_meters=n_meters, seed=seed, duration_s=(durations or {}).get(c))
+                results[CADENCE_NAMES[c]] = run_cadence(mesh, redis_url, stream, models)
+        finally:
+            mesh.stop()
+            delete_redis_prefix(redis_url, prefix)
     return results
