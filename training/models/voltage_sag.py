@@ -510,7 +510,13 @@ Brier {v["bs"]:.5f} vs climatology {v["bs_clim"]:.5f} (base rate {v["clim"]:.4f}
             f"climatology {bs_clim:.5f} ({'better' if bs < bs_clim else 'NOT better'}): timeline sags are "
             "scenario-driven (voltage_sag blocks) and the 1-min reading carries little about them. These figures "
             "are on half-cycle (10 ms) traces; served readings arrive at 1 min or slower, where a sag shorter than "
-            "the reading interval is not seen at all (docs/models/heldout.md measures the served cadences)."
+            "the reading interval is not seen at all (docs/models/heldout.md measures the served cadences). "
+            "Served depth and duration start from the observation (lowest phase; time below 0.9 pu so far): the "
+            f"forests' corrections apply only up to the interval they were trained on ({self.anchor['trace_interval_s']:.3g} s), "
+            f"with shares λ_d = {self.anchor['lambda_depth']:.1f}, λ_t = {self.anchor['lambda_duration']:.1f} chosen on "
+            "validation events; a slower reading's depth is its lowest phase and its duration the time so far × "
+            f"{np.exp(self.anchor['duration_ratio_log']):.2f} (the validation events' median total / so-far time below "
+            "0.9 pu)."
         )
 
     def report(self) -> TrainResult:
