@@ -1,7 +1,8 @@
 """Inputs of the grid-stability ensemble shared by training and serving.
 
-Raw features: the reading's voltage, current, power, balance, frequency and rolling-history
-features (schema names). Upstream features: numeric outputs of the monitoring/maintenance
+Raw features: the reading's voltage, current, power, balance, frequency and time-window
+features (schema names: spans of real time, IEC 61000-4-30 10-min and 2-h intervals; NaN where
+the cadence cannot support the window, e.g. 10 min at a 15-min cadence). Upstream features: numeric outputs of the monitoring/maintenance
 models read from `batch.upstream` when their status is OK (NaN otherwise, then imputed with
 the training median like any missing value).
 """
@@ -34,17 +35,18 @@ RAW_FEATURES = (
     "pvur_pct",
     "current_unbalance_pct",
     "power_unbalance_pct",
-    "rolling5_voltage_mean_pu_mean",
-    "rolling5_voltage_mean_pu_std",
-    "rolling5_voltage_mean_pu_min",
-    "rolling5_voltage_mean_pu_max",
-    "rolling5_voltage_mean_pu_trend_per_s",
-    "rolling5_current_mean_a_mean",
-    "rolling5_current_mean_a_std",
-    "rolling5_current_mean_a_trend_per_s",
-    "rolling5_frequency_hz_std",
-    "rolling5_active_power_total_w_std",
-    "rolling5_active_power_total_w_trend_per_s",
+    "win10min_voltage_mean_pu_mean",
+    "win10min_voltage_mean_pu_std",
+    "win10min_voltage_mean_pu_trend_per_s",
+    "win2h_voltage_mean_pu_mean",
+    "win2h_voltage_mean_pu_std",
+    "win10min_current_mean_a_mean",
+    "win10min_current_mean_a_std",
+    "win10min_current_mean_a_trend_per_s",
+    "win2h_current_mean_a_mean",
+    "win10min_frequency_hz_std",
+    "win10min_active_power_total_w_std",
+    "win10min_active_power_total_w_trend_per_s",
     "dv_dt_pu_per_s",
     "di_dt_a_per_s",
     "dp_dt_w_per_s",

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gridtwin.features.arrays import HistoryArrays, ReadingArrays, history_records
-from gridtwin.features.schema import FEATURE_NAMES, N_LAGS, ROLLING_WINDOW
+from gridtwin.features.schema import FEATURE_NAMES, N_LAGS
 from gridtwin.features.timewindows import advance, baseline_features, empty_states, window_features
 from gridtwin.physics import en50160
 from gridtwin.physics.harmonics import EN50160_THD_LIMIT_PCT
@@ -43,26 +43,6 @@ def _safe_div(num: F64, den: F64, fill: float = np.nan) -> F64:
 def _rate(now: F64, before: F64, dt: F64) -> F64:
     """(now − before) / Δt per second; NaN where Δt ≤ 0 or no previous reading."""
     return rocof_hz_per_s(now, before, dt)
-
-
-def _rolling(y: F64, t: F64) -> dict[str, F64]:
-    """mean / std (population) / min / max / least-squares slope per s over valid columns."""
-    m = np.isfinite(y) & np.isfinite(t)
-    cnt = m.sum(axis=1)
-    yz = np.where(m, y, 0.0)
-    mean = _safe_div(yz.sum(axis=1), cnt.astype(float))
-    dev = np.where(m, y - mean[:, None], 0.0)
-    std = np.sqrt(_safe_div((dev * dev).sum(axis=1), cnt.astype(float)))
-    has = cnt > 0
-    ymin = np.where(has, np.where(m, y, np.inf).min(axis=1), np.nan)
-    ymax = np.where(has, np.where(m, y, -np.inf).max(axis=1), np.nan)
-    x = np.where(m, t - t[:, :1], 0.0)
-    xm = _safe_div(x.sum(axis=1), cnt.astype(float))
-    xd = np.where(m, x - xm[:, None], 0.0)
-    sxx = (xd * xd).sum(axis=1)
-    sxy = (xd * dev).sum(axis=1)
-    slope = np.where(sxx > 0, _safe_div(sxy, sxx), np.nan)
-    return {"mean": mean, "std": std, "min": ymin, "max": ymax, "trend_per_s": slope}
 
 
 def window_inputs(cur: ReadingArrays) -> tuple[F64, F64]:
@@ -182,23 +162,6 @@ def compute_features(current: ReadingArrays, history: HistoryArrays, state: F64 
         col[f"thd_voltage_{ph}_pct"] = thd[:, k]
     col["thd_voltage_max_pct"] = thd_max
     col["thd_available"] = avail.astype(float)
-
-    # --- rolling statistics over the current + previous 4 readings ----------------------
-    back = ROLLING_WINDOW - 1
-    hr = hist.records[:, :back, :]
-    times = np.column_stack([t, hr[:, :, 0]])
-    series = {
-        "voltage_mean_pu": np.column_stack(
-            [vmean_pu, hist.records[:, :back, 1:4].mean(axis=2) / vn[:, None]]
-        ),
-        "current_mean_a": np.column_stack([imean, hr[:, :, 4:7].mean(axis=2)]),
-        "frequency_hz": np.column_stack([f, hr[:, :, 9]]),
-        "active_power_total_w": np.column_stack([pt, hr[:, :, 7]]),
-        "reactive_power_total_var": np.column_stack([qt, hr[:, :, 8]]),
-    }
-    for name, y in series.items():
-        for stat, val in _rolling(y, times).items():
-            col[f"rolling5_{name}_{stat}"] = val
 
     # --- lags (k = 0 is the current reading) --------------------------------------------
     t_all = np.column_stack([t, hist.records[:, :, 0]])

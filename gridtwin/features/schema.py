@@ -6,32 +6,25 @@ models record the schema version they were trained on.
 2.0.0: time-based windows (``win3s_*``, ``win10min_*``, ``win2h_*``: exponentially
 time-weighted over the IEC 61000-4-30 intervals, NaN where the cadence cannot support them),
 the per-meter voltage baseline and z-scores, IEEE 1159 run durations and the frozen-sensor run.
-The count-based ``rolling5_*`` columns are kept unchanged (other models are trained on them)
-and are documented as "the last 5 readings", which is what they are.
+
+3.0.0: the count-based ``rolling5_*`` columns ("the last 5 readings") are removed: every
+windowed feature is now a span of real time (the ``win*`` columns), so a 5-reading window no
+longer means 5 s at one cadence and 75 min at another. Models trained on 2.x are refused.
+The Redis state keeps its layout (the 10-reading list still feeds the lags, rates and the
+frozen-sensor run; the time-window state is unchanged): see docs/features.md "Migration".
 """
 
 from __future__ import annotations
 
 from gridtwin.features.timewindows import TIME_WINDOWS, WINDOW_QUANTITIES, WINDOW_STATS
 
-SCHEMA_VERSION = "2.0.0"
+SCHEMA_VERSION = "3.0.0"
 
-#: Readings kept per meter in the rolling window (previous readings, not counting the current).
+#: Readings kept per meter for the lags, rates and identical-reading run (previous readings,
+#: not counting the current). No windowed statistic is computed over them.
 HISTORY_DEPTH = 10
-#: Readings in the rolling statistics window (the current reading and the previous four).
-ROLLING_WINDOW = 5
 #: Number of lag steps exposed for frequency, Δt and total active power.
 N_LAGS = 10
-
-#: Quantities summarised by the rolling statistics, with their units.
-ROLLING_QUANTITIES: tuple[str, ...] = (
-    "voltage_mean_pu",
-    "current_mean_a",
-    "frequency_hz",
-    "active_power_total_w",
-    "reactive_power_total_var",
-)
-ROLLING_STATS: tuple[str, ...] = ("mean", "std", "min", "max", "trend_per_s")
 
 _PHASES = ("a", "b", "c")
 
@@ -81,7 +74,6 @@ QUALITY: tuple[str, ...] = (
     "thd_voltage_max_pct",
     "thd_available",
 )
-ROLLING: tuple[str, ...] = tuple(f"rolling5_{q}_{s}" for q in ROLLING_QUANTITIES for s in ROLLING_STATS)
 LAGS: tuple[str, ...] = (
     *(f"frequency_lag_{k}" for k in range(N_LAGS)),
     *(f"dt_lag_{k}" for k in range(N_LAGS)),
@@ -146,7 +138,6 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "power": POWER,
     "balance": BALANCE,
     "quality": QUALITY,
-    "rolling": ROLLING,
     "lags": LAGS,
     "derived": DERIVED,
     "windows": WINDOWS,

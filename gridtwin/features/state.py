@@ -8,7 +8,7 @@ Redis Cluster hash tag, :func:`gridtwin.core.redis_client.meter_tag`):
 * ``{prefix}meter:{m}:profile`` — hash: ``nominal_voltage`` (V), ``nominal_frequency`` (Hz),
   ``nominal_voltage_inferred`` / ``nominal_frequency_inferred`` ('0'/'1'), ``readings``
   (count of readings ever appended).
-* ``{prefix}meter:{m}:tw2`` — the meter's time-window and baseline state (schema 2.0.0,
+* ``{prefix}meter:{m}:tw2`` — the meter's time-window and baseline state (layout 2, schemas 2.0.0 and 3.0.0,
   :mod:`gridtwin.features.timewindows`): ``STATE_LEN`` packed little-endian float64. A stored
   state of another layout is ignored (the meter's windows restart).
 

@@ -1,10 +1,11 @@
-"""2.2 Overload risk — SVM (RBF), loading class 30–60 min ahead.
+"""2.2 Overload risk — SVM (RBF) regression, loading class 30–60 min ahead.
 
-Serving: the rating-normalised design matrix (`_maintenance.loading`), training-median
-imputation and standardisation, then the RBF SVC's one-vs-one decision values and vote from
-ONNX Runtime (`gridtwin.serving.runtime`, one call per batch).
-Labels and `overload_probability` come from the validation-fitted logistic calibration of
-the decision values (`_maintenance.loading.calibrated_classes`).
+Serving: the rating-normalised design matrix (`_maintenance.loading`, missing time windows
+handled explicitly there), then the standardised RBF SVR's predicted change of loading (one
+plain-operator graph) from ONNX Runtime (`gridtwin.serving.runtime`, one call per batch). The largest loading 30–60
+min ahead is the loading now plus that change; its class is the simulator's label rule and
+`overload_probability` = P(≥ 1.0 pu) under the validation residual
+(`_maintenance.loading.future_loading`).
 The rating of a meter comes from its asset hash in Redis (`rated_current_a`) or the
 registered table of the simulator's meters; without a rating no loading can be computed and
 the output says so (status DEGRADED, no invented class).
@@ -16,8 +17,13 @@ import json
 
 import numpy as np
 
-from gridtwin.models._maintenance.common import impute
-from gridtwin.models._maintenance.loading import SOURCE_COLUMNS, calibrated_classes, design_matrix
+from gridtwin.models._maintenance.loading import (
+    SOURCE_COLUMNS,
+    SPREAD_COLUMN,
+    design_matrix,
+    future_loading,
+    loading_class,
+)
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
@@ -37,15 +43,11 @@ class Model(ServedModel):
 
     def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
         super().__init__(entry, config)
-        self.svc = OnnxModel(entry.artifact("svm"))
+        self.svr = OnnxModel(entry.artifact("svm"))
         a = json.loads(entry.artifact("params").read_text())
-        self.fill, self.mu, self.sd = (np.asarray(a[k], float) for k in ("fill", "mu", "sd"))
-        self.cal_w, self.cal_b = np.asarray(a["cal_w"], float), np.asarray(a["cal_b"], float)
-        self.cal_classes = np.asarray(a["cal_classes"], str)
-        self.prior_overload = float(a["prior_overload"])
+        self.sigma = (float(a["residual_sigma_pu"]), float(a["residual_sigma_per_spread"]))
         self.ttf_minutes = float(a["ttf_minutes"])
         meta = json.loads(entry.artifact("meta").read_text())
-        self.classes = np.array(meta["classes"])
         self.ratings: dict[str, float] = meta["rated_current_a"]
 
     async def prepare(self, batch: ModuleBatch, state: MeterState) -> None:
@@ -69,22 +71,20 @@ class Model(ServedModel):
         prob = np.zeros(n)
         loading = np.full(n, np.nan)
         if known.any():
-            src = batch.columns(SOURCE_COLUMNS)[known]
-            x = (impute(design_matrix(src, rated[known]), self.fill) - self.mu) / self.sd
-            graph_out = self.svc.run(x)
-            label, scores = (graph_out[k] for k in self.svc.output_names[:2])
-            dec = ovo_decisions(scores, len(self.classes))
-            votes = np.asarray(label, str)
-            cls[known], prob[known] = calibrated_classes(
-                dec, votes, self.cal_classes, self.cal_w, self.cal_b, self.prior_overload
-            )
-            loading[known] = src[:, 0] / rated[known] * 100.0
+            x = design_matrix(batch.columns(SOURCE_COLUMNS)[known], rated[known])
+            known[known] = np.isfinite(x).all(axis=1)  # no current measured: no loading
+            x = x[np.isfinite(x).all(axis=1)]
+        if known.any():
+            change = self.svr.run_one(x)[:, 0].astype(float)
+            ahead, prob[known] = future_loading(x[:, 0], change, x[:, SPREAD_COLUMN], self.sigma)
+            cls[known] = loading_class(ahead)
+            loading[known] = x[:, 0] * 100.0
         out = []
         for i in range(n):
             if not known[i]:
                 info = self.degraded(
-                    "no rated current for this meter (asset hash or registry): "
-                    "loading and overload class cannot be computed",
+                    "no rated current for this meter (asset hash or registry) or no current "
+                    "measured: loading and overload class cannot be computed",
                 )
                 out.append(pb.OverloadRisk(info=info, time_to_overload_minutes=-1.0))
                 continue
@@ -113,13 +113,3 @@ class Model(ServedModel):
                 )
             )
         return out
-
-
-def ovo_decisions(scores: np.ndarray, n_classes: int) -> np.ndarray:
-    """The SVC graph's scores as sklearn's `decision_function` (ovo), (n, n_pairs).
-
-    For two classes the graph answers (d, −d) with d sklearn's binary decision (positive =
-    second class): the first column (pinned by tests/models/test_onnx_parity.py).
-    """
-    scores = np.asarray(scores, float)
-    return scores[:, :1] if n_classes == 2 else scores

@@ -80,8 +80,8 @@ class Model(ServedModel):
                 he.q_phase[usable],
                 he.v_pu[usable],
                 he.scale[usable],
-                batch.column("rolling5_active_power_total_w_mean")[usable],
-                batch.column("rolling5_reactive_power_total_var_mean")[usable],
+                batch.column("win10min_active_power_total_w_mean")[usable],
+                batch.column("win10min_reactive_power_total_var_mean")[usable],
                 batch.column("hour_of_day_sin")[usable],
                 batch.column("hour_of_day_cos")[usable],
             )

@@ -2,8 +2,10 @@
 
 Every reading gets `sag_probability` (next hour, from conditions). A reading with any phase
 below 0.9 pu is a sag (or interruption) in progress: the cause classifier and the
-depth/duration regressor answer, and the IEEE 1159 category is computed exactly from the
-predicted final depth and duration (`gridtwin.physics.limits.ieee1159_category`).
+depth/duration forests correct the observation (the reading's lowest phase and the run's
+duration so far) where they were trained (`_maintenance.sag.anchored_estimates`); the IEEE 1159
+category is computed exactly from the estimated final depth and duration
+(`gridtwin.physics.limits.ieee1159_category`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ import json
 import numpy as np
 
 from gridtwin.models._maintenance.common import impute
-from gridtwin.models._maintenance.sag import CONDITION_COLUMNS, SAG_COLUMNS, SAG_THRESHOLD_PU, sag_design
+from gridtwin.models._maintenance.sag import (
+    CONDITION_COLUMNS,
+    SAG_COLUMNS,
+    SAG_THRESHOLD_PU,
+    anchored_estimates,
+    sag_design,
+)
 from gridtwin.physics.limits import ieee1159_category
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
@@ -34,6 +42,16 @@ class Model(ServedModel):
         self.hour_fill = np.asarray(params["hour_fill"], float)
         self.classes = np.asarray(params["classes"], str)
         self.hour_pos = int(params["hour_pos"])
+        self.anchor = {
+            k: float(params[k])
+            for k in (
+                "lambda_depth",
+                "lambda_duration",
+                "trace_interval_s",
+                "median_log_duration_s",
+                "duration_ratio_log",
+            )
+        }
 
     def predict(self, batch: ModuleBatch) -> list[pb.VoltageSag]:
         n = len(batch)
@@ -57,10 +75,15 @@ class Model(ServedModel):
             k = proba.argmax(1)
             cause[active] = self.classes[k]
             conf[active] = proba[np.arange(len(k)), k]
-            # the depth forest predicts how much deeper than this reading the sag goes (≤ 0)
-            increment = self.depth.run_one(x)[:, 0].astype(float)
-            depth[active] = np.clip(vmin[active] + np.minimum(increment, 0.0), 0.0, 1.0)
-            dur[active] = np.exp(self.duration.run_one(x)[:, 0].astype(float))
+            col = {name: src[active, j] for j, name in enumerate(SAG_COLUMNS)}
+            depth[active], dur[active] = anchored_estimates(
+                vmin[active],
+                col["undervoltage_duration_s"],
+                col["dt_s"],
+                self.depth.run_one(x)[:, 0].astype(float),
+                self.duration.run_one(x)[:, 0].astype(float),
+                self.anchor,
+            )
             f0 = batch.column("nominal_frequency_hz")[active]
             f0 = np.where(np.isfinite(f0) & (f0 > 0), f0, 50.0)
             cat[active] = ieee1159_category(depth[active], dur[active], f0)

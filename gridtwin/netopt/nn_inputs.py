@@ -14,8 +14,8 @@ NN_INPUTS = (
     "q_b_kvar",
     "q_c_kvar",
     "dv_pu",
-    "rolling_p_kw",
-    "rolling_q_kvar",
+    "win10min_p_kw",
+    "win10min_q_kvar",
     "hour_sin",
     "hour_cos",
 )
@@ -26,17 +26,18 @@ def nn_inputs(
     q_phase: np.ndarray,
     v_pu: np.ndarray,
     scale: np.ndarray,
-    rolling_p: np.ndarray,
-    rolling_q: np.ndarray,
+    window_p: np.ndarray,
+    window_q: np.ndarray,
     hour_sin: np.ndarray,
     hour_cos: np.ndarray,
 ) -> np.ndarray:
     """(B, len(NN_INPUTS)): head-end per-phase P/Q (kW, kvar, scaled to the whole feeder), busbar
-    voltage deviation, 5-reading rolling means of total P/Q (the current value when there is
-    no history yet), time of day."""
+    voltage deviation, 10-min time-window means of total P/Q (`win10min_*_mean`, IEC 61000-4-30
+    10-min interval; where the cadence or a new meter's history cannot support that window it is
+    NaN and the current value stands in, explicitly), time of day."""
     s = np.nanmean(scale, axis=1)
-    rp = np.where(np.isfinite(rolling_p), rolling_p * s, p_phase.sum(axis=1))
-    rq = np.where(np.isfinite(rolling_q), rolling_q * s, q_phase.sum(axis=1))
+    rp = np.where(np.isfinite(window_p), window_p * s, p_phase.sum(axis=1))
+    rq = np.where(np.isfinite(window_q), window_q * s, q_phase.sum(axis=1))
     return np.column_stack(
         [
             p_phase / 1e3,

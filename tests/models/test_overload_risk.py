@@ -37,6 +37,8 @@ def test_manifest_quality(quick_registry) -> None:
     # persistence is near-perfect on these data; the SVM must not fall far below it
     assert m["accuracy"]["value"] >= m["accuracy"]["baseline"] - 0.01
     assert m["generalisation_accuracy"]["value"] >= 0.9
+    # the SVR starts from persistence: its future loading must beat "the loading now"
+    assert m["future_loading_mae_pu"]["value"] < m["future_loading_mae_pu"]["baseline"]
 
 
 def test_served_outputs(model) -> None:

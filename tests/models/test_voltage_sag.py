@@ -25,6 +25,9 @@ def test_manifest_quality(quick_registry) -> None:
     assert m["cause_accuracy"]["value"] >= 0.85
     assert m["cause_accuracy"]["value"] > m["cause_accuracy"]["baseline"] + 0.3
     assert m["duration_mae_s"]["value"] < m["duration_mae_s"]["baseline"]
+    # anchored on the observation: never worse than "so far" on the held-out events
+    assert m["depth_mae_pct_nominal"]["value"] <= m["depth_mae_pct_nominal"]["baseline"]
+    assert m["duration_log10_error_decades"]["value"] <= m["duration_log10_error_decades"]["baseline"]
     assert 0.0 <= m["next_hour_brier"]["value"] <= 0.25
 
 

@@ -82,12 +82,9 @@ def test_reading_2_rolling_and_lags() -> None:
     assert [g(f"dt_lag_{k}") for k in range(2)] == pytest.approx([2.0, 0.5])
     assert math.isnan(g("dt_lag_2"))
     assert [g(f"active_power_total_lag_{k}") for k in range(3)] == pytest.approx([3000, 2600, 3000])
-    assert g("rolling5_frequency_hz_mean") == pytest.approx(59.95)
-    assert g("rolling5_frequency_hz_min") == pytest.approx(59.9)
-    assert g("rolling5_frequency_hz_max") == pytest.approx(60.0)
-    assert g("rolling5_frequency_hz_std") == pytest.approx(math.sqrt(0.005 / 3))
-    # least squares over (0, 60), (0.5, 59.9), (2.5, 59.95): sxy = -0.025, sxx = 3.5
-    assert g("rolling5_frequency_hz_trend_per_s") == pytest.approx(-0.025 / 3.5)
+    # 2.5 s of history: the 3-s window has not run for τ yet, so it is missing, not a
+    # statistic of "the last readings"
+    assert math.isnan(g("win3s_frequency_hz_mean")) and math.isnan(g("win3s_frequency_hz_trend_per_s"))
     assert g("history_count") == 2.0
     assert g("hour_of_day_cos") == pytest.approx(1.0, abs=1e-6)
     assert g("day_of_week_sin") == pytest.approx(0.0) and g("day_of_week_cos") == 1.0  # Monday
@@ -97,8 +94,9 @@ def test_first_reading_has_no_history() -> None:
     out = features_from_dataframe(hand_df())
     assert math.isnan(_feat(out, 0, "dt_s")) and math.isnan(_feat(out, 0, "rocof_hz_per_s"))
     assert _feat(out, 0, "history_count") == 0.0
-    assert _feat(out, 0, "rolling5_frequency_hz_std") == 0.0
-    assert math.isnan(_feat(out, 0, "rolling5_frequency_hz_trend_per_s"))
+    assert _feat(out, 0, "win3s_effective_readings") == 1.0
+    assert math.isnan(_feat(out, 0, "win3s_frequency_hz_std"))
+    assert math.isnan(_feat(out, 0, "win3s_frequency_hz_trend_per_s"))
 
 
 def test_vuf_lvur_features_check_vector() -> None:

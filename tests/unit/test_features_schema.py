@@ -38,7 +38,15 @@ def test_required_names_present() -> None:
     required |= {f"dt_lag_{k}" for k in range(10)}
     required |= {f"active_power_total_lag_{k}" for k in range(10)}
     assert required <= names
-    assert len(schema.ROLLING) == 25
+
+
+def test_no_count_based_window() -> None:
+    """Issue 9: windowed statistics are spans of real time, never "the last N readings"."""
+    assert not [n for n in schema.FEATURE_NAMES if n.startswith("rolling")]
+    assert not hasattr(schema, "ROLLING") and not hasattr(schema, "ROLLING_WINDOW")
+    for label, _ in schema.TIME_WINDOWS:
+        for stat in ("mean", "std", "trend_per_s"):
+            assert f"win{label}_voltage_mean_pu_{stat}" in schema.FEATURE_INDEX
 
 
 def test_every_feature_documented() -> None:

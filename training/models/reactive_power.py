@@ -40,8 +40,8 @@ _P = ["active_power_a_w", "active_power_b_w", "active_power_c_w"]
 _Q = ["reactive_power_a_var", "reactive_power_b_var", "reactive_power_c_var"]
 SERVED_COLUMNS = [
     "voltage_mean_pu",
-    "rolling5_active_power_total_w_mean",
-    "rolling5_reactive_power_total_var_mean",
+    "win10min_active_power_total_w_mean",
+    "win10min_reactive_power_total_var_mean",
     "hour_of_day_sin",
     "hour_of_day_cos",
     "power_factor_total",
@@ -58,8 +58,8 @@ def inputs(f: pd.DataFrame) -> np.ndarray:
         f[_Q].to_numpy(),
         f.voltage_mean_pu.to_numpy(),
         np.ones((n, 3)),
-        f.rolling5_active_power_total_w_mean.to_numpy(),
-        f.rolling5_reactive_power_total_var_mean.to_numpy(),
+        f.win10min_active_power_total_w_mean.to_numpy(),
+        f.win10min_reactive_power_total_var_mean.to_numpy(),
         f.hour_of_day_sin.to_numpy(),
         f.hour_of_day_cos.to_numpy(),
     )

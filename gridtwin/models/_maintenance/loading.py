@@ -1,97 +1,109 @@
-"""Inputs of the overload-risk SVM: the serving features normalised by the meter's rating.
+"""Inputs of the overload-risk SVM: the loading now and its time windows, per unit of rating.
 
 Loading (per unit) is the largest phase current over the asset's rated current (the same
-definition the simulator's `loading.parquet` uses); power lags are normalised by the rated
-three-phase apparent power 3·U_n·I_r so one model serves transformers and feeder heads of
-any size. Calendar (hour, day of week) and ambient temperature are left out on purpose: the
-training feeder's few non-normal labels fall on one or two mornings, so the SVM learned the
-clock instead of the loading (measured on the other feeder: 15 % false alarms at midday
-with 0.24 pu loading, and a whole unseen Monday flagged). Power factor and the phase-current
-shape ratio were dropped for the same reason (they identify the meter, not its loading). Three of the ten power lags are kept: in
-16 dimensions most rows lie far from every support vector, where the RBF decision falls back
-to the intercepts and flagged calm rows (0.1 pu) as overload.
+definition the simulator's `loading.parquet` uses), so one model serves transformers, feeder
+heads and customer connections of any size. The SVM does not classify: it regresses the
+**change** from the loading now to the largest loading 30–60 min ahead, so persistence (change
+0) is its starting point and the class and P(overload) follow from "loading now + predicted
+change" (`future_loading`).
+
+Time windows are the schema's spans of real time (IEC 61000-4-30 10-min and 2-h intervals,
+exponentially time-weighted; trends are least-squares slopes on time). A window the cadence
+cannot support (10 min at a 15-min cadence) or a new meter's history cannot yet cover is NaN,
+and the design handles it explicitly: an indicator column says it is missing, and the value
+stands in from the next coarser span that exists (10 min → 2 h → the reading itself; a missing
+trend → the 2-h trend → no change). Never a silent zero.
+Calendar inputs are left out on purpose: the training feeder's few high loads fall on one or
+two evenings, so a model with the clock learns those evenings instead of the loading.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtr
 
-#: Feature-vector columns the design matrix is built from (all in the 135-feature schema).
+#: Feature-vector columns the design matrix is built from (all in the schema).
 SOURCE_COLUMNS: tuple[str, ...] = (
     "current_max_a",
-    "rolling5_current_mean_a_mean",
-    "rolling5_current_mean_a_max",
-    "rolling5_current_mean_a_min",
-    "rolling5_current_mean_a_std",
-    "rolling5_current_mean_a_trend_per_s",
-    "nominal_voltage_v",
-    "active_power_total_lag_0",
-    "active_power_total_lag_4",
-    "active_power_total_lag_9",
+    "current_mean_a",
+    "win10min_current_mean_a_mean",
+    "win10min_current_mean_a_std",
+    "win10min_current_mean_a_trend_per_s",
+    "win2h_current_mean_a_mean",
+    "win2h_current_mean_a_std",
+    "win2h_current_mean_a_trend_per_s",
 )
 
-#: Names of the design-matrix columns (documentation and plots).
+#: Names of the design-matrix columns (documentation and plots). Levels other than the loading
+#: now enter as differences from it: they carry the meter's recent movement, not its size, so
+#: the model transfers to meters loaded differently from the training ones.
 DESIGN_NAMES: tuple[str, ...] = (
     "loading_pu",
-    "rolling5_loading_mean_pu",
-    "rolling5_loading_max_pu",
-    "rolling5_loading_min_pu",
-    "rolling5_loading_std_pu",
-    "loading_trend_pu_per_30min",
-    "p_lag_0_pu",
-    "p_lag_4_pu",
-    "p_lag_9_pu",
+    "mean_phase_loading_minus_win10min_mean_pu",
+    "mean_phase_loading_minus_win2h_mean_pu",
+    "win10min_loading_std_pu",
+    "win10min_loading_trend_pu_per_30min",
+    "win2h_loading_std_pu",
+    "win2h_loading_trend_pu_per_30min",
+    "win10min_missing",
+    "win2h_missing",
 )
+
+_HALF_HOUR_S = 1800.0
 
 
 def design_matrix(src: np.ndarray, rated_current_a: np.ndarray) -> np.ndarray:
     """(n, len(DESIGN_NAMES)) from the SOURCE_COLUMNS block `src` and ratings in A.
 
-    NaN (no history yet) stays NaN here; the caller imputes with the training medians.
+    Missing windows are handled here, explicitly (module docstring); a NaN left in the output
+    means the reading itself is missing a current, and the caller rejects that row.
     """
-    r = np.asarray(rated_current_a, float)[:, None]
-    s_rated = 3.0 * src[:, 6:7] * r  # VA
+    r = np.asarray(rated_current_a, float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        cur = src[:, 0:5] / r
-        trend = src[:, 5:6] * 1800.0 / r
-        p = src[:, 7:10] / s_rated
-    return np.hstack([cur, trend, p])
+        now, mean_now = src[:, 0] / r, src[:, 1] / r
+        m10, s10, t10 = src[:, 2] / r, src[:, 3] / r, src[:, 4] * _HALF_HOUR_S / r
+        m2h, s2h, t2h = src[:, 5] / r, src[:, 6] / r, src[:, 7] * _HALF_HOUR_S / r
+    miss10 = ~(np.isfinite(m10) & np.isfinite(s10) & np.isfinite(t10))
+    miss2h = ~(np.isfinite(m2h) & np.isfinite(s2h) & np.isfinite(t2h))
+    # coarser span stands in for a finer one; with none, the reading itself (no spread, no trend)
+    m2h_f = np.where(miss2h, mean_now, m2h)
+    s2h_f = np.where(miss2h, 0.0, s2h)
+    t2h_f = np.where(miss2h, 0.0, t2h)
+    m10_f = np.where(miss10, m2h_f, m10)
+    s10_f = np.where(miss10, s2h_f, s10)
+    t10_f = np.where(miss10, t2h_f, t10)
+    return np.column_stack(
+        [
+            now,
+            mean_now - m10_f,
+            mean_now - m2h_f,
+            s10_f,
+            t10_f,
+            s2h_f,
+            t2h_f,
+            miss10.astype(float),
+            miss2h.astype(float),
+        ]
+    )
+
+
+def future_loading(
+    loading_now_pu: np.ndarray, change_pu: np.ndarray, spread_pu: np.ndarray, sigma: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted largest loading 30–60 min ahead, P(it is ≥ 1.0 pu)) from the loading now and
+    the SVM's predicted change. The probability treats the residual as Gaussian with standard
+    deviation σ₀ + σ₁ · (the meter's 2-h loading spread, `spread_pu`): a volatile load strays
+    further from any forecast. (σ₀, σ₁) are fitted on the validation part, never on the test."""
+    pred = np.asarray(loading_now_pu, float) + np.asarray(change_pu, float)
+    sd = np.maximum(sigma[0] + sigma[1] * np.asarray(spread_pu, float), 1e-6)
+    return pred, ndtr((pred - 1.0) / sd)
+
+
+#: Column of the design matrix whose value scales the residual spread (`future_loading`).
+SPREAD_COLUMN = DESIGN_NAMES.index("win2h_loading_std_pu")
 
 
 def loading_class(loading_pu: np.ndarray) -> np.ndarray:
     """Class names of the simulator's label: normal < 0.8 ≤ high < 1.0 ≤ overload (pu)."""
     x = np.asarray(loading_pu, float)
     return np.where(x >= 1.0, "overload", np.where(x >= 0.8, "high", "normal"))
-
-
-def calibrated_classes(
-    dec: np.ndarray,
-    vote_labels: np.ndarray,
-    cal_classes: np.ndarray,
-    cal_w: np.ndarray,
-    cal_b: np.ndarray,
-    prior_overload: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Class labels and P(overload) from the SVM's one-vs-one decisions.
-
-    With a calibration (logistic regression of the decisions fitted on the validation part,
-    Platt-style; binary when validation saw two classes, multinomial otherwise) the label is
-    the most probable class — this restores the class prior the subsampled SVM lost, so calm
-    rows far from every support vector are not flagged by the intercepts. Without one (the
-    validation part saw a single class) the one-vs-one vote stands and P(overload) is the
-    training prior.
-    """
-    if len(cal_classes) == 0:
-        return vote_labels, np.full(len(dec), prior_overload)
-    z = dec @ cal_w.T + cal_b
-    if len(cal_classes) == 2:
-        p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
-        probs = np.column_stack([1.0 - p1, p1])
-    else:
-        z = z - z.max(1, keepdims=True)
-        e = np.exp(z)
-        probs = e / e.sum(1, keepdims=True)
-    labels = cal_classes[probs.argmax(1)]
-    where = np.flatnonzero(cal_classes == "overload")
-    p_over = probs[:, where[0]] if len(where) else np.full(len(dec), prior_overload)
-    return labels, p_over

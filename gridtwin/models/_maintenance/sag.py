@@ -2,8 +2,11 @@
 
 In-progress inputs are the serving features of a reading taken *during* an RMS event
 (half-cycle RMS, IEC 61000-4-30 Urms(½), as a power-quality meter streams it in event mode)
-plus two surge ratios against the meter's last five readings (load current and reactive
-power rise with a motor start, fall with a remote fault). Cause signatures follow
+plus two surge ratios against the meter's previous reading (from the rates and Δt: load
+current and reactive power rise with a motor start, fall with a remote fault) and the time the
+reading's run below 0.9 pu has lasted so far (`undervoltage_duration_s`, IEEE 1159-2019
+Table 2). No count-based window: the schema's time windows are spans of real time, which a
+4-s half-cycle trace cannot fill (they would be missing on every training row). Cause signatures follow
 standards.md "RMS variations": fault = deep, rectangular, 1–2 phases; motor start =
 shallow, balanced, reactive surge, slow recovery; energising = unbalanced, slow recovery.
 """
@@ -26,18 +29,15 @@ SAG_COLUMNS: tuple[str, ...] = (
     "current_iuf_est_pct",
     "reactive_share_total",
     "power_factor_total",
-    "rolling5_voltage_mean_pu_mean",
-    "rolling5_voltage_mean_pu_std",
-    "rolling5_voltage_mean_pu_min",
-    "rolling5_voltage_mean_pu_max",
-    "rolling5_voltage_mean_pu_trend_per_s",
     "dv_dt_pu_per_s",
+    "undervoltage_duration_s",
     "current_mean_a",
-    "rolling5_current_mean_a_mean",
+    "di_dt_a_per_s",
     "reactive_power_total_var",
-    "rolling5_reactive_power_total_var_mean",
+    "dq_dt_var_per_s",
+    "dt_s",
 )
-SAG_DESIGN_NAMES: tuple[str, ...] = (*SAG_COLUMNS[:19], "current_surge_ratio", "reactive_surge_ratio")
+SAG_DESIGN_NAMES: tuple[str, ...] = (*SAG_COLUMNS[:15], "current_surge_ratio", "reactive_surge_ratio")
 
 #: Next-hour probability: conditions visible in a 1-min reading (no event needed).
 CONDITION_COLUMNS: tuple[str, ...] = (
@@ -47,9 +47,9 @@ CONDITION_COLUMNS: tuple[str, ...] = (
     "vuf_pct",
     "current_unbalance_pct",
     "reactive_share_total",
-    "rolling5_voltage_mean_pu_std",
-    "rolling5_current_mean_a_std",
-    "rolling5_reactive_power_total_var_std",
+    "win10min_voltage_mean_pu_std",
+    "win10min_current_mean_a_std",
+    "win10min_reactive_power_total_var_std",
     "frequency_deviation_hz",
     "hour_of_day_sin",
     "hour_of_day_cos",
@@ -61,8 +61,41 @@ SAG_THRESHOLD_PU = 0.9
 
 
 def sag_design(src: np.ndarray) -> np.ndarray:
-    """(n, len(SAG_DESIGN_NAMES)) from the SAG_COLUMNS block; NaN stays for the caller to impute."""
+    """(n, len(SAG_DESIGN_NAMES)) from the SAG_COLUMNS block. A ratio without a previous reading
+    (first reading of a meter: no rate) is NaN, left for the caller's training-median fill."""
+    dt = src[:, 19]
     with np.errstate(divide="ignore", invalid="ignore"):
-        i_ratio = np.where(src[:, 20] > 0, src[:, 19] / src[:, 20], 1.0)
-        q_ratio = np.where(np.abs(src[:, 22]) > 1e-9, src[:, 21] / src[:, 22], 1.0)
-    return np.hstack([src[:, :19], i_ratio[:, None], np.clip(q_ratio, -50, 50)[:, None]])
+        i_prev = src[:, 15] - src[:, 16] * dt
+        q_prev = src[:, 17] - src[:, 18] * dt
+        i_ratio = np.where(i_prev > 0, src[:, 15] / i_prev, np.nan)
+        q_ratio = np.where(np.abs(q_prev) > 1e-9, src[:, 17] / q_prev, np.nan)
+    return np.hstack([src[:, :15], i_ratio[:, None], np.clip(q_ratio, -50, 50)[:, None]])
+
+
+def anchored_estimates(
+    vmin_pu: np.ndarray,
+    so_far_s: np.ndarray,
+    dt_s: np.ndarray,
+    increment_pu: np.ndarray,
+    log_ratio: np.ndarray,
+    params: dict,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Final depth (pu) and duration (s) of sags in progress, anchored on the observation.
+
+    depth = the reading's lowest phase + λ_d · (forest's further drop, ≤ 0); duration = the
+    run's duration so far · exp(λ_t · forest's log(final / so far)). The forests learned on
+    half-cycle RMS traces; λ_d, λ_t ∈ [0, 1] were fitted on validation events only. A reading
+    whose interval Δt is longer than any the forests saw (``trace_interval_s``: 1-s, 1-min and
+    15-min readings) gets no forest correction: nothing was learned at that scale. Its depth is
+    the observation itself; its duration is the duration so far times the validation events'
+    median final / so-far ratio (``duration_ratio_log``, scale-free: a sag seen at a random
+    point of its course has, on the median, lasted about half of it). No duration so far (a
+    meter's first reading) → the training median duration.
+    """
+    seen = np.isfinite(dt_s) & (dt_s <= params["trace_interval_s"])
+    lam_d = np.where(seen, params["lambda_depth"], 0.0)
+    ratio = np.where(seen, params["lambda_duration"] * log_ratio, params["duration_ratio_log"])
+    depth = np.clip(vmin_pu + lam_d * np.minimum(increment_pu, 0.0), 0.0, 1.0)
+    known = np.isfinite(so_far_s) & (so_far_s > 0)
+    log_dur = np.where(known, np.log(np.where(known, so_far_s, 1.0)) + ratio, params["median_log_duration_s"])
+    return depth, np.exp(log_dur)
