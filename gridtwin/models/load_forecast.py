@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from gridtwin.forecast.features import fill_gaps
+from gridtwin.forecast.meter_errors import choose, naive_points
 from gridtwin.forecast.persistence import load as load_forecaster
 from gridtwin.forecast.track import Track, robust_scale
 from gridtwin.registry import RegistryEntry
@@ -32,6 +33,7 @@ from gridtwin.v1 import assessment_pb2
 HORIZON_MINUTES = (15, 60, 1440)
 MAX_INTERPOLATE = 4  # missing 15-min intervals filled linearly (longer: from a week/day before)
 IDLE_TTL_S = 10 * 86400
+BACKTEST_DAYS = 3  # recent origins replayed per refresh to score the meter's own errors
 
 
 class Model(ServedModel):
@@ -149,21 +151,59 @@ class Model(ServedModel):
         scale = robust_scale(y)
         slot, dow = utc_calendar(first, len(y) + self.fm.cfg.max_h, self.step_s)
         track = Track(z=y / scale, slot=slot, dow=dow, abs0=first, scale=scale)
-        f = self.fm.predict(track, np.array([len(y) - 1]), short=short)
-        for m, j in zip(HORIZON_MINUTES, self.h_idx, strict=True):
-            fc["points"].append([m, f.point[0, j] * scale, f.lower[0, j] * scale, f.upper[0, j] * scale])
-        fc["status"] = "short" if short else "ok"
+        # the meter's recent origins (replayed with data up to each) and the current one last
+        lo = (self.fm.min_history_short if short else self.fm.min_history) - 1
+        origins = np.arange(max(lo, len(y) - 1 - BACKTEST_DAYS * self.day), len(y))
+        f = self.fm.predict(track, origins, short=short)
+        steps = [self.fm.cfg.horizons[j] for j in self.h_idx]
+        model_pts = f.point[:, self.h_idx] * scale
+        now = {k: v[-1] for k, v in naive_points(y, origins[-1:], steps, self.day).items()}
+        now["model"] = model_pts[-1]
+        now["model + slot mean"] = 0.5 * (now["model"] + now["slot mean"])
+        level = self.fm.cfg.level
+        chosen = choose(y, origins[:-1], model_pts[:-1], now, steps, self.day, level, scale)
+        self._fill(fc, chosen, f, scale, short)
         gaps = float(missing[-len(y) :].mean()) if missing.any() else 0.0
         notes = []
         if short:
-            notes.append(
-                f"short history ({n} intervals < {need_full}): one-day lag model, validation MAPE {self.short_mape_pct:.1f} %"
-            )
+            notes.append(f"short history ({n} intervals < {need_full}): one-day lag model")
+        notes.append(self._describe(chosen, short))
         if gaps > 0:
             notes.append(f"{gaps:.0%} of the history filled")
         fc["detail"] = "; ".join(notes)
-        fc["mape"] = self.short_mape_pct if short else self.mape_pct
         return fc
+
+    def _fill(self, fc: dict, chosen: list, f, scale: float, short: bool) -> None:
+        """Points, 90 % bounds and mape_pct: the meter's own where it has enough recent
+        residuals, else the model with its training-feeder bounds and MAPE."""
+        mapes = []
+        for m, j, c in zip(HORIZON_MINUTES, self.h_idx, chosen, strict=True):
+            if c is None:
+                fc["points"].append(
+                    [m, f.point[-1, j] * scale, f.lower[-1, j] * scale, f.upper[-1, j] * scale]
+                )
+                mapes.append(self.short_mape_pct if short else self.mape_pct)
+            else:
+                fc["points"].append([m, c.point, c.point - c.half_width, c.point + c.half_width])
+                mapes.append(c.mape_pct)
+        fc["status"] = "short" if short else "ok"
+        fc["mape"] = float(np.nanmean(mapes)) if np.isfinite(mapes).any() else self.mape_pct
+        fc["sources"] = [c.source if c is not None else "model" for c in chosen]
+
+    def _describe(self, chosen: list, short: bool) -> str:
+        if all(c is None for c in chosen):
+            figure = self.short_mape_pct if short else self.mape_pct
+            return (
+                f"too few recent scored intervals on this meter: model with the training feeder's "
+                f"interval and MAPE ({figure:.1f} %)"
+            )
+        parts = [
+            f"{m} min {c.source} ({c.mape_pct:.1f} % on {c.n})"
+            if c is not None
+            else f"{m} min model (training figures)"
+            for m, c in zip(HORIZON_MINUTES, chosen, strict=True)
+        ]
+        return "per meter, lowest recent MAPE answers, interval from its own residuals: " + ", ".join(parts)
 
     # ---- answers --------------------------------------------------------------------------
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.LoadForecast]:
