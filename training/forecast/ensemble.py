@@ -2,8 +2,10 @@
 forecasts of members trained without the validation block, then (optionally) a refit.
 
 * weights: non-negative per-horizon weights summing to one (NNLS with a penalty row), over
-  the members that beat the weekly seasonal naive on validation (mean MAPE over the horizons:
-  a member that does not beat its baseline gets no weight; the best member is kept if none does);
+  the members that beat the weekly seasonal naive on validation and are not far worse than the
+  best member (mean MAPE over the horizons; the best member is kept if none qualifies),
+  smoothed across neighbouring horizons, and replaced by the best single member at any horizon
+  where they would make the ensemble worse than it on validation;
 * intervals: split-conformal residual quantiles of the ensemble on the same validation origins.
 """
 
@@ -99,15 +101,21 @@ def validation_forecasts(model: ForecastModel, tracks: list[Track], ends: list[i
     return {m: np.concatenate(v) for m, v in preds.items()}, np.concatenate(targets)
 
 
+FAR_WORSE = 1.5  # a member whose mean validation MAPE exceeds the best member's by this factor gets no weight
+SMOOTH_HORIZONS = 5  # weights are averaged over this many neighbouring horizons (noise of per-horizon fits)
+
+
 def eligible_members(mape: dict[str, np.ndarray], members: tuple[str, ...]) -> np.ndarray:
     """(H, M) mask of the members that get weight: those whose validation MAPE averaged over
-    the horizons beats the weekly naive's (one decision per member, regularised across
-    horizons: per-horizon decisions are noisy and left single members); where none does, the
-    member with the lowest mean MAPE alone."""
+    the horizons beats the weekly naive's and is within FAR_WORSE × the best member's (one
+    decision per member, regularised across horizons: per-horizon decisions are noisy); where
+    none qualifies, the member with the lowest mean MAPE alone."""
     mean = np.array([np.nanmean(mape[m]) for m in members])
-    use = mean < np.nanmean(mape["naive"])
+    mean = np.where(np.isfinite(mean), mean, np.inf)
+    best = float(np.min(mean))
+    use = (mean < np.nanmean(mape["naive"])) & (mean <= FAR_WORSE * best)
     if not use.any():
-        use[np.nanargmin(np.where(np.isfinite(mean), mean, np.inf))] = True
+        use[int(np.argmin(mean))] = True
     return np.broadcast_to(use, (len(mape["naive"]), len(members))).copy()
 
 
@@ -118,6 +126,39 @@ def masked_weights(stack: np.ndarray, target: np.ndarray, use: np.ndarray) -> np
     return w
 
 
+def smooth_weights(weights: np.ndarray, width: int = SMOOTH_HORIZONS) -> np.ndarray:
+    """Centred moving average of (H, M) weights over neighbouring horizons (edges use the
+    horizons there are). Averages of non-negative rows summing to one stay so."""
+    n_h = len(weights)
+    half = width // 2
+    return np.array([weights[max(0, j - half) : j + half + 1].mean(axis=0) for j in range(n_h)])
+
+
+def never_worse(weights: np.ndarray, stack: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Per horizon, if the weighted ensemble's validation MAPE is above the best single
+    member's there, that member alone (one-hot): on validation the ensemble is then never
+    worse than any member at any horizon. Returns the weights and the horizons replaced."""
+    w = weights.copy()
+    replaced = []
+    for j in range(len(w)):
+        member_mape = np.array(
+            [mape_per_horizon(y[:, [j]], stack[:, j, [m]])[0] for m in range(stack.shape[2])]
+        )
+        member_mape = np.where(np.isfinite(member_mape), member_mape, np.inf)
+        ens = mape_per_horizon(y[:, [j]], (stack[:, j] @ w[j])[:, None])[0]
+        if not ens <= member_mape.min():
+            w[j] = np.eye(stack.shape[2])[int(np.argmin(member_mape))]
+            replaced.append(j)
+    return w, replaced
+
+
+def ensemble_weights(stack: np.ndarray, y: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """(H, M) weights: NNLS per horizon over the eligible members, smoothed across horizons,
+    then guarded so the ensemble is never worse than its best member on validation."""
+    raw = np.array([masked_weights(stack[:, j], y[:, j], use[j]) for j in range(len(use))])
+    return never_worse(smooth_weights(raw), stack, y)
+
+
 def calibrate(model: ForecastModel, preds: dict[str, np.ndarray], y: np.ndarray) -> None:
     """Ensemble weights, conformal bounds and validation scores from validation forecasts."""
     c = model.cfg
@@ -125,7 +166,7 @@ def calibrate(model: ForecastModel, preds: dict[str, np.ndarray], y: np.ndarray)
     stack = np.stack([preds[m] for m in c.members], axis=-1)  # (n, H, M)
     mape = {m: mape_per_horizon(y, preds[m]) for m in (*c.members, "naive")}
     use = eligible_members(mape, tuple(c.members))
-    model.weights = np.array([masked_weights(stack[:, j], y[:, j], use[j]) for j in range(n_h)])
+    model.weights, replaced = ensemble_weights(stack, y, use)
     ens = combine(preds, c.members, model.weights)
     model.bounds = np.array([conformal_bounds(y[:, j] - ens[:, j], c.level) for j in range(n_h)])
     model.short_bounds = np.array(
@@ -137,7 +178,8 @@ def calibrate(model: ForecastModel, preds: dict[str, np.ndarray], y: np.ndarray)
             m: mape_per_horizon(y, v).tolist() for m, v in {**preds, "ensemble": ens}.items()
         },
         "weights": model.weights.tolist(),
-        "beats_naive": {m: use[:, i].tolist() for i, m in enumerate(c.members)},
+        "eligible": {m: use[:, i].tolist() for i, m in enumerate(c.members)},
+        "horizons_best_member_alone": replaced,
     }
 
 

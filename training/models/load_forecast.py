@@ -284,13 +284,23 @@ def _algorithm(model: ForecastModel) -> str:
 
 def _excluded(model: ForecastModel) -> str:
     """Which members did not beat the weekly naive on validation, and so got no weight."""
-    beats = model.validation.get("beats_naive", {})
-    lost = [m for m, flags in beats.items() if not any(flags)]
+    eligible = model.validation.get("eligible", {})
+    lost = [m for m, flags in eligible.items() if not any(flags)]
+    alone = model.validation.get("horizons_best_member_alone", [])
+    guard = (
+        f" At {len(alone)} of {len(model.cfg.horizons)} horizons the weights would have made the ensemble worse than "
+        "the best member on validation, so that member answers alone there."
+        if alone
+        else " The ensemble is no worse than its best member at any horizon on validation."
+    )
     if not lost:
-        return "Every member beats the weekly seasonal naive on validation (mean MAPE over the horizons)."
+        return (
+            "Every member beats the weekly seasonal naive on validation (mean MAPE over the horizons)."
+            + guard
+        )
     return (
         f"Not weighted in: {', '.join(lost)} — validation MAPE (mean over the horizons) no better than the weekly "
-        "seasonal naive's; reported above beside the others."
+        "seasonal naive's, or above 1.5 × the best member's; reported above beside the others." + guard
     )
 
 
