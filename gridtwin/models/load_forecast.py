@@ -59,6 +59,11 @@ class Model(ServedModel):
         )
         self.keep = self.fm.min_history + 4 * self.day  # intervals kept per meter
         self.col = "active_power_total_w"
+        if self.fm.cfg.holiday_country:
+            # meters carry no country or zone: a holiday calendar cannot be served per meter
+            raise ValueError(
+                "the served load_forecast cannot use a holiday calendar (meters carry no country)"
+            )
 
     # ---- state in Redis ----------------------------------------------------------------
     async def prepare(self, batch: ModuleBatch, state: MeterState) -> None:
@@ -151,6 +156,8 @@ class Model(ServedModel):
         scale = robust_scale(y)
         slot, dow = utc_calendar(first, len(y) + self.fm.cfg.max_h, self.step_s)
         track = Track(z=y / scale, slot=slot, dow=dow, abs0=first, scale=scale)
+        if self.fm.cfg.yearly_order:
+            track.doy = utc_day_of_year(first, len(y) + self.fm.cfg.max_h, self.step_s)
         # the meter's recent origins (replayed with data up to each) and the current one last
         lo = (self.fm.min_history_short if short else self.fm.min_history) - 1
         origins = np.arange(max(lo, len(y) - 1 - BACKTEST_DAYS * self.day), len(y))
@@ -240,3 +247,9 @@ def utc_calendar(first_interval: int, n: int, step_s: int) -> tuple[np.ndarray, 
     (integer arithmetic: no pandas in the serving process; 1970-01-01 was a Thursday)."""
     t = (first_interval + np.arange(n, dtype=np.int64)) * step_s
     return (t % 86400) // step_s, (t // 86400 + 3) % 7
+
+
+def utc_day_of_year(first_interval: int, n: int, step_s: int) -> np.ndarray:
+    """Fractional day of the year (0 = 1 January 00:00 UTC) of intervals first..first+n-1."""
+    t = ((first_interval + np.arange(n, dtype=np.int64)) * step_s).astype("datetime64[s]")
+    return (t - t.astype("datetime64[Y]")).astype(np.int64) / 86400.0

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gridtwin.forecast.config import Config
-from gridtwin.forecast.ensemble import ForecastModel, combine
+from gridtwin.forecast.ensemble import ForecastModel, combine, from_model, model_track
 from gridtwin.forecast.members import SeasonalNaive
 from gridtwin.forecast.track import Track
 from training.forecast.data import LoadSeries, make_track, steps_per_day
@@ -92,8 +92,9 @@ def validation_forecasts(model: ForecastModel, tracks: list[Track], ends: list[i
         org = np.arange(max(end - 1, first), len(tr) - c.max_h)
         if len(org) == 0:
             continue
+        mt = model_track(tr, c)
         for m in (*c.members, "short"):
-            preds[m].append(model.member(m).predict(tr, org))
+            preds[m].append(from_model(model.member(m).predict(mt, org), c))
         preds["naive"].append(SeasonalNaive(c).predict(tr, org))
         targets.append(np.column_stack([tr.z[org + h] for h in c.horizons]))
     if not targets:
@@ -196,11 +197,12 @@ def fit_forecaster(
 
     model = ForecastModel(cfg)
     step, tz = series[0].step, series[0].tz
-    tracks = [make_track(s, cfg.max_h) for s in series]
+    tracks = [make_track(s, cfg.max_h, cfg=cfg) for s in series]
     inner_ends = [len(t) - val_steps for t in tracks]
     with threadpool_limits(limits=1):
-        fit_members(model, tracks, inner_ends, step, tz)
+        fit_tracks = [model_track(t, cfg) for t in tracks]
+        fit_members(model, fit_tracks, inner_ends, step, tz)
         calibrate(model, *validation_forecasts(model, tracks, inner_ends))
         if refit:
-            fit_members(model, tracks, [len(t) for t in tracks], step, tz)
+            fit_members(model, fit_tracks, [len(t) for t in tracks], step, tz)
     return model
