@@ -94,6 +94,10 @@ def test_quick_training_beats_naive(registered):
     assert m["mape_15min_pct"]["value"] < m["mape_15min_pct"]["baseline"]
     assert m["mape_mean_15min_24h_pct"]["value"] < m["mape_mean_15min_24h_pct"]["baseline"]
     assert result.latency_rows.shape[1] == len(FEATURE_NAMES)
+    # the registered model itself forecast the Taylor test weeks (not a copied figure)
+    for name in ("taylor_transfer_mean_mape_pct", "taylor_transfer_h1_mape_pct"):
+        assert 0 < m[name]["value"] < 100 and 0 < m[name]["baseline"] < 100, m[name]
+        assert not m[name].get("not_assessable")
     print(f"quick training took {seconds:.1f} s")
 
 
