@@ -24,7 +24,7 @@ from gridtwin.forecast.features import lag_steps
 
 MIN_RESIDUALS = 24  # recent scored origins a horizon needs before the meter's own errors are trusted
 SLOT_MEAN_DAYS = 7
-NEAR_ZERO = 0.02  # actuals below this share of the meter's scale are left out of MAPE (net load ≈ 0)
+NEAR_ZERO = 0.1  # actuals below this share of the mean |load| are left out of MAPE (net load ≈ 0)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gridtwin.forecast.features import fill_gaps
-from gridtwin.forecast.meter_errors import choose, naive_points
+from gridtwin.forecast.meter_errors import Choice, choose, naive_points
 from gridtwin.forecast.persistence import load as load_forecaster
 from gridtwin.forecast.track import Track, robust_scale
 from gridtwin.registry import RegistryEntry
@@ -169,45 +169,55 @@ class Model(ServedModel):
         now["model + slot mean"] = 0.5 * (now["model"] + now["slot mean"])
         level = self.fm.cfg.level
         chosen = choose(y, origins[:-1], model_pts[:-1], now, steps, self.day, level, scale)
-        self._fill(fc, chosen, f, scale, short)
+        chosen = [c or self._prior(k, short, now, f, scale) for k, c in enumerate(chosen)]
+        self._fill(fc, chosen, short)
         gaps = float(missing[-len(y) :].mean()) if missing.any() else 0.0
         notes = []
         if short:
             notes.append(f"short history ({n} intervals < {need_full}): one-day lag model")
-        notes.append(self._describe(chosen, short))
+        notes.append(self._describe(chosen))
         if gaps > 0:
             notes.append(f"{gaps:.0%} of the history filled")
         fc["detail"] = "; ".join(notes)
         return fc
 
-    def _fill(self, fc: dict, chosen: list, f, scale: float, short: bool) -> None:
-        """Points, 90 % bounds and mape_pct: the meter's own where it has enough recent
-        residuals, else the model with its training-feeder bounds and MAPE."""
-        mapes = []
-        for m, j, c in zip(HORIZON_MINUTES, self.h_idx, chosen, strict=True):
-            if c is None:
-                fc["points"].append(
-                    [m, f.point[-1, j] * scale, f.lower[-1, j] * scale, f.upper[-1, j] * scale]
-                )
-                mapes.append(self.short_mape_pct if short else self.mape_pct)
-            else:
-                fc["points"].append([m, c.point, c.point - c.half_width, c.point + c.half_width])
-                mapes.append(c.mape_pct)
+    def _prior(self, k: int, short: bool, now: dict, f, scale: float) -> Choice:
+        """Served horizon k before the meter has MIN_RESIDUALS scored origins there: the forecast
+        with the lowest MAPE on the training validation block (the model, persistence, daily or
+        weekly naive, as recorded at training), with the model's conformal bounds and that
+        validation MAPE."""
+        j = self.h_idx[k]
+        val = self.fm.validation.get("mape_per_horizon", {})
+        names = {
+            "short" if short else "ensemble": "model",
+            "persistence": "persistence",
+            "daily_naive": "daily naive",
+        }
+        if not short:
+            names["naive"] = "weekly naive"
+        scores = {
+            src: float(val[key][j]) for key, src in names.items() if key in val and np.isfinite(val[key][j])
+        }
+        source = min(scores, key=scores.get) if scores else "model"
+        point = float(now[source][k])
+        half = float(f.upper[-1, j] - f.point[-1, j]) * scale
+        default = self.short_mape_pct if short else self.mape_pct
+        return Choice(source, point, half, scores.get(source, default), 0)
+
+    def _fill(self, fc: dict, chosen: list[Choice], short: bool) -> None:
+        for m, c in zip(HORIZON_MINUTES, chosen, strict=True):
+            fc["points"].append([m, c.point, c.point - c.half_width, c.point + c.half_width])
+        mapes = [c.mape_pct for c in chosen]
         fc["status"] = "short" if short else "ok"
         fc["mape"] = float(np.nanmean(mapes)) if np.isfinite(mapes).any() else self.mape_pct
-        fc["sources"] = [c.source if c is not None else "model" for c in chosen]
+        fc["sources"] = [c.source for c in chosen]
 
-    def _describe(self, chosen: list, short: bool) -> str:
-        if all(c is None for c in chosen):
-            figure = self.short_mape_pct if short else self.mape_pct
-            return (
-                f"too few recent scored intervals on this meter: model with the training feeder's "
-                f"interval and MAPE ({figure:.1f} %)"
-            )
+    @staticmethod
+    def _describe(chosen: list[Choice]) -> str:
         parts = [
-            f"{m} min {c.source} ({c.mape_pct:.1f} % on {c.n})"
-            if c is not None
-            else f"{m} min model (training figures)"
+            f"{m} min {c.source} ({c.mape_pct:.1f} % on {c.n} recent)"
+            if c.n
+            else f"{m} min {c.source} (too few recent: training validation {c.mape_pct:.1f} %, model's interval)"
             for m, c in zip(HORIZON_MINUTES, chosen, strict=True)
         ]
         return "per meter, lowest recent MAPE answers, interval from its own residuals: " + ", ".join(parts)

@@ -20,6 +20,7 @@ import pandas as pd
 from gridtwin.forecast.config import Config
 from gridtwin.forecast.ensemble import ForecastModel, combine, from_model, model_track
 from gridtwin.forecast.members import SeasonalNaive
+from gridtwin.forecast.meter_errors import NEAR_ZERO
 from gridtwin.forecast.track import Track
 from training.forecast.data import LoadSeries, make_track, steps_per_day
 from training.forecast.evaluation import mape_per_horizon
@@ -83,9 +84,12 @@ def fit_members(model: ForecastModel, tracks: list[Track], ends: list[int], step
 
 
 def validation_forecasts(model: ForecastModel, tracks: list[Track], ends: list[int]):
-    """Forecasts of every member (and the naive) from every origin whose targets fall after `ends`."""
+    """Forecasts of every member, the weekly and daily naive and persistence from every origin
+    whose targets fall after `ends`."""
     c = model.cfg
-    preds: dict[str, list[np.ndarray]] = {m: [] for m in (*c.members, "short", "naive")}
+    preds: dict[str, list[np.ndarray]] = {
+        m: [] for m in (*c.members, "short", "naive", "daily_naive", "persistence")
+    }
     targets = []
     first = max(max(model.member(m).min_origin() for m in c.members), 0)
     for tr, end in zip(tracks, ends, strict=True):
@@ -96,6 +100,9 @@ def validation_forecasts(model: ForecastModel, tracks: list[Track], ends: list[i
         for m in (*c.members, "short"):
             preds[m].append(from_model(model.member(m).predict(mt, org), c))
         preds["naive"].append(SeasonalNaive(c).predict(tr, org))
+        # the meter's own naive forecasts too: serving falls back to the best of them on this block
+        preds["daily_naive"].append(SeasonalNaive(c, season=c.day).predict(tr, org))
+        preds["persistence"].append(np.repeat(tr.z[org][:, None], len(c.horizons), axis=1))
         targets.append(np.column_stack([tr.z[org + h] for h in c.horizons]))
     if not targets:
         raise ValueError("validation block too short for the horizons")
@@ -135,6 +142,13 @@ def smooth_weights(weights: np.ndarray, width: int = SMOOTH_HORIZONS) -> np.ndar
     return np.array([weights[max(0, j - half) : j + half + 1].mean(axis=0) for j in range(n_h)])
 
 
+def val_mape(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
+    """Validation MAPE per horizon (z units), leaving out actuals below NEAR_ZERO of the series'
+    mean |load|: pooled customer net loads cross zero with rooftop PV, and those points would
+    decide every comparison (validation MAPEs of several hundred % otherwise)."""
+    return mape_per_horizon(actual, forecast, min_abs=NEAR_ZERO)
+
+
 def never_worse(weights: np.ndarray, stack: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """Per horizon, if the weighted ensemble's validation MAPE is above the best single
     member's there, that member alone (one-hot): on validation the ensemble is then never
@@ -142,11 +156,9 @@ def never_worse(weights: np.ndarray, stack: np.ndarray, y: np.ndarray) -> tuple[
     w = weights.copy()
     replaced = []
     for j in range(len(w)):
-        member_mape = np.array(
-            [mape_per_horizon(y[:, [j]], stack[:, j, [m]])[0] for m in range(stack.shape[2])]
-        )
+        member_mape = np.array([val_mape(y[:, [j]], stack[:, j, [m]])[0] for m in range(stack.shape[2])])
         member_mape = np.where(np.isfinite(member_mape), member_mape, np.inf)
-        ens = mape_per_horizon(y[:, [j]], (stack[:, j] @ w[j])[:, None])[0]
+        ens = val_mape(y[:, [j]], (stack[:, j] @ w[j])[:, None])[0]
         if not ens <= member_mape.min():
             w[j] = np.eye(stack.shape[2])[int(np.argmin(member_mape))]
             replaced.append(j)
@@ -165,7 +177,7 @@ def calibrate(model: ForecastModel, preds: dict[str, np.ndarray], y: np.ndarray)
     c = model.cfg
     n_h = len(c.horizons)
     stack = np.stack([preds[m] for m in c.members], axis=-1)  # (n, H, M)
-    mape = {m: mape_per_horizon(y, preds[m]) for m in (*c.members, "naive")}
+    mape = {m: val_mape(y, preds[m]) for m in (*c.members, "naive")}
     use = eligible_members(mape, tuple(c.members))
     model.weights, replaced = ensemble_weights(stack, y, use)
     ens = combine(preds, c.members, model.weights)
@@ -175,9 +187,7 @@ def calibrate(model: ForecastModel, preds: dict[str, np.ndarray], y: np.ndarray)
     )
     model.validation = {
         "origins": int(len(y)),
-        "mape_per_horizon": {
-            m: mape_per_horizon(y, v).tolist() for m, v in {**preds, "ensemble": ens}.items()
-        },
+        "mape_per_horizon": {m: val_mape(y, v).tolist() for m, v in {**preds, "ensemble": ens}.items()},
         "weights": model.weights.tolist(),
         "eligible": {m: use[:, i].tolist() for i, m in enumerate(c.members)},
         "horizons_best_member_alone": replaced,

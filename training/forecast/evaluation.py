@@ -25,9 +25,10 @@ def mape(actual: np.ndarray, forecast: np.ndarray) -> float:
     return float(np.mean(np.abs(a[ok] - f[ok]) / np.abs(a[ok])) * 100.0)
 
 
-def mape_per_horizon(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
-    """(n, H) arrays → MAPE per column (horizon), NaNs ignored."""
-    return np.array([mape(actual[:, j], forecast[:, j]) for j in range(actual.shape[1])])
+def mape_per_horizon(actual: np.ndarray, forecast: np.ndarray, min_abs: float = 0.0) -> np.ndarray:
+    """(n, H) arrays → MAPE per column (horizon), NaNs ignored; actuals with |y| < min_abs left out."""
+    a = np.where(np.abs(actual) >= min_abs, actual, np.nan) if min_abs > 0 else actual
+    return np.array([mape(a[:, j], forecast[:, j]) for j in range(a.shape[1])])
 
 
 def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
