@@ -327,7 +327,7 @@ def _excluded(model: ForecastModel) -> str:
             + guard
         )
     return (
-        f"Not weighted in: {', '.join(lost)} — validation MAPE (mean over the horizons) no better than the weekly "
+        f"Not eligible for weights: {', '.join(lost)} — validation MAPE (mean over the horizons) no better than the weekly "
         "seasonal naive's, or above 1.5 × the best member's; reported above beside the others." + guard
     )
 
