@@ -38,6 +38,7 @@ TRAINING_AND_DEV = frozenset(
         "torch",
         "prophet",
         "pmdarima",
+        "holidays",
         "pytest",
         "pytest-asyncio",
         "pytest-timeout",

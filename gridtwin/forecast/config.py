@@ -25,6 +25,11 @@ class Config:
     max_lag_samples: int = 30000  # per horizon (origins are thinned evenly above this)
     prophet_trend: bool = True  # extrapolate Prophet's trend (off for pooled, normalised meters)
     members: tuple[str, ...] = MEMBERS
+    holiday_country: str = ""  # `holidays` country code (e.g. "DE"); "" = no holiday features
+    holiday_region: str = ""  # subdivision (e.g. "BY"); "" = national holidays only
+    yearly_order: int = 0  # Fourier pairs of the day of the year in the lag model (0 = none)
+    log_load: bool = False  # members model log z (positive demand only; see ensemble.model_track)
+    clean: bool = False  # replace spikes, dropouts to ~0 and missing steps (see features.clean)
     seed: int = 0
     n_jobs: int = 2
 

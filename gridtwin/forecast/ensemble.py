@@ -7,7 +7,7 @@ fitted on validation forecasts (``training/forecast/ensemble.py``). A ``short`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,22 @@ def combine(preds: dict[str, np.ndarray], members: tuple[str, ...], weights: np.
     """Ensemble point forecast (n, H): per horizon, Σ_m weights[h, m] · preds[m][:, h]."""
     stack = np.stack([preds[m] for m in members], axis=-1)  # (n, H, M)
     return np.einsum("nhm,hm->nh", stack, weights)
+
+
+LOG_FLOOR = 1e-3  # z below this (a load ~0) is floored before the log
+
+
+def model_track(track: Track, cfg: Config) -> Track:
+    """The track the members read: log z when ``cfg.log_load`` (weather, holidays and level
+    act on demand multiplicatively; in logs the lag model's linear corrections fit them)."""
+    if not cfg.log_load:
+        return track
+    return replace(track, z=np.log(np.maximum(track.z, LOG_FLOOR)))
+
+
+def from_model(pred: np.ndarray, cfg: Config) -> np.ndarray:
+    """Member forecasts back to z units."""
+    return np.exp(pred) if cfg.log_load else pred
 
 
 @dataclass
@@ -62,11 +78,12 @@ class ForecastModel:
     def predict(self, track: Track, origins: np.ndarray, short: bool = False) -> Forecast:
         """Forecasts (z units) from each origin; `short` uses the one-day lag model only."""
         origins = np.asarray(origins, dtype=np.int64)
+        raw, track = track, model_track(track, self.cfg)
         if short:
-            point = self.short.predict(track, origins)
+            point = from_model(self.short.predict(track, origins), self.cfg)
             lower, upper = point + self.short_bounds[:, 0], point + self.short_bounds[:, 1]
             return Forecast(self.cfg.horizons, {"short": point}, point, lower, upper)
-        preds = {m: self.member(m).predict(track, origins) for m in self.cfg.members}
+        preds = {m: from_model(self.member(m).predict(track, origins), self.cfg) for m in self.cfg.members}
         point = combine(preds, self.cfg.members, self.weights)
-        preds["naive"] = SeasonalNaive(self.cfg).predict(track, origins)
+        preds["naive"] = SeasonalNaive(self.cfg).predict(raw, origins)
         return Forecast(self.cfg.horizons, preds, point, point + self.bounds[:, 0], point + self.bounds[:, 1])

@@ -15,6 +15,7 @@ calendar arrays (slot of day, day of week) cover the targets too (they are known
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -147,3 +148,51 @@ def lstm_min_origin(horizons, seq_len: int, day: int, season: int) -> int:
     for h in horizons:
         need = max(need, lag_steps(h, day) + season - h, lag_steps(h, season) - h)
     return need
+
+
+# ---- cleaning (spikes, dropouts to ~0, missing steps), causal --------------------------------
+
+SPIKE_SIGMAS = 8.0  # upward departures from the seasonal reference beyond this many robust σ
+DROPOUT_SHARE = 0.1  # a value below this share of a positive reference is a dropout (meter/outage)
+
+
+def seasonal_reference(v: np.ndarray, day: int, season: int) -> np.ndarray:
+    """Median of the same slot one, two and three seasons earlier (the day before where none):
+    only past values, so replacing a value by it looks nowhere ahead."""
+    n = len(v)
+
+    def back(k: int) -> np.ndarray:
+        r = np.full(n, np.nan)
+        if k < n:
+            r[k:] = v[: n - k]
+        return r
+
+    stack = np.stack([back(k * season) for k in (1, 2, 3)])
+    with warnings.catch_warnings():  # all-NaN columns (the first season) are expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = np.nanmedian(stack, axis=0)
+    return np.where(np.isfinite(ref), ref, back(day))
+
+
+def clean(
+    v: np.ndarray, day: int, season: int, sigma_steps: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cleaned values, flagged mask). Flagged: missing, upward spikes (> SPIKE_SIGMAS robust σ
+    above the seasonal reference, σ from the first `sigma_steps` values) and dropouts (below
+    DROPOUT_SHARE of a positive reference). Downward departures above that are kept: holidays
+    and outages of demand are real. Flagged values take the reference (else the last kept value)."""
+    v = np.asarray(v, dtype=float)
+    ref = seasonal_reference(v, day, season)
+    dev = v - ref
+    part = dev[: sigma_steps or len(v)]
+    part = part[np.isfinite(part)]
+    sigma = 1.4826 * float(np.median(np.abs(part - np.median(part)))) if len(part) else np.inf
+    with np.errstate(invalid="ignore"):
+        flagged = ~np.isfinite(v) | (dev > SPIKE_SIGMAS * sigma) | ((ref > 0) & (v < DROPOUT_SHARE * ref))
+    out = np.where(flagged, ref, v)
+    bad = ~np.isfinite(out)
+    if bad.any():  # no reference either: carry the last kept value forward (causal)
+        idx = np.where(~bad, np.arange(len(out)), 0)
+        np.maximum.accumulate(idx, out=idx)
+        out = out[idx]
+    return out, flagged

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from gridtwin.forecast import features as F
+from gridtwin.forecast.calendar_features import extra_features, extra_min_origin
 from gridtwin.forecast.config import Config
 from gridtwin.forecast.track import Track
 from gridtwin.serving.runtime import OnnxModel
@@ -46,13 +47,37 @@ class LagModel:
         self.intercept: np.ndarray | None = None  # (H,)
 
     def min_origin(self) -> int:
-        return F.min_origin(self.cfg.horizons, self.cfg.day, self.season)
+        c = self.cfg
+        extra = extra_min_origin(c.horizons, c.day, self.season, bool(c.holiday_country))
+        return max(F.min_origin(c.horizons, c.day, self.season), extra)
+
+    def features(self, track: Track, origins: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """Lag features (plus holiday and yearly columns when configured) and the naive base."""
+        c = self.cfg
+        x, base = F.lag_features(track.z, track.slot, track.dow, origins, h, c.day, self.season)
+        if c.holiday_country or c.yearly_order:
+            if c.holiday_country and track.holiday is None:
+                raise ValueError("this lag model uses holidays: the track needs its holiday calendar")
+            hol = track.holiday if c.holiday_country else None
+            more = extra_features(
+                track.z,
+                track.dow,
+                hol,
+                track.doy,
+                np.asarray(origins),
+                h,
+                c.day,
+                self.season,
+                base,
+                c.yearly_order,
+            )
+            x = np.hstack([x, more])
+        return x, base
 
     def predict(self, track: Track, origins: np.ndarray) -> np.ndarray:
-        cfg = self.cfg
-        out = np.empty((len(origins), len(cfg.horizons)))
-        for j, h in enumerate(cfg.horizons):
-            x, base = F.lag_features(track.z, track.slot, track.dow, origins, h, cfg.day, self.season)
+        out = np.empty((len(origins), len(self.cfg.horizons)))
+        for j, h in enumerate(self.cfg.horizons):
+            x, base = self.features(track, origins, h)
             out[:, j] = base + x @ self.coef[j] + self.intercept[j]
         return out
 

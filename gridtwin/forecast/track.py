@@ -17,6 +17,8 @@ class Track:
     abs0: int  # absolute step number of z[0] (UTC epoch / step), for Prophet's trend
     scale: float  # the series' unit (W, kW, MW …) per z unit
     name: str = ""
+    holiday: np.ndarray | None = None  # 1 on public holidays (local calendar), known ahead
+    doy: np.ndarray | None = None  # day of the year (local, fractional) of every step, known ahead
 
     def __len__(self) -> int:
         return len(self.z)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from gridtwin.forecast.features import fill_gaps
+from gridtwin.forecast.meter_errors import Choice, choose, naive_points
 from gridtwin.forecast.persistence import load as load_forecaster
 from gridtwin.forecast.track import Track, robust_scale
 from gridtwin.registry import RegistryEntry
@@ -32,6 +33,7 @@ from gridtwin.v1 import assessment_pb2
 HORIZON_MINUTES = (15, 60, 1440)
 MAX_INTERPOLATE = 4  # missing 15-min intervals filled linearly (longer: from a week/day before)
 IDLE_TTL_S = 10 * 86400
+BACKTEST_DAYS = 3  # recent origins replayed per refresh to score the meter's own errors
 
 
 class Model(ServedModel):
@@ -57,6 +59,11 @@ class Model(ServedModel):
         )
         self.keep = self.fm.min_history + 4 * self.day  # intervals kept per meter
         self.col = "active_power_total_w"
+        if self.fm.cfg.holiday_country:
+            # meters carry no country or zone: a holiday calendar cannot be served per meter
+            raise ValueError(
+                "the served load_forecast cannot use a holiday calendar (meters carry no country)"
+            )
 
     # ---- state in Redis ----------------------------------------------------------------
     async def prepare(self, batch: ModuleBatch, state: MeterState) -> None:
@@ -149,21 +156,71 @@ class Model(ServedModel):
         scale = robust_scale(y)
         slot, dow = utc_calendar(first, len(y) + self.fm.cfg.max_h, self.step_s)
         track = Track(z=y / scale, slot=slot, dow=dow, abs0=first, scale=scale)
-        f = self.fm.predict(track, np.array([len(y) - 1]), short=short)
-        for m, j in zip(HORIZON_MINUTES, self.h_idx, strict=True):
-            fc["points"].append([m, f.point[0, j] * scale, f.lower[0, j] * scale, f.upper[0, j] * scale])
-        fc["status"] = "short" if short else "ok"
+        if self.fm.cfg.yearly_order:
+            track.doy = utc_day_of_year(first, len(y) + self.fm.cfg.max_h, self.step_s)
+        # the meter's recent origins (replayed with data up to each) and the current one last
+        lo = (self.fm.min_history_short if short else self.fm.min_history) - 1
+        origins = np.arange(max(lo, len(y) - 1 - BACKTEST_DAYS * self.day), len(y))
+        f = self.fm.predict(track, origins, short=short)
+        steps = [self.fm.cfg.horizons[j] for j in self.h_idx]
+        model_pts = f.point[:, self.h_idx] * scale
+        now = {k: v[-1] for k, v in naive_points(y, origins[-1:], steps, self.day).items()}
+        now["model"] = model_pts[-1]
+        now["model + slot mean"] = 0.5 * (now["model"] + now["slot mean"])
+        level = self.fm.cfg.level
+        chosen = choose(y, origins[:-1], model_pts[:-1], now, steps, self.day, level, scale)
+        chosen = [c or self._prior(k, short, now, f, scale) for k, c in enumerate(chosen)]
+        self._fill(fc, chosen, short)
         gaps = float(missing[-len(y) :].mean()) if missing.any() else 0.0
         notes = []
         if short:
-            notes.append(
-                f"short history ({n} intervals < {need_full}): one-day lag model, validation MAPE {self.short_mape_pct:.1f} %"
-            )
+            notes.append(f"short history ({n} intervals < {need_full}): one-day lag model")
+        notes.append(self._describe(chosen))
         if gaps > 0:
             notes.append(f"{gaps:.0%} of the history filled")
         fc["detail"] = "; ".join(notes)
-        fc["mape"] = self.short_mape_pct if short else self.mape_pct
         return fc
+
+    def _prior(self, k: int, short: bool, now: dict, f, scale: float) -> Choice:
+        """Served horizon k before the meter has MIN_RESIDUALS scored origins there: the forecast
+        with the lowest MAPE on the training validation block (the model, persistence, daily or
+        weekly naive, as recorded at training), with the model's conformal bounds and that
+        validation MAPE."""
+        j = self.h_idx[k]
+        val = self.fm.validation.get("mape_per_horizon", {})
+        names = {
+            "short" if short else "ensemble": "model",
+            "persistence": "persistence",
+            "daily_naive": "daily naive",
+        }
+        if not short:
+            names["naive"] = "weekly naive"
+        scores = {
+            src: float(val[key][j]) for key, src in names.items() if key in val and np.isfinite(val[key][j])
+        }
+        source = min(scores, key=scores.get) if scores else "model"
+        point = float(now[source][k])
+        half = float(f.upper[-1, j] - f.point[-1, j]) * scale
+        default = self.short_mape_pct if short else self.mape_pct
+        return Choice(source, point, half, scores.get(source, default), 0)
+
+    def _fill(self, fc: dict, chosen: list[Choice], short: bool) -> None:
+        for m, c in zip(HORIZON_MINUTES, chosen, strict=True):
+            fc["points"].append([m, c.point, c.point - c.half_width, c.point + c.half_width])
+        mapes = [c.mape_pct for c in chosen]
+        fc["status"] = "short" if short else "ok"
+        fc["mape"] = float(np.nanmean(mapes)) if np.isfinite(mapes).any() else self.mape_pct
+        fc["sources"] = [c.source for c in chosen]
+
+    @staticmethod
+    def _describe(chosen: list[Choice]) -> str:
+        parts = [
+            f"{m} min {c.source} ({c.mape_pct:.1f} % on {c.n} recent)"
+            if c.n
+            else f"{m} min {c.source} (too few recent: training validation {c.mape_pct:.1f} %, model's interval)"
+            for m, c in zip(HORIZON_MINUTES, chosen, strict=True)
+        ]
+        return "per meter, lowest recent MAPE answers, interval from its own residuals: " + ", ".join(parts)
 
     # ---- answers --------------------------------------------------------------------------
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.LoadForecast]:
@@ -200,3 +257,9 @@ def utc_calendar(first_interval: int, n: int, step_s: int) -> tuple[np.ndarray, 
     (integer arithmetic: no pandas in the serving process; 1970-01-01 was a Thursday)."""
     t = (first_interval + np.arange(n, dtype=np.int64)) * step_s
     return (t % 86400) // step_s, (t // 86400 + 3) % 7
+
+
+def utc_day_of_year(first_interval: int, n: int, step_s: int) -> np.ndarray:
+    """Fractional day of the year (0 = 1 January 00:00 UTC) of intervals first..first+n-1."""
+    t = ((first_interval + np.arange(n, dtype=np.int64)) * step_s).astype("datetime64[s]")
+    return (t - t.astype("datetime64[Y]")).astype(np.int64) / 86400.0

@@ -94,6 +94,10 @@ def test_quick_training_beats_naive(registered):
     assert m["mape_15min_pct"]["value"] < m["mape_15min_pct"]["baseline"]
     assert m["mape_mean_15min_24h_pct"]["value"] < m["mape_mean_15min_24h_pct"]["baseline"]
     assert result.latency_rows.shape[1] == len(FEATURE_NAMES)
+    # the registered model itself forecast the Taylor test weeks (not a copied figure)
+    for name in ("taylor_transfer_mean_mape_pct", "taylor_transfer_h1_mape_pct"):
+        assert 0 < m[name]["value"] < 100 and 0 < m[name]["baseline"] < 100, m[name]
+        assert m[name]["assessable"]
     print(f"quick training took {seconds:.1f} s")
 
 
@@ -165,3 +169,63 @@ def test_serving_code_imports_no_training_library():
         check=True,
     )
     assert out.stdout.strip() == "False"
+
+
+def _clean_daily_kw(n: int, step_s: int, rng: np.random.Generator) -> np.ndarray:
+    """A clean daily profile between 3 and 5.7 kW with 0.2 kW noise (W)."""
+    hour = (np.arange(n) * step_s % 86400) / 3600
+    return 1000 * (4.35 + 1.35 * np.sin(2 * np.pi * (hour - 9) / 24)) + rng.normal(0, 200, n)
+
+
+def test_clean_meter_gets_its_own_interval_and_mape(registered, redis_url):
+    """Ten days of a clean daily profile at 15-min readings, then a day fed reading by reading:
+    each forecast is scored on the interval that follows. The meter's own errors set the interval
+    and mape_pct (not the training feeder's), and the forecast beats the meter's own naive."""
+    from gridtwin.models.load_forecast import Model
+    from gridtwin.serving.state import MeterState
+
+    prefix = f"test-{uuid.uuid4().hex[:10]}:"
+    model = Model(registered[0])
+    step, start, n_hist = 900, 1_700_006_400, 10 * 96
+    y = _clean_daily_kw(n_hist + 97, step, np.random.default_rng(3))
+
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_url)
+        state = MeterState(client, prefix, model.name)
+        try:
+            for i in range(0, n_hist, 240):
+                await model.prepare(
+                    _batch("clean", start + i * step, y[i : min(i + 240, n_hist)], step), state
+                )
+            answers = []
+            for i in range(n_hist, len(y)):
+                batch = _batch("clean", start + i * step, y[i : i + 1], step)
+                await model.prepare(batch, state)
+                answers.append(model.predict(batch)[0])  # origin = interval i - 1
+            return answers
+        finally:
+            await client.aclose()
+
+    try:
+        answers = asyncio.run(scenario())
+    finally:
+        cleanup_prefix(redis_url, prefix)
+    first = answers[0]
+    assert first.info.status == assessment_pb2.OK, first.info.detail
+    assert "own residuals" in first.info.detail
+    # 0.2 kW noise on ~4.35 kW: a few %, not the training feeder's figure
+    assert 1.0 < first.mape_pct < 10.0 and abs(first.mape_pct - model.mape_pct) > 1.0
+    widths = np.array([p.upper_w - p.lower_w for a in answers for p in a.forecasted_load])
+    assert widths.max() < 2_000  # ±1 kW at most (the feeder's bounds gave ±2.6 kW)
+    # the 15-min forecast from origin i-1 targets interval i: score it on the day fed
+    idx = np.arange(n_hist, len(y) - 1)
+    pred = np.array([a.forecasted_load[0].load_w for a in answers[:-1]])
+    lower = np.array([a.forecasted_load[0].lower_w for a in answers[:-1]])
+    upper = np.array([a.forecasted_load[0].upper_w for a in answers[:-1]])
+    truth = y[idx]
+
+    def mape(f: np.ndarray) -> float:
+        return float(np.mean(np.abs(truth - f) / truth) * 100)
+
+    assert mape(pred) < min(mape(y[idx - 1]), mape(y[idx - 96]))  # persistence, daily naive
+    assert np.mean((lower <= truth) & (truth <= upper)) >= 0.75

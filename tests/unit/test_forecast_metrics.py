@@ -99,3 +99,35 @@ def test_lstm_member_onnx_matches_keras_and_survives_save_load(tmp_path):
     np.testing.assert_allclose(
         reloaded.predict(track, held_out).point, model.predict(track, held_out).point, rtol=0, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ensemble_never_worse_than_best_member_on_validation(seed):
+    """Members whose errors differ by horizon, a biased member (NNLS on squared error can pick it
+    up and lose in MAPE) and a far worse one: after smoothing across horizons, the weights never
+    leave the ensemble worse than the best member at any horizon, and the far worse member
+    gets no weight."""
+    from training.forecast.ensemble import FAR_WORSE, eligible_members, ensemble_weights
+
+    rng = np.random.default_rng(seed)
+    n, n_h = 400, 24
+    y = 10 + 3 * rng.random((n, n_h))
+    noise = np.linspace(0.2, 1.5, n_h)
+    preds = {
+        "a": y + rng.normal(0, 1, (n, n_h)) * noise,  # good early, worse late
+        "b": y + rng.normal(0, 1, (n, n_h)) * noise[::-1],  # the reverse
+        "c": y * 1.06 + rng.normal(0, 0.3, (n, n_h)),  # biased, low variance
+        "far": y + rng.normal(0, 6, (n, n_h)),
+        "naive": y + rng.normal(0, 4, (n, n_h)),
+    }
+    members = ("a", "b", "c", "far")
+    mape = {m: mape_per_horizon(y, preds[m]) for m in preds}
+    use = eligible_members(mape, members)
+    stack = np.stack([preds[m] for m in members], axis=-1)
+    w, _ = ensemble_weights(stack, y, use)
+    assert np.all(w >= 0) and np.allclose(w.sum(axis=1), 1.0)
+    assert np.nanmean(mape["far"]) > FAR_WORSE * min(np.nanmean(mape[m]) for m in "abc")
+    assert np.all(w[:, members.index("far")] == 0)
+    ens = mape_per_horizon(y, np.einsum("nhm,hm->nh", stack, w))
+    best = np.min([mape[m] for m in members], axis=0)
+    assert np.all(ens <= best + 1e-12)

@@ -45,6 +45,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--members", default="lag,lstm,prophet")
     b.set_defaults(handler=cmd_benchmark)
 
+    g = sub.add_parser(
+        "long", help="several years of hourly demand: holidays, yearly seasonality, dirty data"
+    )
+    g.add_argument("--out", default=str(ROOT / "docs" / "forecast_long.json"))
+    g.add_argument("--country", default="DE", help="holiday calendar (`holidays` country code)")
+    g.add_argument("--region", default="", help="holiday subdivision, e.g. BY")
+    g.add_argument("--years", type=int, default=6)
+    g.set_defaults(handler=cmd_long)
+
 
 def _load(args):
     from training.forecast.data import load_csv
@@ -139,7 +148,7 @@ def cmd_predict(args) -> int:
             file=sys.stderr,
         )
         return 2
-    track = make_track(s, cfg.max_h)
+    track = make_track(s, cfg.max_h, cfg=cfg)
     fc = model.predict(track, np.array([len(s) - 1]), short=short)
     origin_end = s.index[-1] + s.step
     rows = []
@@ -184,4 +193,26 @@ def cmd_benchmark(args) -> int:
         f"h1 <= 0.5 % {'met' if r['goals_met']['h1_mape_pct'] else 'NOT met'}; {r['timings_s']['total']:.0f} s"
     )
     print(f"written to {args.out}")
+    return 0
+
+
+def cmd_long(args) -> int:
+    from training.forecast.long import run
+
+    started = time.perf_counter()
+    try:
+        r = run(country=args.country, region=args.region, years=args.years)
+    except ValueError as exc:  # an unknown holiday calendar
+        print(f"forecast long: {exc}", file=sys.stderr)
+        return 2
+    r["total_seconds"] = round(time.perf_counter() - started, 1)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(r, indent=1, default=str))
+    for res in r["results"]:
+        print(f"{res['series']}: {res['points']} hourly points, fit {res['fit_seconds']} s, test = last year")
+        print(f"  {'model':12s} {'mean MAPE 1-24 h':>17s} {'h1':>7s} {'h24':>7s}")
+        for m, v in res["mean_mape_pct"].items():
+            print(f"  {m:12s} {v:16.2f}% {res['h1_mape_pct'][m]:6.2f}% {res['h24_mape_pct'][m]:6.2f}%")
+        print(f"  goals: {res['goals']}")
+    print(f"written to {args.out} ({r['total_seconds']} s)")
     return 0

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gridtwin.forecast.features import fill_gaps
+from gridtwin.forecast.config import Config
+from gridtwin.forecast.features import clean, fill_gaps
 from gridtwin.forecast.track import Track, robust_scale
 
 MIN_STEP = pd.Timedelta(minutes=1)
@@ -244,15 +245,48 @@ def taylor_split(series: LoadSeries | None = None) -> tuple[LoadSeries, LoadSeri
     return s.slice(0, TAYLOR_FIT_STEPS), s.slice(TAYLOR_FIT_STEPS, None)
 
 
-def make_track(series: LoadSeries, extra: int, scale: float | None = None) -> Track:
-    """`series` normalised by `scale` (default: its robust scale), calendar `extra` steps ahead."""
-    scale = robust_scale(series.values) if scale is None else scale
+def make_track(
+    series: LoadSeries,
+    extra: int,
+    scale: float | None = None,
+    cfg: Config | None = None,
+    sigma_steps: int | None = None,
+) -> Track:
+    """`series` normalised by `scale` (default: its robust scale), calendar `extra` steps ahead.
+
+    With a `cfg`: its holiday calendar and day of the year go on the track, and (cfg.clean) the
+    values are cleaned causally first (the spike σ from the first `sigma_steps` values)."""
+    values = series.values
+    if cfg is not None and cfg.clean:
+        values, _ = clean(values, cfg.day, cfg.season, sigma_steps)
+    scale = robust_scale(values) if scale is None else scale
     slot, dow = series.calendar(len(series) + extra)
-    return Track(
-        z=series.values / scale,
+    track = Track(
+        z=values / scale,
         slot=slot,
         dow=dow,
         abs0=int(series.start.value // series.step.value),
         scale=scale,
         name=series.name,
     )
+    if cfg is not None and (cfg.holiday_country or cfg.yearly_order):
+        local = series.times(len(series) + extra)
+        local = local.tz_convert(series.tz) if series.tz else local
+        track.doy = np.asarray(local.dayofyear - 1 + (local.hour + local.minute / 60) / 24, dtype=float)
+        if cfg.holiday_country:
+            track.holiday = holiday_flags(local, cfg.holiday_country, cfg.holiday_region)
+    return track
+
+
+def holiday_flags(local: pd.DatetimeIndex, country: str, region: str = "") -> np.ndarray:
+    """1 where the local date is a public holiday of `country` (and `region`), by the
+    `holidays` package."""
+    import holidays
+
+    years = sorted(set(local.year))
+    try:
+        cal = holidays.country_holidays(country, subdiv=region or None, years=years)
+    except NotImplementedError as exc:  # unknown country or region
+        raise ValueError(f"no holiday calendar for country {country!r} region {region!r}: {exc}") from exc
+    dates = np.array(sorted(cal.keys()), dtype="datetime64[D]")
+    return np.isin(local.tz_localize(None).to_numpy().astype("datetime64[D]"), dates).astype(np.int8)

@@ -2,8 +2,10 @@
 forecasts of members trained without the validation block, then (optionally) a refit.
 
 * weights: non-negative per-horizon weights summing to one (NNLS with a penalty row), over
-  the members that beat the weekly seasonal naive on validation (mean MAPE over the horizons:
-  a member that does not beat its baseline gets no weight; the best member is kept if none does);
+  the members that beat the weekly seasonal naive on validation and are not far worse than the
+  best member (mean MAPE over the horizons; the best member is kept if none qualifies),
+  smoothed across neighbouring horizons, and replaced by the best single member at any horizon
+  where they would make the ensemble worse than it on validation;
 * intervals: split-conformal residual quantiles of the ensemble on the same validation origins.
 """
 
@@ -16,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from gridtwin.forecast.config import Config
-from gridtwin.forecast.ensemble import ForecastModel, combine
+from gridtwin.forecast.ensemble import ForecastModel, combine, from_model, model_track
 from gridtwin.forecast.members import SeasonalNaive
+from gridtwin.forecast.meter_errors import NEAR_ZERO
 from gridtwin.forecast.track import Track
 from training.forecast.data import LoadSeries, make_track, steps_per_day
 from training.forecast.evaluation import mape_per_horizon
@@ -81,33 +84,46 @@ def fit_members(model: ForecastModel, tracks: list[Track], ends: list[int], step
 
 
 def validation_forecasts(model: ForecastModel, tracks: list[Track], ends: list[int]):
-    """Forecasts of every member (and the naive) from every origin whose targets fall after `ends`."""
+    """Forecasts of every member, the weekly and daily naive and persistence from every origin
+    whose targets fall after `ends`."""
     c = model.cfg
-    preds: dict[str, list[np.ndarray]] = {m: [] for m in (*c.members, "short", "naive")}
+    preds: dict[str, list[np.ndarray]] = {
+        m: [] for m in (*c.members, "short", "naive", "daily_naive", "persistence")
+    }
     targets = []
     first = max(max(model.member(m).min_origin() for m in c.members), 0)
     for tr, end in zip(tracks, ends, strict=True):
         org = np.arange(max(end - 1, first), len(tr) - c.max_h)
         if len(org) == 0:
             continue
+        mt = model_track(tr, c)
         for m in (*c.members, "short"):
-            preds[m].append(model.member(m).predict(tr, org))
+            preds[m].append(from_model(model.member(m).predict(mt, org), c))
         preds["naive"].append(SeasonalNaive(c).predict(tr, org))
+        # the meter's own naive forecasts too: serving falls back to the best of them on this block
+        preds["daily_naive"].append(SeasonalNaive(c, season=c.day).predict(tr, org))
+        preds["persistence"].append(np.repeat(tr.z[org][:, None], len(c.horizons), axis=1))
         targets.append(np.column_stack([tr.z[org + h] for h in c.horizons]))
     if not targets:
         raise ValueError("validation block too short for the horizons")
     return {m: np.concatenate(v) for m, v in preds.items()}, np.concatenate(targets)
 
 
+FAR_WORSE = 1.5  # a member whose mean validation MAPE exceeds the best member's by this factor gets no weight
+SMOOTH_HORIZONS = 5  # weights are averaged over this many neighbouring horizons (noise of per-horizon fits)
+
+
 def eligible_members(mape: dict[str, np.ndarray], members: tuple[str, ...]) -> np.ndarray:
     """(H, M) mask of the members that get weight: those whose validation MAPE averaged over
-    the horizons beats the weekly naive's (one decision per member, regularised across
-    horizons: per-horizon decisions are noisy and left single members); where none does, the
-    member with the lowest mean MAPE alone."""
+    the horizons beats the weekly naive's and is within FAR_WORSE × the best member's (one
+    decision per member, regularised across horizons: per-horizon decisions are noisy); where
+    none qualifies, the member with the lowest mean MAPE alone."""
     mean = np.array([np.nanmean(mape[m]) for m in members])
-    use = mean < np.nanmean(mape["naive"])
+    mean = np.where(np.isfinite(mean), mean, np.inf)
+    best = float(np.min(mean))
+    use = (mean < np.nanmean(mape["naive"])) & (mean <= FAR_WORSE * best)
     if not use.any():
-        use[np.nanargmin(np.where(np.isfinite(mean), mean, np.inf))] = True
+        use[int(np.argmin(mean))] = True
     return np.broadcast_to(use, (len(mape["naive"]), len(members))).copy()
 
 
@@ -118,14 +134,52 @@ def masked_weights(stack: np.ndarray, target: np.ndarray, use: np.ndarray) -> np
     return w
 
 
+def smooth_weights(weights: np.ndarray, width: int = SMOOTH_HORIZONS) -> np.ndarray:
+    """Centred moving average of (H, M) weights over neighbouring horizons (edges use the
+    horizons there are). Averages of non-negative rows summing to one stay so."""
+    n_h = len(weights)
+    half = width // 2
+    return np.array([weights[max(0, j - half) : j + half + 1].mean(axis=0) for j in range(n_h)])
+
+
+def val_mape(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
+    """Validation MAPE per horizon (z units), leaving out actuals below NEAR_ZERO of the series'
+    mean |load|: pooled customer net loads cross zero with rooftop PV, and those points would
+    decide every comparison (validation MAPEs of several hundred % otherwise)."""
+    return mape_per_horizon(actual, forecast, min_abs=NEAR_ZERO)
+
+
+def never_worse(weights: np.ndarray, stack: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Per horizon, if the weighted ensemble's validation MAPE is above the best single
+    member's there, that member alone (one-hot): on validation the ensemble is then never
+    worse than any member at any horizon. Returns the weights and the horizons replaced."""
+    w = weights.copy()
+    replaced = []
+    for j in range(len(w)):
+        member_mape = np.array([val_mape(y[:, [j]], stack[:, j, [m]])[0] for m in range(stack.shape[2])])
+        member_mape = np.where(np.isfinite(member_mape), member_mape, np.inf)
+        ens = val_mape(y[:, [j]], (stack[:, j] @ w[j])[:, None])[0]
+        if not ens <= member_mape.min():
+            w[j] = np.eye(stack.shape[2])[int(np.argmin(member_mape))]
+            replaced.append(j)
+    return w, replaced
+
+
+def ensemble_weights(stack: np.ndarray, y: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """(H, M) weights: NNLS per horizon over the eligible members, smoothed across horizons,
+    then guarded so the ensemble is never worse than its best member on validation."""
+    raw = np.array([masked_weights(stack[:, j], y[:, j], use[j]) for j in range(len(use))])
+    return never_worse(smooth_weights(raw), stack, y)
+
+
 def calibrate(model: ForecastModel, preds: dict[str, np.ndarray], y: np.ndarray) -> None:
     """Ensemble weights, conformal bounds and validation scores from validation forecasts."""
     c = model.cfg
     n_h = len(c.horizons)
     stack = np.stack([preds[m] for m in c.members], axis=-1)  # (n, H, M)
-    mape = {m: mape_per_horizon(y, preds[m]) for m in (*c.members, "naive")}
+    mape = {m: val_mape(y, preds[m]) for m in (*c.members, "naive")}
     use = eligible_members(mape, tuple(c.members))
-    model.weights = np.array([masked_weights(stack[:, j], y[:, j], use[j]) for j in range(n_h)])
+    model.weights, replaced = ensemble_weights(stack, y, use)
     ens = combine(preds, c.members, model.weights)
     model.bounds = np.array([conformal_bounds(y[:, j] - ens[:, j], c.level) for j in range(n_h)])
     model.short_bounds = np.array(
@@ -133,11 +187,10 @@ def calibrate(model: ForecastModel, preds: dict[str, np.ndarray], y: np.ndarray)
     )
     model.validation = {
         "origins": int(len(y)),
-        "mape_per_horizon": {
-            m: mape_per_horizon(y, v).tolist() for m, v in {**preds, "ensemble": ens}.items()
-        },
+        "mape_per_horizon": {m: val_mape(y, v).tolist() for m, v in {**preds, "ensemble": ens}.items()},
         "weights": model.weights.tolist(),
-        "beats_naive": {m: use[:, i].tolist() for i, m in enumerate(c.members)},
+        "eligible": {m: use[:, i].tolist() for i, m in enumerate(c.members)},
+        "horizons_best_member_alone": replaced,
     }
 
 
@@ -154,11 +207,12 @@ def fit_forecaster(
 
     model = ForecastModel(cfg)
     step, tz = series[0].step, series[0].tz
-    tracks = [make_track(s, cfg.max_h) for s in series]
+    tracks = [make_track(s, cfg.max_h, cfg=cfg) for s in series]
     inner_ends = [len(t) - val_steps for t in tracks]
     with threadpool_limits(limits=1):
-        fit_members(model, tracks, inner_ends, step, tz)
+        fit_tracks = [model_track(t, cfg) for t in tracks]
+        fit_members(model, fit_tracks, inner_ends, step, tz)
         calibrate(model, *validation_forecasts(model, tracks, inner_ends))
         if refit:
-            fit_members(model, tracks, [len(t) for t in tracks], step, tz)
+            fit_members(model, fit_tracks, [len(t) for t in tracks], step, tz)
     return model

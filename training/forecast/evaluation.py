@@ -25,9 +25,10 @@ def mape(actual: np.ndarray, forecast: np.ndarray) -> float:
     return float(np.mean(np.abs(a[ok] - f[ok]) / np.abs(a[ok])) * 100.0)
 
 
-def mape_per_horizon(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
-    """(n, H) arrays → MAPE per column (horizon), NaNs ignored."""
-    return np.array([mape(actual[:, j], forecast[:, j]) for j in range(actual.shape[1])])
+def mape_per_horizon(actual: np.ndarray, forecast: np.ndarray, min_abs: float = 0.0) -> np.ndarray:
+    """(n, H) arrays → MAPE per column (horizon), NaNs ignored; actuals with |y| < min_abs left out."""
+    a = np.where(np.abs(actual) >= min_abs, actual, np.nan) if min_abs > 0 else actual
+    return np.array([mape(a[:, j], forecast[:, j]) for j in range(a.shape[1])])
 
 
 def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -36,6 +37,15 @@ def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
     ok = np.isfinite(a) & np.isfinite(f)
     den = np.abs(a[ok]).sum()
     return float(np.abs(a[ok] - f[ok]).sum() / den * 100.0) if den > 0 else float("nan")
+
+
+def simple_baselines(track, origins: np.ndarray, cfg) -> dict[str, np.ndarray]:
+    """Daily seasonal naive and persistence (n, H), z units."""
+    from gridtwin.forecast import features as F
+
+    daily = np.column_stack([F.seasonal_naive(track.z, origins, h, cfg.day) for h in cfg.horizons])
+    persistence = np.repeat(track.z[origins][:, None], len(cfg.horizons), axis=1)
+    return {"daily_naive": daily, "persistence": persistence}
 
 
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
@@ -71,24 +81,37 @@ class RollingResult:
         }
 
 
-def rolling_origin(model, series: LoadSeries, test_start: int, test_end: int | None = None) -> RollingResult:
+def rolling_origin(
+    model, series: LoadSeries, test_start: int, test_end: int | None = None, truth: np.ndarray | None = None
+) -> RollingResult:
     """Forecast from every origin t in [test_start - 1, test_end - 2] with `model`
     (a fitted ForecastModel) and score each horizon whose target is in [test_start, test_end).
 
     `series` holds the history and the test block; the model's scale comes from the data
-    before `test_start` only.
+    before `test_start` only. `truth` (same length): the values to score against when the
+    series the model reads was corrupted on purpose (spikes, dropouts, gaps). Beside the
+    members: the daily seasonal naive and persistence (z[t] for every horizon), on the same
+    (cleaned, when the model cleans) inputs as the model.
     """
     end = len(series) if test_end is None else test_end
     cfg = model.cfg
-    track = make_track(series, cfg.max_h, scale=robust_scale(series.values[:test_start]))
+    track = make_track(series, cfg.max_h, cfg=cfg, sigma_steps=test_start)
+    values = track.z * track.scale
+    track.scale = robust_scale(values[:test_start])  # the scale known before the test block
+    track.z = values / track.scale
     origins = np.arange(test_start - 1, end - 1)
     # targets beyond the block are masked (the track is padded so indexing stays valid)
     pad = cfg.max_h
     track.z = np.concatenate([track.z[:end], np.full(pad, np.nan)])
     fc = model.predict(track, origins)
     tau = origins[:, None] + np.asarray(cfg.horizons)[None, :]
-    actual = np.where(tau < end, track.z[np.minimum(tau, len(track.z) - 1)], np.nan)
-    forecasts = {**fc.members, "ensemble": fc.point}
+    ref = (
+        track.z
+        if truth is None
+        else np.concatenate([np.asarray(truth, float)[:end] / track.scale, np.full(pad, np.nan)])
+    )
+    actual = np.where(tau < end, ref[np.minimum(tau, len(ref) - 1)], np.nan)
+    forecasts = {**fc.members, "ensemble": fc.point, **simple_baselines(track, origins, cfg)}
     mapes = {m: mape_per_horizon(actual, v) for m, v in forecasts.items()}
     cov_h = np.array(
         [coverage(actual[:, j], fc.lower[:, j], fc.upper[:, j]) for j in range(len(cfg.horizons))]

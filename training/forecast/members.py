@@ -45,7 +45,7 @@ def fit_lag(cfg: Config, tracks: list[Track], ends: list[int], season: int | Non
             org = np.arange(model.min_origin(), end - h, stride)
             if len(org) == 0:
                 continue
-            x, base = F.lag_features(tr.z, tr.slot, tr.dow, org, h, cfg.day, model.season)
+            x, base = model.features(tr, org, h)
             xs.append(x)
             ys.append(tr.z[org + h] - base)
         if not xs:
