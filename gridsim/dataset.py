@@ -534,7 +534,10 @@ def _source_mix(res: SimResult, idx: np.ndarray, kk: np.ndarray) -> np.ndarray:
             member[r, row.customer] = 1.0
         else:
             member[r] = (row.head < 0) | (fd.node_head[cust.node.to_numpy()] == row.head)
-    mix = np.einsum("nc,ctn->nt", member[idx], res.p_by_source[:, :, kk]).astype(float)
+    # per-meter totals first (n_meters, n_types, T): small, and indexing it is cheap
+    pbs = res.p_by_source
+    per_meter = (member @ pbs.reshape(len(cust), -1)).reshape(len(m), pbs.shape[1], pbs.shape[2])
+    mix = per_meter[idx, :, kk].astype(float)
     mix[mix.sum(axis=1) <= 0, 0] = 1.0  # no load at all: linear (background) only
     return mix
 

@@ -141,3 +141,21 @@ def test_harmonic_mixture_labels_the_dominant_harmonic_source():
     rel, lab = relative_current(np.array(["background"] * n), mix, rng)
     assert (lab == "smps_led").all()
     assert np.allclose(rel[:, 1], 1.0) and (np.abs(rel[:, 3]) > 0.03).all()
+
+
+def test_harmonic_windows_follow_the_meters_load_on_the_timeline():
+    from gridsim.dataset import _harmonics, _source_mix
+
+    fd = build_feeder("kerber_dorfnetz", None, 4, seed=0)
+    # a midday heat-wave block: PV and AC drives on the feeder, electronics and linear load
+    res = simulate(fd, ["heat_wave"], START + pd.Timedelta(hours=9), 60, 0, rms_events=False)
+    last = len(fd.meters) - 1
+    mix = _source_mix(res, np.array([0, last]), np.array([10, 300]))
+    assert np.allclose(mix[0], res.p_by_source[:, :, 10].sum(axis=0), rtol=1e-5)  # transformer: all
+    assert np.allclose(mix[1], res.p_by_source[fd.meters.customer.iat[last], :, 300])
+    _, lab = _harmonics(res, 200, 0)
+    assert lab.timestamp.isin(res.times).all()
+    shares = lab.source_mix.str.split(",").map(lambda kv: sum(float(x.split(":")[1]) for x in kv))
+    assert np.allclose(shares, 1.0, atol=0.03)
+    # balanced sampling: uniform points would be ~90 % smps_led
+    assert lab.source_type.nunique() >= 3 and lab.source_type.value_counts(normalize=True).max() <= 0.6
