@@ -44,11 +44,12 @@ def apply_noise(v, i, p, q, rng: np.random.Generator, accuracy_class=None):
 
 
 def quantise(v, i, p, q):
-    """Readings rounded to the meter registers' resolution (``RESOLUTION``)."""
+    """Readings rounded to the meter registers' resolution (``RESOLUTION``, powers of ten,
+    so rounding to decimals gives the nearest representable float: 230.1, not 230.10000000000002)."""
     r = RESOLUTION
+    steps = (r["voltage_v"], r["current_a"], r["power_w"], r["reactive_var"])
     return tuple(
-        np.round(a / step) * step
-        for a, step in ((v, r["voltage_v"]), (i, r["current_a"]), (p, r["power_w"]), (q, r["reactive_var"]))
+        np.round(a, int(round(-np.log10(step)))) for a, step in zip((v, i, p, q), steps, strict=True)
     )
 
 
