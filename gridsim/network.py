@@ -233,10 +233,6 @@ def _customers(name: str, net, rng: np.random.Generator) -> pd.DataFrame:
     has_ev = (ctype == "flexible") & (rng.random(n) < 0.5) | (rng.random(n) < 0.08)
     has_battery = ctype == "peak_shaver"
     has_ac = rng.random(n) < 0.3
-    # drawn last so the attributes above keep their values for a given seed
-    lo = np.array([PF_RANGE[p][0] for p in slp])
-    hi = np.array([PF_RANGE[p][1] for p in slp])
-    power_factor = rng.uniform(lo, hi)
     return pd.DataFrame(
         {
             "customer": np.arange(n),
@@ -249,9 +245,15 @@ def _customers(name: str, net, rng: np.random.Generator) -> pd.DataFrame:
             "has_ev": has_ev,
             "has_battery": has_battery,
             "has_ac": has_ac,
-            "power_factor": power_factor.round(4),
         }
     )
+
+
+def _power_factors(slp: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Base-load displacement power factor per customer, uniform in its profile's range."""
+    lo = np.array([PF_RANGE[p][0] for p in slp])
+    hi = np.array([PF_RANGE[p][1] for p in slp])
+    return rng.uniform(lo, hi).round(4)
 
 
 def _accuracy_classes(kind: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -405,7 +407,14 @@ def build_feeder(
     meters = pd.DataFrame(rows)
     meters["nominal_voltage"] = settings.nominal_voltage
     meters["nominal_frequency"] = settings.nominal_frequency
-    meters["accuracy_class"] = _accuracy_classes(meters.kind.to_numpy(), rng)
+    # a stream of their own, so the customers and metered set above stay those of the seed
+    rng_var = np.random.default_rng(np.random.SeedSequence([seed, 8, FEEDERS.index(name)]))
+    meters["accuracy_class"] = _accuracy_classes(meters.kind.to_numpy(), rng_var)
+    cust.insert(
+        cust.columns.get_loc("has_ac") + 1,
+        "power_factor",
+        _power_factors(cust.slp_profile.to_numpy(), rng_var),
+    )
 
     return Feeder(
         name=name,
