@@ -147,8 +147,8 @@ def test_harmonic_windows_follow_the_meters_load_on_the_timeline():
     from gridsim.dataset import _harmonics, _source_mix
 
     fd = build_feeder("kerber_dorfnetz", None, 4, seed=0)
-    # a midday heat-wave block: PV and AC drives on the feeder, electronics and linear load
-    res = simulate(fd, ["heat_wave"], START + pd.Timedelta(hours=9), 60, 0, rms_events=False)
+    # a sunny morning then a heat-wave afternoon: PV, AC drives, electronics and linear load
+    res = simulate(fd, ["high_pv", "heat_wave"], START + pd.Timedelta(hours=6), 60, 0, rms_events=False)
     last = len(fd.meters) - 1
     mix = _source_mix(res, np.array([0, last]), np.array([10, 300]))
     assert np.allclose(mix[0], res.p_by_source[:, :, 10].sum(axis=0), rtol=1e-5)  # transformer: all
