@@ -36,7 +36,8 @@ def float32_at_or_below(threshold: float) -> float:
     (``x <= t`` in double); ONNX Runtime compares float32 with float32. Rounding t to the
     nearest float32 can round it up onto a feature value just above it, and a row with
     exactly that value (quantised readings land there often) then goes left in ONNX, right in
-    scikit-learn. With the threshold rounded down, for every float32 x, x <= t ⟺ x <= t32."""
+    scikit-learn. With the threshold rounded down, for every float32 x, x <= t ⟺ x <= t32.
+    (skl2onnx does the same for the trees it converts: ``sklearn_threshold``.)"""
     t32 = np.float32(threshold)
     if t32 > threshold:
         t32 = np.nextafter(t32, np.float32(-np.inf))
@@ -100,14 +101,6 @@ def _route_missing_like_sklearn(model: onnx.ModelProto, estimator: Any) -> None:
     if "nodes_missing_value_tracks_true" in attrs:
         nodes[0].attribute.remove(attrs["nodes_missing_value_tracks_true"])
     nodes[0].attribute.append(helper.make_attribute("nodes_missing_value_tracks_true", tracks))
-    if "nodes_values" in attrs and all(m in (b"LEAF", b"BRANCH_LEQ") for m in modes):
-        # split values rounded down to float32, not to nearest (see float32_at_or_below)
-        values = [
-            float32_at_or_below(trees[t].threshold[k]) if m == b"BRANCH_LEQ" else v
-            for t, k, m, v in zip(tree_ids, node_ids, modes, attrs["nodes_values"].floats, strict=True)
-        ]
-        nodes[0].attribute.remove(attrs["nodes_values"])
-        nodes[0].attribute.append(helper.make_attribute("nodes_values", values))
 
 
 def _anonymous(booster: Any) -> Any:
