@@ -5,11 +5,12 @@ profile) against sliding windows of
 the live feed, with the serving code's binning, PSI and verdict (gridtwin.lifecycle.drift) and
 the window settings from the environment (GRIDTWIN_DRIFT_*). One feed: 12 h of warm-up of the
 features' state, then `--hours` of the unchanged feed — the share of its windows flagged is
-the false drift — then a +4 % tap change for `--tap-hours`: the readings from the tap change
-until the window is first flagged. Windows are judged at the end of every bucket, as
+the false drift — then a +4 % tap change for `--tap-hours` (24 h: the day window needs up to
+~17 h of 12 meters to flag it): the readings from the tap change until the window is first
+flagged. Windows are judged at the end of every bucket, as
 ModelHealth would answer then.
 
-    python -m bench.drift [--model voltage_anomaly] [--hours 72] [--tap-hours 12] [--meters 12]
+    python -m bench.drift [--model voltage_anomaly] [--hours 72] [--tap-hours 24] [--meters 12]
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="voltage_anomaly")
     parser.add_argument("--registry", default="registry")
     parser.add_argument("--hours", type=float, default=72.0, help="unchanged feed after 12 h of warm-up")
-    parser.add_argument("--tap-hours", type=float, default=12.0, help="feed after the +4 %% tap change")
+    parser.add_argument("--tap-hours", type=float, default=24.0, help="feed after the +4 %% tap change")
     parser.add_argument("--meters", type=int, default=12)
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)

@@ -23,10 +23,12 @@ from tqdm import tqdm
 
 import gridsim
 from gridsim import events as ev
-from gridsim.harmonics import generate_windows
+from gridsim.cadence import interval_average, interval_starts
+from gridsim.harmonics import SOURCE_TYPES, generate_windows, typical_harmonic_current
 from gridsim.network import PHASES, TEST_FEEDER, TRAINING_FEEDER, GridSettings, build_feeder
-from gridsim.scenarios import SCENARIOS
-from gridsim.sensors import apply_faults, apply_noise
+from gridsim.scenarios import BLOCK_HOURS, SCENARIOS
+from gridsim.sensors import apply_faults, apply_noise, quantise
+from gridsim.setpoints import SETPOINT_RANGE_PU
 from gridsim.simulate import READING_COLUMNS, SimResult, simulate
 from gridsim.thermal import hot_spot
 
@@ -44,6 +46,8 @@ class Profile:
     harmonic_windows: int = 3000
     fleet_units: int = 60
     fleet_days: int = 365
+    setpoint_range_pu: tuple[float, float] = SETPOINT_RANGE_PU  # busbar set-points per block
+    fast_hours: int = BLOCK_HOURS  # 1-s readings of the network meters (one block)
 
 
 PROFILES = {
@@ -97,9 +101,11 @@ def build_tables(res: SimResult, seed: int, prof: Profile) -> dict[str, pd.DataF
     f_true = res.freq.frequency_hz.to_numpy()[sec]
 
     # --- readings (measured) and sensor faults ---
-    v, i, p, q = apply_noise(res.v, res.i, res.p, res.q, rng)
+    v, i, p, q = apply_noise(res.v, res.i, res.p, res.q, rng, meters.accuracy_class.to_numpy())
     rate = np.array([SCENARIOS[s].sensor_fault_rate for s in res.scen_names])[res.block]
     faults = apply_faults(v, i, p, q, rate, step_s, rng)
+    ami = _ami_15min(res, (v, i, p, q), step_s)
+    v, i, p, q = quantise(v, i, p, q)
     nm = len(meters)
     f_meas = f_true[None] + rng.normal(0, 0.001, (nm, t_n))
     arr = {}
@@ -297,6 +303,7 @@ def build_tables(res: SimResult, seed: int, prof: Profile) -> dict[str, pd.DataF
 
     tables = {
         "readings": readings,
+        "readings_15min": ami,
         "voltage_anomaly": va,
         "sensor_faults": sf,
         "imbalance": imb,
@@ -312,6 +319,56 @@ def build_tables(res: SimResult, seed: int, prof: Profile) -> dict[str, pd.DataF
         "customers": fd.customers,
     }
     return tables
+
+
+def _ami_15min(res: SimResult, measured: tuple, step_s: int) -> pd.DataFrame:
+    """AMI load-profile readings of the customer meters: 15-min interval averages of the
+    measured fine series (``gridsim.cadence``), rounded to the register resolution."""
+    meters = res.feeder.meters
+    rows = np.flatnonzero(meters.kind.to_numpy() == "customer")
+    avg = [interval_average(a[rows], step_s, 900) for a in measured]
+    v, i, p, q = quantise(*avg)
+    starts = interval_starts(res.times, step_s, 900)
+    n = len(starts)
+    out = {
+        "meter_id": np.repeat(meters.meter_id.to_numpy()[rows], n),
+        "timestamp": np.tile(starts.to_numpy(), len(rows)),
+    }
+    for k, ph in enumerate(PHASES):
+        for name, a in (("voltage", v), ("current", i), ("active_power", p), ("reactive_power", q)):
+            out[f"{name}_{ph}"] = a[:, k].reshape(-1)
+    out["interval_s"] = 900
+    return pd.DataFrame(out)
+
+
+def _fast_readings(fd, scenario: str, start: pd.Timestamp, prof: Profile, seed: int) -> pd.DataFrame:
+    """1-s readings of the transformer and feeder-head meters over ``prof.fast_hours``
+    (same physics at a 1-s step; class errors and resolution as the 1-min readings)."""
+    blocks = [scenario] * max(1, prof.fast_hours // BLOCK_HOURS)
+    res = simulate(
+        fd,
+        blocks,
+        start,
+        1,
+        seed,
+        rms_events=False,
+        setpoint_range_pu=prof.setpoint_range_pu,
+        with_losses=False,
+    )
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 29]))
+    three = np.flatnonzero(fd.meters.kind.to_numpy() != "customer")
+    cls = fd.meters.accuracy_class.to_numpy()[three]
+    v, i, p, q = quantise(*apply_noise(res.v[three], res.i[three], res.p[three], res.q[three], rng, cls))
+    arr = {}
+    for k, ph in enumerate(PHASES):
+        arr[f"voltage_{ph}"], arr[f"current_{ph}"] = v[:, k], i[:, k]
+        arr[f"active_power_{ph}"], arr[f"reactive_power_{ph}"] = p[:, k], q[:, k]
+    f = res.freq.frequency_hz.to_numpy()[: len(res.times)]
+    arr["frequency"] = np.broadcast_to(f, v[:, 0].shape) + rng.normal(0, 0.001, v[:, 0].shape)
+    arr["nominal_voltage"] = np.full(v[:, 0].shape, fd.un)
+    arr["nominal_frequency"] = np.full(v[:, 0].shape, fd.settings.nominal_frequency)
+    arr["ambient_temperature"] = np.broadcast_to(res.ambient, v[:, 0].shape)
+    return _long(res, arr, three)[READING_COLUMNS]
 
 
 def _event_rows(res, eid, t_ev, e, outage_s, on_tl, rows, traces, f_true, sec) -> None:
@@ -408,12 +465,16 @@ def _event_rows(res, eid, t_ev, e, outage_s, on_tl, rows, traces, f_true, sec) -
 
 
 def _harmonics(res: SimResult, n: int, seed: int):
+    """Waveform windows at (meter, time) points of the timeline; the source mixture is the
+    meter's load composition at that time (``SimResult.p_by_source``)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 31]))
     fd = res.feeder
     m = fd.meters
-    idx = rng.integers(len(m), size=n)
+    idx, kk, mix = _balanced_points(res, n, rng)
     nodes = m.node.to_numpy()[idx]
-    kk = rng.integers(len(res.times), size=n)
+    # the window's fundamental current: the meter's most loaded phase at that step (≥ 1 A,
+    # a de-energised meter still sees a small charging / standby current)
+    i1 = np.maximum(res.i[idx, :, kk].max(axis=1), 1.0 * 230.0 / fd.un)
     arrays, lab = generate_windows(
         n,
         fd.settings.nominal_frequency,
@@ -421,14 +482,64 @@ def _harmonics(res: SimResult, n: int, seed: int):
         rng,
         fd.z1[nodes, nodes],
         fd.z0[nodes, nodes],
-        rng.uniform(5, 60, n) * 230.0 / fd.un,
+        i1,
         samples_per_cycle=128,
+        mix=mix,
     )
     lab.insert(0, "window_id", np.arange(n))
     lab.insert(1, "meter_id", m.meter_id.to_numpy()[idx])
     lab.insert(2, "timestamp", res.times[kk])
+    shares = mix / np.maximum(mix.sum(axis=1, keepdims=True), 1e-9)
+    lab["source_mix"] = [
+        ",".join(f"{t}:{x:.2f}" for t, x in zip(SOURCE_TYPES, row, strict=True)) for row in shares
+    ]
     arrays["window_id"] = np.arange(n)
     return arrays, lab
+
+
+def _balanced_points(res: SimResult, n: int, rng: np.random.Generator):
+    """(meter, step) points for ``n`` windows, balanced over the expected dominant source.
+
+    Uniform points are ~90 % SMPS-dominated (electronics dominate LV harmonic currents), too
+    few of the other types to learn them; so 20·n uniform candidates are drawn and n/4 kept
+    per expected dominant type (share × typical harmonic current), with replacement where a
+    type is rare. The label itself is still the synthesised mixture's dominant source.
+    """
+    m = res.feeder.meters
+    nc = 20 * n
+    idx = rng.integers(len(m), size=nc)
+    kk = rng.integers(len(res.times), size=nc)
+    mix = _source_mix(res, idx, kk)
+    expected = np.argmax(mix * typical_harmonic_current()[None], axis=1)
+    per = np.array_split(np.arange(n), len(SOURCE_TYPES))
+    pick = []
+    for c, slots in enumerate(per):
+        pool = np.flatnonzero(expected == c)
+        pool = pool if len(pool) else np.arange(nc)
+        pick.append(rng.choice(pool, size=len(slots), replace=len(pool) < len(slots)))
+    sel = rng.permutation(np.concatenate(pick))
+    return idx[sel], kk[sel], mix[sel]
+
+
+def _source_mix(res: SimResult, idx: np.ndarray, kk: np.ndarray) -> np.ndarray:
+    """(n, n_source_types) load power by source type behind each (meter, step)."""
+    fd = res.feeder
+    m = fd.meters
+    cust = fd.customers
+    # membership (n_meters, n_customers): a customer meter sees its customer, a feeder head
+    # its feeder's customers, the transformer all of them
+    member = np.zeros((len(m), len(cust)))
+    for r, row in enumerate(m.itertuples()):
+        if row.kind == "customer":
+            member[r, row.customer] = 1.0
+        else:
+            member[r] = (row.head < 0) | (fd.node_head[cust.node.to_numpy()] == row.head)
+    # per-meter totals first (n_meters, n_types, T): small, and indexing it is cheap
+    pbs = res.p_by_source
+    per_meter = (member @ pbs.reshape(len(cust), -1)).reshape(len(m), pbs.shape[1], pbs.shape[2])
+    mix = per_meter[idx, :, kk].astype(float)
+    mix[mix.sum(axis=1) <= 0, 0] = 1.0  # no load at all: linear (background) only
+    return mix
 
 
 def _card(out: Path, profile: str, seed: int, stats: dict, elapsed: float) -> None:
@@ -501,10 +612,13 @@ def generate(
         blocks = _scenario_blocks(days, rng)
         bar = tqdm(steps, desc=f"{profile}:{fname}", unit="step")
         bar.set_postfix_str("simulate")
-        res = simulate(fd, blocks, pd.Timestamp(start, tz="UTC"), prof.step_s, fseed)
+        t0_sim = pd.Timestamp(start, tz="UTC")
+        res = simulate(fd, blocks, t0_sim, prof.step_s, fseed, setpoint_range_pu=prof.setpoint_range_pu)
         bar.update(1)
         bar.set_postfix_str("tables")
         tables = build_tables(res, fseed, prof)
+        if fi == 0:  # 1-s cadence on the training feeder (one block: ~5 s of generation)
+            tables["readings_1s"] = _fast_readings(fd, blocks[0], t0_sim, prof, fseed)
         bar.update(1)
         bar.set_postfix_str("harmonics")
         n_h = prof.harmonic_windows if fi == 0 else max(1000, prof.harmonic_windows // 10)

@@ -6,19 +6,24 @@ from the common-path impedance (superposition on the pre-event operating point):
     ΔV_m = −Z(m, f) · I_event      (sequence frame, Z from ``gridsim.network``)
 
 * ``fault``: line-to-ground (one phase) or line-to-line (two phases) fault with resistance
-  Rf at a customer node. Fault current from the Thevenin impedance at the fault (classical
-  symmetrical-component fault equations). Deep, rectangular, lasting the fuse clearing time
-  (3-30 cycles). Healthy phases *rise* through the zero-sequence coupling (Z0 > Z1).
+  Rf (0-0.6 Ω at 230 V: bolted to high-impedance arcing faults) at a customer node. Fault
+  current from the Thevenin impedance at the fault (classical symmetrical-component fault
+  equations). Rectangular, lasting the fuse clearing time (3-100 cycles, log-uniform: a fuse
+  clears a low fault current slowly, IEC 60269 time-current characteristic). Healthy phases *rise* through the zero-sequence coupling (Z0 > Z1).
   With probability ``fuse_blow_prob`` the feeder-head fuse opens (sustained interruption of
   the feeder), otherwise the customer's service fuse (that node only).
 * ``motor_start``: balanced 3-phase direct-on-line start, locked-rotor current 6×In at
-  PF 0.3 (reactive surge), decaying as the motor accelerates (τ 0.8-2.5 s). Motor size is
-  chosen so the sag at its own bus is 0.80-0.95 pu.
+  PF 0.3 (reactive surge), decaying as the motor accelerates (τ 0.3-4 s). Motor size is
+  chosen so the sag at its own bus is 0.70-0.95 pu.
 * ``transformer_energising``: inrush of a neighbouring MV/LV transformer through the MV
-  source impedance: unbalanced per phase (remanence), mostly reactive, decaying τ 0.3-1.5 s,
+  source impedance: unbalanced per phase (remanence), mostly reactive, decaying τ 0.1-2.5 s,
   2nd-harmonic current 10-25 % of the fundamental inrush (even harmonics at the meters).
 * ``upstream_reclose``: MV fault cleared by an auto-recloser: momentary interruption of the
-  whole feeder (0.3-2 s, residual < 0.05 pu).
+  whole feeder (0.2-3 s; residual 0-0.3 pu: motors and inverters back-feed a little).
+
+The causes' depth and duration ranges overlap on purpose (``CAUSE_RANGES``): a
+high-impedance fault is as shallow as a motor start, a slow fuse as long as an energising
+inrush, so depth and duration alone do not give the cause away (as in real recordings).
 
 During an event loads behave as constant impedance (I ∝ V, P, Q ∝ V²), so P, Q and I move
 consistently with V at every meter; feeder-head and transformer meters also carry the event
@@ -35,6 +40,14 @@ from gridsim.network import Feeder
 from gridsim.powerflow import T_INV, T_MAT
 
 CAUSES = ("fault", "motor_start", "transformer_energising", "upstream_reclose")
+# Drawn parameter ranges per cause (see the module docstring); the depth / duration they
+# produce overlap between causes (tests/sim/test_events.py measures it).
+CAUSE_RANGES = {
+    "fault": {"rf_ohm_at_230v": (0.0, 0.6), "clearing_cycles": (3.0, 100.0)},
+    "motor_start": {"target_pu": (0.70, 0.95), "tau_s": (0.3, 4.0)},
+    "transformer_energising": {"target_pu": (0.65, 0.95), "tau_s": (0.1, 2.5)},
+    "upstream_reclose": {"duration_s": (0.2, 3.0), "residual_pu": (0.0, 0.3)},
+}
 
 
 @dataclass
@@ -107,7 +120,8 @@ def make_event(
     if cause == "fault":
         node = int(rng.choice(cust_nodes))
         zf = _z_phase(feeder, np.array([node]), node)[0]
-        rf = rng.uniform(0.0, 0.15) * (un / 230.0) ** 2
+        rng_c = CAUSE_RANGES["fault"]
+        rf = rng.uniform(*rng_c["rf_ohm_at_230v"]) * (un / 230.0) ** 2
         i = np.zeros(3, complex)
         if rng.random() < 0.7:
             k = int(rng.integers(3))
@@ -118,7 +132,7 @@ def make_event(
             ill = (v_pre[node, j] - v_pre[node, k]) / (zf[j, j] + zf[k, k] - 2 * zf[j, k] + rf)
             i[j], i[k] = ill, -ill
             phases = "abc"[j] + "abc"[k]
-        cycles = rng.uniform(3, 30)
+        cycles = float(np.exp(rng.uniform(*np.log(rng_c["clearing_cycles"]))))
         duration = cycles / f0
         env = _envelope(n, "rect", int(round(duration / dt)), 0.0, dt)
         dv = _inject(feeder, node, i)
@@ -130,7 +144,7 @@ def make_event(
         size = float(np.abs(i).max())
     elif cause == "motor_start":
         node = int(rng.choice(cust_nodes))
-        target = rng.uniform(0.80, 0.95)
+        target = rng.uniform(*CAUSE_RANGES["motor_start"]["target_pu"])
         z = _z_phase(feeder, np.array([node]), node)[0]
         # balanced locked-rotor current at PF 0.3 lagging, scaled to reach ``target``
         unit = v_pre[node] / np.abs(v_pre[node]) * np.exp(-1j * np.arccos(0.3))
@@ -138,14 +152,14 @@ def make_event(
         scale = (target * un - np.abs(v_pre[node]).mean()) / dv_unit.mean()
         i = unit * max(scale, 0.0)
         size = float(np.abs(i).mean() * 3 * un * 0.85 * 0.9 / 6 / 1e3)  # rated kW
-        tau = rng.uniform(0.8, 2.5)
+        tau = rng.uniform(*CAUSE_RANGES["motor_start"]["tau_s"])
         env = _envelope(n, "exp", int(round(0.2 / dt)), tau, dt)
         duration = 0.2 + tau * np.log(10)  # until the surge has decayed to 10 %
         dv = _inject(feeder, node, i)
         phases = "abc"
     elif cause == "transformer_energising":
         node = 0
-        target = rng.uniform(0.75, 0.93)
+        target = rng.uniform(*CAUSE_RANGES["transformer_energising"]["target_pu"])
         rem = rng.uniform(0.15, 1.0, 3)
         rem[rng.integers(3)] = 1.0
         unit = v_pre[0] / np.abs(v_pre[0]) * np.exp(-1j * np.deg2rad(80)) * rem
@@ -153,7 +167,7 @@ def make_event(
         scale = (1 - target) * un / np.abs(zg)
         i = unit * scale
         dv = np.broadcast_to(-zg * i, v_pre.shape).copy()
-        tau = rng.uniform(0.3, 1.5)
+        tau = rng.uniform(*CAUSE_RANGES["transformer_energising"]["tau_s"])
         env = _envelope(n, "exp", 1, tau, dt)
         duration = tau * np.log(10)
         h2 = rng.uniform(0.1, 0.25)
@@ -163,8 +177,8 @@ def make_event(
         size = float(np.abs(i).max())
     elif cause == "upstream_reclose":
         node = 0
-        dur = rng.uniform(0.3, 2.0)
-        residual = rng.uniform(0.0, 0.05)
+        dur = rng.uniform(*CAUSE_RANGES["upstream_reclose"]["duration_s"])
+        residual = rng.uniform(*CAUSE_RANGES["upstream_reclose"]["residual_pu"])
         dv = v_pre * (residual - 1.0)
         i = np.zeros(3, complex)
         env = _envelope(n, "rect", int(round(dur / dt)), 0.0, dt)

@@ -11,6 +11,12 @@ Source signatures (docs/standards "Harmonics"):
 * ``pv_inverter``: low THD; small 3/5/7 plus switching-frequency sidebands (h ≈ 35-49).
 * ``background``: linear load; only the supply's own 5th/7th/3rd background distortion.
 
+Mixtures: a meter's current is the sum of its loads' currents, so a window tied to the RMS
+timeline carries every source type at its share of the fundamental (``mix``, from the loads
+at that meter and time: ``gridsim.loads.harmonic_shares``), each with its own harmonic phase
+angles (diversity partly cancels). The label ``source_type`` is the source contributing the
+largest harmonic current (√Σ_{h≥2} I_h²); ``background`` when linear load dominates.
+
 Windows follow IEC 61000-4-7: ``n_cycles`` = 10 at 50 Hz, 12 at 60 Hz (≈200 ms, 5 Hz bins),
 ``samples_per_cycle`` samples per cycle (sample rate = samples_per_cycle·f0). Measurement
 noise is white Gaussian at the stated SNR (dB, relative to the signal power).
@@ -60,6 +66,45 @@ def current_spectrum(source: str, rng: np.random.Generator) -> np.ndarray:
     return m
 
 
+def relative_current(
+    src: np.ndarray, mix: np.ndarray | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Complex current spectra relative to the fundamental (n, H_MAX+1) and source labels.
+
+    ``mix`` None: one source per window (``src``). Otherwise ``mix`` (n, len(SOURCE_TYPES))
+    fundamental shares; the label is the type with the largest harmonic current.
+    """
+    n = len(src)
+    h = np.arange(H_MAX + 1)
+    if mix is None:
+        spec = np.stack([current_spectrum(s, rng) for s in src])
+        return spec * np.exp(1j * rng.uniform(0, 2 * np.pi, spec.shape)) * (h > 1) + (h == 1), src
+    shares = np.asarray(mix, float) / np.asarray(mix, float).sum(axis=1, keepdims=True)
+    total = np.zeros((n, H_MAX + 1), complex)
+    harm = np.zeros((n, len(SOURCE_TYPES)))
+    for c, typ in enumerate(SOURCE_TYPES):
+        spec = np.stack([current_spectrum(typ, rng) for _ in range(n)]) * shares[:, c, None]
+        spec[:, 0:2] = 0.0
+        harm[:, c] = np.sqrt((spec**2).sum(axis=1))
+        total += spec * np.exp(1j * rng.uniform(0, 2 * np.pi, spec.shape))
+    total[:, 1] = 1.0
+    # linear load (background) only carries the supply's distortion: it "wins" only where the
+    # non-linear sources together draw less harmonic current than it would
+    return total, np.array(SOURCE_TYPES)[np.argmax(harm, axis=1)]
+
+
+def typical_harmonic_current() -> np.ndarray:
+    """Mean harmonic current √Σ_{h≥2} I_h² per unit fundamental of each type (SOURCE_TYPES
+    order), over 200 draws of ``current_spectrum`` (fixed seed: a property of the models)."""
+    rng = np.random.default_rng(0)
+    return np.array(
+        [
+            np.mean([np.sqrt((current_spectrum(t, rng)[2:] ** 2).sum()) for _ in range(200)])
+            for t in SOURCE_TYPES
+        ]
+    )
+
+
 def thd_from_magnitudes(mag: np.ndarray, h_max: int = 40) -> float:
     """THD (%) = √(Σ_{h=2..h_max} U_h²) / U_1 × 100 (IEC 61000-4-7, EN 50160)."""
     return float(np.sqrt(np.sum(mag[2 : h_max + 1] ** 2)) / mag[1] * 100.0)
@@ -99,6 +144,7 @@ def generate_windows(
     samples_per_cycle: int = 128,
     snr_db: tuple[float, float] = (30.0, 60.0),
     chunk: int = 5000,
+    mix: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Voltage and current waveform windows with true source type and true THD.
 
@@ -110,6 +156,8 @@ def generate_windows(
         weights: source-type weights.
         samples_per_cycle: sample rate = samples_per_cycle·f0.
         snr_db: range of measurement SNR drawn per window.
+        mix: (n, len(SOURCE_TYPES)) fundamental shares of the source types per window (a
+            mixture tied to the loads); None draws one source per window from ``weights``.
 
     Returns:
         arrays: ``voltage``/``current`` int16 (n, samples) with per-window float32 scales
@@ -138,7 +186,8 @@ def generate_windows(
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
         m = b - a
-        mi = np.stack([current_spectrum(s, rng) for s in src[a:b]]) * i1_amps[a:b, None]
+        rel, src[a:b] = relative_current(src[a:b], None if mix is None else mix[a:b], rng)
+        mi = np.abs(rel) * i1_amps[a:b, None]
         zr = np.where(triplen[None], z0[a:b, None].real, z1[a:b, None].real)
         zx = np.where(triplen[None], z0[a:b, None].imag, z1[a:b, None].imag)
         zh = np.abs(zr + 1j * h[None] * zx)
@@ -148,7 +197,7 @@ def generate_windows(
         bg[:, 5] = rng.uniform(0.005, 0.02, m) * un
         bg[:, 7] = rng.uniform(0.002, 0.01, m) * un
         bg[:, 3] = rng.uniform(0.001, 0.005, m) * un
-        ph_i = rng.uniform(0, 2 * np.pi, (m, H_MAX + 1))
+        ph_i = np.angle(rel)
         ph_b = rng.uniform(0, 2 * np.pi, (m, H_MAX + 1))
         # complex sum of source-caused and background voltage harmonics
         cv = mv * np.exp(1j * ph_i) + np.where(h[None] > 1, bg * np.exp(1j * ph_b), 0)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from gridsim.network import PHASES, TRAINING_FEEDER, GridSettings, build_feeder
 from gridsim.scenarios import BLOCK_HOURS
-from gridsim.sensors import apply_noise
+from gridsim.sensors import apply_noise, quantise
 from gridsim.simulate import simulate
 
 
@@ -55,7 +55,9 @@ def iter_live_readings(
     while True:
         res = simulate(fd, [scenario], t_sim, step_s, seed + block)
         rng = np.random.default_rng(seed + 7919 * (block + 1))
-        v, i, p, q = apply_noise(res.v, res.i, res.p, res.q, rng)
+        v, i, p, q = quantise(
+            *apply_noise(res.v, res.i, res.p, res.q, rng, fd.meters.accuracy_class.to_numpy())
+        )
         sec = ((res.times - res.times[0]).total_seconds().to_numpy()).astype(int)
         f = res.freq.frequency_hz.to_numpy()[sec]
         for k, ts in enumerate(res.times):

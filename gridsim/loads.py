@@ -3,7 +3,8 @@
 * Demand: BDEW standard load profiles H0 (households), G0 (commerce), L0 (agriculture) from
   demandlib (15-min, offline), scaled to each customer's annual energy, interpolated to the
   fine step and given per-customer variation: a lognormal AR(1) factor (τ ≈ 10 min) plus
-  Poisson appliance switching (≈2 kW for 2-10 min). The 15-min means stay on the profile.
+  Poisson appliance switching as rectangular steps (``gridsim.appliances``: kettle, oven,
+  washing machine, ... 0.7-3 kW for 2-60 min).
 * Customer types (labels for clustering): ``base_load`` (large always-on share, smooth),
   ``peak_shaver`` (home battery clips net demand above 1.5 kW and absorbs PV surplus, ≤3 kW),
   ``flexible`` (EV charging deferred to 23:00+), ``critical`` (G0/L0 business, low PF).
@@ -12,9 +13,13 @@
   cloud enhancement for broken clouds) × performance ratio 0.85, unity power factor.
 * EV: 7.4 kW single-phase sessions, 6-20 kWh, arrival ~N(18:30, 2 h) or synchronised
   17:30-19:00 (scenario), deferred for ``flexible`` customers.
+* AC: per-K draw above 24 °C, capped at each unit's rating (2-5 kW); heat waves add
+  units (``ac_extra_adoption``, portable units bought for the heat).
 * Ambient temperature: seasonal mean + diurnal sine + AR(1) day anomaly + scenario offset.
 
-Power factors (lagging, Q > 0, load convention): H0 0.97, G0 0.93, L0 0.90, EV 0.99, AC 0.85.
+Power factors (lagging, Q > 0, load convention) are drawn per customer: base load from
+``customers.power_factor`` (``gridsim.network.PF_RANGE`` by profile), AC 0.80-0.95 per unit;
+EV chargers 0.99 (active PFC); appliances by type (``gridsim.appliances``).
 """
 
 from __future__ import annotations
@@ -26,13 +31,20 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from gridsim.appliances import appliance_steps
+from gridsim.harmonics import SOURCE_TYPES
 from gridsim.network import PHASES, Feeder
 from gridsim.scenarios import Scenario
 
 _PF = {"h0": 0.97, "g0": 0.93, "l0": 0.90}
 _TAN = {k: np.tan(np.arccos(v)) for k, v in _PF.items()}
 _TAN_EV = np.tan(np.arccos(0.99))
-_TAN_AC = np.tan(np.arccos(0.85))
+_PF_AC = (0.80, 0.95)
+# harmonic composition of the base load by profile: electronic (SMPS/LED) share range and
+# motor-drive share (docs/simulator.md "Harmonics")
+_ELECTRONIC_SHARE = {"h0": (0.15, 0.4), "g0": (0.2, 0.4), "l0": (0.05, 0.15)}
+_DRIVE_SHARE = {"h0": 0.0, "g0": 0.15, "l0": 0.35}
+_AC_RATED_W = (2000.0, 5000.0)
 # clear-sky index regimes: (mean, AR std per step) for clear, mixed, overcast, broken
 _REGIMES = ((0.97, 0.02), (0.65, 0.18), (0.25, 0.08), (None, None))  # (mean, std)
 
@@ -44,6 +56,9 @@ class CustomerLoads:
     s: np.ndarray  # (n_customers, T) complex
     p_pv: np.ndarray  # (n_customers, T) W generated (>= 0)
     p_ev: np.ndarray  # (n_customers, T) W EV charging
+    p_ac: np.ndarray  # (n_customers, T) W air conditioning
+    p_appliance: np.ndarray  # (n_customers, T) W appliance steps
+    p_by_source: np.ndarray  # (n_customers, len(SOURCE_TYPES), T) float32 W by harmonic source type
     ambient_c: np.ndarray  # (T,)
     kc: np.ndarray  # (T,) clear-sky index
     pv_bias_phase: str  # phase favoured by unbalanced-PV scenarios
@@ -158,25 +173,24 @@ def simulate_customers(
     p_load = base * _ar_lognormal(n, t, dt_s, sigma, rng)
     always_on = np.where(ctype == "base_load", rng.uniform(300, 600, n), 0.0)
     p_load = p_load * np.where(ctype == "base_load", 0.7, 1.0)[:, None] + always_on[:, None]
-    # Poisson appliance switching, rate follows the profile shape (~0.4/h at mean load)
-    rate = 0.4 / 3600 * dt_s * prof / prof.mean(axis=1, keepdims=True)
-    starts = (rng.random((n, t)) < rate).astype(float)
-    dur = max(1, int(round(360 / dt_s)))
-    appl = lfilter(np.ones(dur), [1.0], starts, axis=1).clip(0, 2) * 2000.0
-    p_load = p_load + np.where(ctype == "base_load", 0.3, 1.0)[:, None] * appl
-    tan_load = np.array([_TAN[p] for p in cust.slp_profile])[:, None]
-    q_load = p_load * tan_load
+    # Poisson appliance switching, rate follows the profile shape (~0.2/h at mean load: with
+    # the catalogue's ≈ 0.43 kWh per use, ≈ 85 W on average, the energy of the former model);
+    # base-load customers switch less (their variation is in the always-on share)
+    rate = 0.2 / 3600 * dt_s * prof / prof.mean(axis=1, keepdims=True)
+    rate = rate * np.where(ctype == "base_load", 0.3, 1.0)[:, None]
+    p_appl, q_appl, _ = appliance_steps(rate, dt_s, rng)
+    q_load = p_load * _base_tan(cust)[:, None] + q_appl
+    p_base = p_load
+    p_load = p_load + p_appl
 
     # air conditioning above 24 °C, occupied hours 10-23 local
     local_h = (np.asarray(times.hour) + np.asarray(times.minute) / 60 + utc_off) % 24
     occ = ((local_h >= 10) & (local_h <= 23)).astype(float)
-    p_ac = (
-        cust.has_ac.to_numpy()[:, None]
-        * drv("ac_kw_per_k")[None]
-        * 1e3
-        * np.clip(amb - 24.0, 0, None)[None]
-        * occ[None]
-    )
+    ac_rated = rng.uniform(*_AC_RATED_W, n)[:, None]
+    tan_ac = np.tan(np.arccos(rng.uniform(*_PF_AC, n)))[:, None]
+    has_ac = cust.has_ac.to_numpy()[:, None] | (rng.random(n)[:, None] < drv("ac_extra_adoption")[None])
+    ac_demand = drv("ac_kw_per_k")[None] * 1e3 * np.clip(amb - 24.0, 0, None)[None]
+    p_ac = has_ac * np.minimum(ac_demand, ac_rated) * occ[None]
 
     # PV
     import pvlib
@@ -230,15 +244,62 @@ def simulate_customers(
             p_ev[c, m] = ev_kw[b] * 1e3
 
     p_net = p_load + p_ac + p_ev - p_pv
-    q_net = q_load + p_ac * _TAN_AC + p_ev * _TAN_EV
+    q_net = q_load + p_ac * tan_ac + p_ev * _TAN_EV
     # peak shavers: battery clips demand above 1.5 kW and absorbs PV surplus (<= 3 kW)
     ps = (ctype == "peak_shaver")[:, None]
     shaved = np.where(p_net > 1500, np.maximum(1500, p_net - 3000), p_net)
     shaved = np.where(shaved < 0, np.minimum(0, shaved + 3000), shaved)
     p_net = np.where(ps, shaved, p_net)
     return CustomerLoads(
-        s=p_net + 1j * q_net, p_pv=p_pv, p_ev=p_ev, ambient_c=amb, kc=kc, pv_bias_phase=bias_phase
+        s=p_net + 1j * q_net,
+        p_pv=p_pv,
+        p_ev=p_ev,
+        p_ac=p_ac,
+        p_appliance=p_appl,
+        p_by_source=power_by_source(cust.slp_profile.to_numpy(), p_base, p_appl, p_ac + p_ev, p_pv, rng),
+        ambient_c=amb,
+        kc=kc,
+        pv_bias_phase=bias_phase,
     )
+
+
+def power_by_source(
+    slp: np.ndarray,
+    base_w: np.ndarray,
+    appliance_w: np.ndarray,
+    drive_w: np.ndarray,
+    pv_w: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Each customer's load split by harmonic source type (``SOURCE_TYPES`` order), W.
+
+    Base load: an electronic share per customer (SMPS, LED: ``_ELECTRONIC_SHARE`` by profile),
+    a motor-drive share for commerce and farms (``_DRIVE_SHARE``), the rest linear
+    (``background``); appliance steps are resistive or motor loads (linear); AC compressors
+    and EV chargers are power-electronic drives; PV is the inverter.
+    """
+    n = len(slp)
+    lo = np.array([_ELECTRONIC_SHARE[p][0] for p in slp])
+    hi = np.array([_ELECTRONIC_SHARE[p][1] for p in slp])
+    elec = rng.uniform(lo, hi)[:, None]
+    drive = np.array([_DRIVE_SHARE[p] for p in slp])[:, None]
+    out = np.empty((n, len(SOURCE_TYPES), base_w.shape[1]), np.float32)
+    parts = {
+        "background": base_w * (1 - elec - drive) + appliance_w,
+        "six_pulse_drive": base_w * drive + drive_w,
+        "smps_led": base_w * elec,
+        "pv_inverter": pv_w,
+    }
+    for c, typ in enumerate(SOURCE_TYPES):
+        out[:, c] = np.clip(parts[typ], 0.0, None)
+    return out
+
+
+def _base_tan(cust: pd.DataFrame) -> np.ndarray:
+    """tan φ of each customer's base load: its own power factor, else its profile's typical one."""
+    if "power_factor" in cust:
+        return np.tan(np.arccos(cust.power_factor.to_numpy(float)))
+    return np.array([_TAN[p] for p in cust.slp_profile])
 
 
 def node_injections(feeder: Feeder, s_cust: np.ndarray) -> np.ndarray:

@@ -51,6 +51,14 @@ _Z0_OVER_Z1 = 4.0
 # MV short-circuit power (MVA) and R/X assumed where the network does not state them.
 _DEFAULT_S_SC_MVA = 100.0
 _DEFAULT_RX = 0.1
+# Transformer rating (MVA) used instead of the network's own: sized like a rural utility
+# would for today's load (IEC 60076-1 R10 sizes 200 and 250 kVA), so the EV-evening and heat-wave
+# scenarios overload it (docs/simulator.md, "Transformer sizing"; measured there).
+_TRAFO_SN_MVA = {"kerber_dorfnetz": 0.2, "ieee_european_lv": 0.25}
+# Displacement power factor of each customer's base load, drawn per customer (lagging):
+# (low, high) of a uniform draw by standard load profile (households are mostly resistive and
+# electronic; commerce and farms have motors).
+PF_RANGE = {"h0": (0.92, 0.995), "g0": (0.85, 0.97), "l0": (0.78, 0.93)}
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,12 @@ def _prepare_net(name: str, settings: GridSettings):
     for col, val in (("mag0_percent", 100.0), ("mag0_rx", 0.0), ("si0_hv_partial", 0.9)):
         if col not in tr or tr[col].isna().all():
             tr[col] = val
+    if name in _TRAFO_SN_MVA:
+        # uk and ukr stay (per unit), so the short-circuit impedance scales with 1/Sn
+        scale = _TRAFO_SN_MVA[name] / float(tr.sn_mva.iat[0])
+        tr["sn_mva"] = _TRAFO_SN_MVA[name]
+        if "pfe_kw" in tr:
+            tr["pfe_kw"] = tr.pfe_kw * scale
     tr["vector_group"] = "Dyn"
     tr["shift_degree"] = 0.0
     return net, lv_bus
@@ -235,6 +249,19 @@ def _customers(name: str, net, rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
+def _power_factors(slp: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Base-load displacement power factor per customer, uniform in its profile's range."""
+    lo = np.array([PF_RANGE[p][0] for p in slp])
+    hi = np.array([PF_RANGE[p][1] for p in slp])
+    return rng.uniform(lo, hi).round(4)
+
+
+def _accuracy_classes(kind: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """IEC 62053 class index per meter: CT-operated network meters class 0.5 (-22, 0.5S);
+    customer meters class 1 (-21) for 60 %, class 0.5 for the rest (newer installations)."""
+    return np.where((kind == "customer") & (rng.random(len(kind)) < 0.6), 1.0, 0.5)
+
+
 def build_feeder(
     name: str = TRAINING_FEEDER,
     settings: GridSettings | None = None,
@@ -253,9 +280,11 @@ def build_feeder(
         ``Feeder``. ``feeder.net`` is a pandapower net rescaled to the settings, with
         zero-sequence data filled in so ``pandapower.runpp_3ph`` runs on it.
         ``feeder.customers`` columns: customer, bus, phase, customer_type, slp_profile,
-        annual_kwh, pv_kwp, has_ev, has_battery, has_ac, node, meter_id, metered.
+        annual_kwh, pv_kwp, has_ev, has_battery, has_ac, power_factor, node, meter_id,
+        metered.
         ``feeder.meters`` columns: meter_id, kind (transformer | feeder_head | customer),
-        node, head, customer, rated_current_a, nominal_voltage, nominal_frequency.
+        node, head, customer, rated_current_a, nominal_voltage, nominal_frequency,
+        accuracy_class (IEC 62053 class index, %).
     """
     settings = settings or GridSettings()
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7, FEEDERS.index(name)]))
@@ -378,6 +407,14 @@ def build_feeder(
     meters = pd.DataFrame(rows)
     meters["nominal_voltage"] = settings.nominal_voltage
     meters["nominal_frequency"] = settings.nominal_frequency
+    # a stream of their own, so the customers and metered set above stay those of the seed
+    rng_var = np.random.default_rng(np.random.SeedSequence([seed, 8, FEEDERS.index(name)]))
+    meters["accuracy_class"] = _accuracy_classes(meters.kind.to_numpy(), rng_var)
+    cust.insert(
+        cust.columns.get_loc("has_ac") + 1,
+        "power_factor",
+        _power_factors(cust.slp_profile.to_numpy(), rng_var),
+    )
 
     return Feeder(
         name=name,

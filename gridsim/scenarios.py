@@ -24,6 +24,7 @@ class Scenario:
     load_scale: float = 1.0  # multiplies the BDEW standard-load-profile energy
     ambient_offset_c: float = 0.0  # °C added to the seasonal ambient series
     ac_kw_per_k: float = 0.25  # air-conditioning draw per K above 24 °C (customers with AC)
+    ac_extra_adoption: float = 0.0  # fraction of customers without AC who run one (portable)
     pv_scale: float = 1.0  # multiplies installed kWp
     pv_extra_adoption: float = 0.0  # fraction of non-PV customers given PV
     pv_phase_bias: float = 0.0  # 0..1: extra PV concentrated on one phase (unbalanced PV)
@@ -113,9 +114,10 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("custom", "Normal drivers; override any field with scenarios.custom(**kw)."),
         Scenario(
             "heat_wave",
-            "Heat wave: +10 °C ambient, air-conditioning load, transformer runs hot.",
-            ambient_offset_c=10.0,
+            "Heat wave: +14 °C ambient, air conditioning in most homes, transformer overloaded and hot.",
+            ambient_offset_c=14.0,
             ac_kw_per_k=0.6,
+            ac_extra_adoption=0.7,
             load_scale=1.15,
             cloud_regimes=(0.8, 0.2, 0.0, 0.0),
         ),

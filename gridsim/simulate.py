@@ -17,6 +17,7 @@ from gridsim.loads import node_injections, simulate_customers
 from gridsim.network import PHASES, Feeder
 from gridsim.powerflow import node_currents, solve_timeseries
 from gridsim.scenarios import BLOCK_HOURS, Scenario, get
+from gridsim.setpoints import draw_setpoints, tap_positions
 
 READING_COLUMNS = (
     ["meter_id", "timestamp"]
@@ -49,6 +50,7 @@ class SimResult:
     node_v: np.ndarray  # (n_nodes, 3, T) complex V
     node_s: np.ndarray  # (n_nodes, 3, T) complex VA
     tap_steps: list = field(default_factory=list)  # (step index, Δpu)
+    tap_pu: np.ndarray | None = None  # (T,) busbar set-point at the present tap (pu)
     oscillations: list = field(default_factory=list)  # (i0, i1, node, affected meter mask)
     concentrated: list = field(default_factory=list)  # (i0, i1, node, phase)
     open_phases: list = field(default_factory=list)  # (i0, i1, head, phase)
@@ -56,6 +58,7 @@ class SimResult:
     pv_bias: np.ndarray | None = None  # (T,) unbalanced-PV driver
     pv_bias_phase: str = "a"
     pv_frac: np.ndarray | None = None  # (T,) PV output / installed
+    p_by_source: np.ndarray | None = None  # (n_customers, n_source_types, T) W (harmonics)
 
 
 def _poisson_times(
@@ -106,8 +109,16 @@ def simulate(
     step_s: int = 60,
     seed: int = 0,
     rms_events: bool = True,
+    setpoint_range_pu: tuple[float, float] | None = None,
+    with_losses: bool = True,
 ) -> SimResult:
-    """Simulate ``len(scenarios)`` blocks of ``BLOCK_HOURS`` h at ``step_s`` resolution."""
+    """Simulate ``len(scenarios)`` blocks of ``BLOCK_HOURS`` h at ``step_s`` resolution.
+
+    ``setpoint_range_pu``: draw each block's busbar set-point in this range
+    (``gridsim.setpoints``); None keeps ``feeder.settings.source_pu`` throughout.
+    ``with_losses`` False skips the loss breakdown (``losses`` = {}), the costliest part
+    of a 1-s run.
+    """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
     scen = [get(s) if isinstance(s, str) else s for s in scenarios]
     n_blocks = len(scen)
@@ -121,19 +132,22 @@ def simulate(
     def rate(attr: str) -> np.ndarray:
         return np.array([getattr(s, attr) for s in scen], float)
 
-    # MV voltage: slow AR drift ±0.5 % plus on-load tap steps of ±1.25 %
+    # busbar voltage: set-point and tap position (per block) plus slow MV drift (AR, ±0.5 %)
     from scipy.signal import lfilter
 
     phi = np.exp(-step_s / 3600.0)
-    e = feeder.settings.source_pu + 0.005 * lfilter([np.sqrt(1 - phi**2)], [1, -phi], rng.normal(0, 1, t_n))
-    taps = []
-    for k in _poisson_times(rate("tap_step_rate"), block, step_s, rng):
-        d = 0.0125 * rng.choice([-1, 1])
-        dur = int(rng.uniform(1, 6) * 3600 / step_s)
-        e[k : k + dur] += d
-        taps.append((k, d))
-        if k + dur < t_n:
-            taps.append((k + dur, -d))
+    drift = 0.005 * lfilter([np.sqrt(1 - phi**2)], [1, -phi], rng.normal(0, 1, t_n))
+    if setpoint_range_pu is None:
+        setpoints = np.full(n_blocks, feeder.settings.source_pu)
+        rng_pu = (-np.inf, np.inf)
+    else:
+        setpoints, rng_pu = draw_setpoints(n_blocks, rng, setpoint_range_pu), setpoint_range_pu
+    ops = [
+        (k, int(rng.uniform(1, 6) * 3600 / step_s), int(rng.choice([-1, 1])))
+        for k in _poisson_times(rate("tap_step_rate"), block, step_s, rng)
+    ]
+    tap_pu, taps = tap_positions(setpoints, block, ops, rng_pu)
+    e = tap_pu + drift
     # concentrated single-phase loads (hours) and oscillating (hunting) 3-phase loads
     conc, osc = [], []
     for k in _poisson_times(rate("concentrated_load_rate"), block, step_s, rng):
@@ -195,7 +209,7 @@ def simulate(
     V, Im, P, Q, i_node = meter_quantities(feeder, v, s_eff, loads.s, supplied)
     from gridsim.powerflow import losses as _losses
 
-    loss = _losses(feeder, i_node, v[0])
+    loss = _losses(feeder, i_node, v[0]) if with_losses else {}
     m = feeder.meters
     sup_m = np.stack([supplied[row.node] for row in m.itertuples()])
     for k, row in enumerate(m.itertuples()):
@@ -203,7 +217,9 @@ def simulate(
             ph = PHASES.index(feeder.customers.phase.at[row.customer])
             sup_m[k] = supplied[row.node, ph][None]
 
-    # frequency at 1 s
+    # frequency at 1 s: its own random stream, so changes to the load and event draws above
+    # do not move the trips
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 13]))
     n_sec = t_n * step_s
     sec_block = (np.arange(n_sec) // (BLOCK_HOURS * 3600)).astype(int)
     trips = []
@@ -241,6 +257,7 @@ def simulate(
         node_v=v,
         node_s=s_eff,
         tap_steps=taps,
+        tap_pu=tap_pu,
         oscillations=osc,
         concentrated=conc,
         open_phases=opens,
@@ -248,4 +265,5 @@ def simulate(
         pv_bias=bias,
         pv_bias_phase=loads.pv_bias_phase,
         pv_frac=pv_frac,
+        p_by_source=loads.p_by_source,
     )

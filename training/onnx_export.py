@@ -30,6 +30,20 @@ TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 XGB_OPSET = 15
 
 
+def float32_at_or_below(threshold: float) -> float:
+    """The largest float32 ≤ ``threshold``: the split value an ONNX tree node needs to agree
+    with scikit-learn's. scikit-learn compares a float32 feature with a float64 threshold
+    (``x <= t`` in double); ONNX Runtime compares float32 with float32. Rounding t to the
+    nearest float32 can round it up onto a feature value just above it, and a row with
+    exactly that value (quantised readings land there often) then goes left in ONNX, right in
+    scikit-learn. With the threshold rounded down, for every float32 x, x <= t ⟺ x <= t32.
+    (skl2onnx does the same for the trees it converts: ``sklearn_threshold``.)"""
+    t32 = np.float32(threshold)
+    if t32 > threshold:
+        t32 = np.nextafter(t32, np.float32(-np.inf))
+    return float(t32)
+
+
 def _final_estimator(estimator: Any) -> Any:
     steps = getattr(estimator, "steps", None)
     return steps[-1][1] if steps else estimator

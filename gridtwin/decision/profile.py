@@ -17,7 +17,10 @@ type-revealing features are taken in the *dark window* 21:00–03:00 UTC, when P
 all year round for European longitudes (−10° … +30°): the reactive-to-active ratio tan φ
 (business G0/L0 loads run at PF 0.90–0.93, households at 0.97), the smoothness of the
 always-on base load, and the night peak (deferred EV charging) and overall peak (a battery
-peak-shaver clips net demand).
+peak-shaver clips net demand). Each customer has its own power factor (H0 0.92-0.995, G0
+0.85-0.97, L0 0.78-0.93) and appliance steps carry their own, so the pooled tan φ and |ΔP| of
+a night are pulled by whichever appliance ran; the `*_med` and `base_share_dark` features take
+the median or minimum over the six dark hours instead, which one appliance run cannot move.
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ FEATURE_NAMES = (
     "peak_kw",  # largest bucket mean at any hour (kW)
     "mean_dark_kw",  # mean dark-window bucket power (kW)
     "log_mean_dark_kw",  # ln(max(mean_dark_kw, 0.05)) (scale-free night base)
+    # Robust to appliance steps (kettle, oven, ... 0.7-3 kW for minutes): a step lands in one
+    # or two dark hours, so a median / minimum over the six dark hours ignores it, where the
+    # pooled sums above take it in whole.
+    "tan_phi_dark_med",  # median over dark hours of the hour's Σ Q / Σ P (–)
+    "variability_dark_med",  # median over dark hours of the hour's mean |ΔP| / (mean P + 0.1 kW) (–)
+    "base_share_dark",  # lowest dark-hour mean P / (mean P + 0.1 kW): always-on share (–)
 )
 
 
@@ -112,7 +121,7 @@ def aggregate_bucket_means(bucket: np.ndarray, p_w: np.ndarray, q_var: np.ndarra
 
 
 def profile_features(aggs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Clustering features (n, 6) in `FEATURE_NAMES` order and the dark-bucket count (n,).
+    """Clustering features (n, 9) in `FEATURE_NAMES` order and the dark-bucket count (n,).
 
     Rows without enough dark-window history get NaN features (the caller reports cold start).
     """
@@ -130,12 +139,28 @@ def profile_features(aggs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     peak_dark = np.max(np.where(blk["n"][:, dark] > 0, blk["p_max"][:, dark], -np.inf), axis=1) / 1e3
     peak = np.max(np.where(blk["n"] > 0, blk["p_max"], -np.inf), axis=1) / 1e3
     log_mean = np.log(np.clip(mean_dark_kw, 0.05, None))
-    feats = np.column_stack([tan_dark, var_dark, peak_dark, peak, mean_dark_kw, log_mean])
+    feats = np.column_stack(
+        [tan_dark, var_dark, peak_dark, peak, mean_dark_kw, log_mean, *_robust(blk, mean_dark_kw)]
+    )
     # Cold start: every dark hour needs MIN_DARK_BUCKETS buckets before the profile is trusted.
     enough = (blk["n"][:, dark] >= MIN_DARK_BUCKETS).all(axis=1)
     feats[~enough] = np.nan
     feats[~np.isfinite(feats)] = np.nan
     return feats, n_dark
+
+
+def _robust(blk: dict[str, np.ndarray], mean_dark_kw: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Hour-wise dark-window features (median / minimum over the dark hours), see FEATURE_NAMES."""
+    dark = list(DARK_HOURS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = np.where(blk["n"][:, dark] > 0, blk["n"][:, dark], np.nan)
+        p_kw = blk["p_sum"][:, dark] / n / 1e3
+        p_sum = blk["p_sum"][:, dark]
+        tan_h = np.clip(blk["q_sum"][:, dark] / np.where(np.abs(p_sum) > 0, p_sum, np.nan), -0.5, 1.5)
+        d_n = np.where(blk["d_n"][:, dark] > 0, blk["d_n"][:, dark], np.nan)
+        var_h = blk["d_sum"][:, dark] / d_n / 1e3
+        norm = np.abs(mean_dark_kw) + 0.1
+        return np.median(tan_h, axis=1), np.median(var_h, axis=1) / norm, np.min(p_kw, axis=1) / norm
 
 
 # Redis: one hash per meter; the script updates every meter of a batch in one round trip.

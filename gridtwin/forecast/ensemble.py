@@ -1,7 +1,9 @@
 """The fitted forecaster at inference: members combined by per-horizon weights, with intervals.
 
 Non-negative per-horizon weights (summing to one) and split-conformal residual bounds are
-fitted on validation forecasts (``training/forecast/ensemble.py``). A ``short`` lag model
+fitted on validation forecasts (``training/forecast/ensemble.py``). The weekly seasonal naive
+is a weighted column too (the last one): where it forecasts validation better than the fitted
+members, the ensemble can lean on it instead of being worse than its own baseline. A ``short`` lag model
 (season = one day) serves series with less than the full ensemble's history.
 """
 
@@ -28,9 +30,19 @@ class Forecast:
     upper: np.ndarray
 
 
+NAIVE = "naive"  # the weekly seasonal naive's column, after the members'
+
+
+def weighted_columns(members: tuple[str, ...], weights: np.ndarray) -> tuple[str, ...]:
+    """The forecasts ``weights``' columns weigh: the members, then the weekly naive (models
+    registered before the naive had a column have (H, M) weights)."""
+    return (*members, NAIVE)[: weights.shape[1]]
+
+
 def combine(preds: dict[str, np.ndarray], members: tuple[str, ...], weights: np.ndarray) -> np.ndarray:
-    """Ensemble point forecast (n, H): per horizon, Σ_m weights[h, m] · preds[m][:, h]."""
-    stack = np.stack([preds[m] for m in members], axis=-1)  # (n, H, M)
+    """Ensemble point forecast (n, H): per horizon, Σ_c weights[h, c] · preds[c][:, h] over
+    ``weighted_columns`` (the members, then the weekly naive)."""
+    stack = np.stack([preds[m] for m in weighted_columns(members, weights)], axis=-1)  # (n, H, C)
     return np.einsum("nhm,hm->nh", stack, weights)
 
 
@@ -57,7 +69,7 @@ class ForecastModel:
     lstm: LSTMMember | None = None
     prophet: ProphetMember | None = None
     short: LagModel | None = None
-    weights: np.ndarray | None = None  # (H, M) over cfg.members
+    weights: np.ndarray | None = None  # (H, M + 1) over cfg.members, then the weekly naive
     bounds: np.ndarray | None = None  # (H, 2) conformal residual quantiles (z units)
     short_bounds: np.ndarray | None = None
     validation: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +96,6 @@ class ForecastModel:
             lower, upper = point + self.short_bounds[:, 0], point + self.short_bounds[:, 1]
             return Forecast(self.cfg.horizons, {"short": point}, point, lower, upper)
         preds = {m: from_model(self.member(m).predict(track, origins), self.cfg) for m in self.cfg.members}
+        preds[NAIVE] = SeasonalNaive(self.cfg).predict(raw, origins)
         point = combine(preds, self.cfg.members, self.weights)
-        preds["naive"] = SeasonalNaive(self.cfg).predict(raw, origins)
         return Forecast(self.cfg.horizons, preds, point, point + self.bounds[:, 0], point + self.bounds[:, 1])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gridtwin.assets import Equipment
+from gridtwin.decision.dispatch import forecasts
 from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.registry import load_entry
 from gridtwin.serving.model import ModelConfig
@@ -59,10 +60,18 @@ def test_dispatch_only_of_registered_equipment_and_only_when_material(quick_regi
         "optimal_dispatch", quick_registry, dispatch_lp_budget_ms=10_000, min_savings_eur_per_h=1000
     )
     out = idle.predict(with_register(batch(rows), idle.name))
-    for o in out:
+    # With battery and genset idle the grid settles the balance of demand and community PV:
+    # grid + (PV available - curtailed) = demand. A sunny hour with PV above the transformer's
+    # demand exports (grid_import_kw < 0, reverse power flow), at most the DSO export limit.
+    t_s = np.array([r.timestamp.seconds for r in batch(rows).readings], float)
+    demand_kw, pv_kw, _ = forecasts(idle.params, t_s, rows["active_power_total_w"].to_numpy() / 1e3)
+    for o, dem, pv in zip(out, demand_kw[:, 0], pv_kw[:, 0], strict=True):
         assert o.info.severity == pb.NORMAL and "below the 1000/h materiality threshold" in o.info.detail
         d = o.dispatch_recommendation
-        assert d.battery_kw == 0 and d.genset_kw == 0 and o.cost_savings == 0 and d.grid_import_kw >= 0
+        assert d.battery_kw == 0 and d.genset_kw == 0 and o.cost_savings == 0
+        assert d.grid_import_kw + pv - d.pv_curtailment_kw == pytest.approx(dem, abs=1e-6)
+        assert -idle.params.export_max_kw - 1e-9 <= d.grid_import_kw
+        assert d.grid_import_kw >= 0 or pv > dem  # export only from a PV surplus
 
 
 def test_dispatch_without_the_register_says_so(quick_registry) -> None:

@@ -14,8 +14,14 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
-# docs/lifecycle.md states it: 2820 and 2880 readings measured on seeds 5 and 11 (12 meters).
-TAP_FLAGGED_WITHIN_READINGS = 3000
+# docs/lifecycle.md states it: 9720 and 12480 readings measured on seeds 11 and 5 (12 meters,
+# 48 h before the tap). It was 3000 while the training feeder had one fixed busbar set-point
+# (1.02 pu): its voltages' 99 % quantile was 1.034 pu, so the whole tapped feed (≈ 1.054 pu)
+# left the reference. The training data now draws a set-point per 6-h block in 0.95–1.06 pu
+# (normal operation; the reference covers it: 99 % quantile 1.059 pu), so only the tapped
+# readings above the top of normal operation count, and a day window takes longer to fill.
+TAP_FLAGGED_WITHIN_READINGS = 12_500
+TAP_HOURS = 24.0  # > 12 500 readings of 12 meters (17.4 h)
 
 
 def test_unchanged_feed_rarely_drifts_and_a_tap_change_is_flagged():
@@ -24,7 +30,7 @@ def test_unchanged_feed_rarely_drifts_and_a_tap_change_is_flagged():
     cfg = WindowSettings.from_env()
     assert cfg.window_s == 86400, "the test measures the default window"
     ref = reference_of("voltage_anomaly", str(ROOT / "registry"))
-    figures = measure(ref, cfg, 12, 48.0, 5.0, 11, "voltage_anomaly", str(ROOT / "registry"))
+    figures = measure(ref, cfg, 12, 48.0, TAP_HOURS, 11, "voltage_anomaly", str(ROOT / "registry"))
     assert figures["windows_judged"] >= 24 * 12  # a day of 5-min steps
     assert figures["false_drift_share"] <= 0.01, figures
     assert figures["tap_flagged_after_readings"] is not None, figures

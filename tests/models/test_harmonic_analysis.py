@@ -35,9 +35,18 @@ def test_thd_bands():
 def test_registered_manifest(quick_registry):
     entry = load_entry("harmonic_analysis", quick_registry)
     m = entry.manifest["metrics"]
-    assert m["source_accuracy_30_35db"]["value"] >= 0.90
-    assert m["source_accuracy_30_35db"]["value"] > m["source_accuracy_30_35db"]["baseline"]
-    assert m["source_accuracy_30_35db"]["goal"] == ">= 0.95"
+    low = m["source_accuracy_30_35db"]
+    assert low["value"] >= 0.90 and low["goal"] == ">= 0.95"
+    assert low["value"] >= low["baseline"]  # never below always-majority
+    if low["assessable"]:
+        assert low["value"] > low["baseline"]
+    else:
+        # One source class among the 30-35 dB test windows: the majority baseline is perfect
+        # and cannot be beaten, so the manifest says so instead of "missed" or "met".
+        assert low["baseline"] == 1.0 and low["goal_met"] is None
+        assert low["verdict"].startswith("not assessable: ") and "one class" in low["verdict"]
+    # Discrimination is judged over all SNRs, whatever the low-SNR subset holds.
+    assert m["source_accuracy"]["value"] > m["source_accuracy"]["baseline"]
     assert m["thd_estimate_mae_pp"]["value"] <= m["thd_estimate_mae_pp"]["baseline"] + 1e-9
     # The registry records the serving latency; its budget is measured by bench/, not asserted here.
     assert {"single_row_ms_p50", "batch_1000_ms"} <= set(entry.manifest["latency"])

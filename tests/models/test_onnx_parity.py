@@ -131,6 +131,33 @@ def test_phase_imbalance_tree_with_missing_values(rows, tmp_path) -> None:
     np.testing.assert_allclose(got, tree.predict_proba(xb), atol=1e-5)
 
 
+def test_tree_rows_at_the_float32_neighbours_of_every_split(tmp_path) -> None:
+    """Readings quantised to 0.1 V: a best-split threshold is the midpoint of two float32
+    values, and rounding it to the nearest float32 can land on the upper one. Rows holding,
+    at each split's feature, the float32 at-or-below and just above its threshold reach the
+    same leaves in ONNX Runtime as in scikit-learn (skl2onnx rounds split values down, as
+    our isolation-forest exporter does)."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    from training.onnx_export import float32_at_or_below
+
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(230.0, 4.0, size=(4000, 3)), 1)
+    y = x[:, 0] - 0.5 * x[:, 1] + rng.normal(0, 0.5, len(x))
+    tree = DecisionTreeRegressor(max_depth=10, random_state=0).fit(x, y)
+    t = tree.tree_
+    probe = []
+    for i in np.flatnonzero(t.children_left != -1):
+        below = np.float32(float32_at_or_below(t.threshold[i]))
+        for v in (below, np.nextafter(below, np.float32(np.inf))):
+            row = x[rng.integers(len(x))].astype(np.float32)
+            row[t.feature[i]] = v
+            probe.append(row)
+    probe = np.array(probe, dtype=np.float32)
+    got = graph(tree, 3, tmp_path, "quantised").run_one(probe).ravel()
+    np.testing.assert_allclose(got, tree.predict(probe), atol=1e-4)
+
+
 def test_overload_risk_svr(rows, tmp_path) -> None:
     from sklearn.svm import SVR
 

@@ -18,6 +18,7 @@ from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
 from training.models._monitoring.iforest_onnx import isolation_forest_to_onnx
 from training.models._monitoring.testing import assert_vectorised, module_batch
+from training.onnx_export import float32_at_or_below
 
 
 def test_onnx_isolation_forest_matches_sklearn(tmp_path):
@@ -28,6 +29,30 @@ def test_onnx_isolation_forest_matches_sklearn(tmp_path):
     probe = np.vstack([rng.normal(size=(500, x.shape[1])) * 2, rng.normal(size=(5, x.shape[1])) * 20])
     s_onnx = forest_scores(OnnxModel(path), denominator, probe)
     np.testing.assert_allclose(s_onnx, -forest.score_samples(probe.astype(np.float32)), atol=1e-5)
+
+
+def test_onnx_isolation_forest_agrees_on_values_at_the_split_thresholds(tmp_path):
+    """Quantised readings (0.1 V steps) put feature values right beside split thresholds:
+    rows holding, at a split's feature, the float32 just above and at-or-below its float64
+    threshold score as in scikit-learn (round-to-nearest float32 thresholds sent the first
+    the wrong way)."""
+    rng = np.random.default_rng(2)
+    x = np.round(rng.normal(230, 3, size=(3000, len(DESCRIPTOR_NAMES))), 1)
+    forest = IsolationForest(n_estimators=40, max_samples=256, random_state=0).fit(x)
+    path, denominator = isolation_forest_to_onnx(forest, tmp_path / "f.onnx")
+    rows = []
+    for est in forest.estimators_[:10]:
+        tree = est.tree_
+        for i in np.flatnonzero(tree.children_left != -1)[:30]:
+            t, f = tree.threshold[i], tree.feature[i]
+            below = float32_at_or_below(t)
+            for v in (below, np.nextafter(np.float32(below), np.float32(np.inf))):
+                row = x[rng.integers(len(x))].astype(np.float32)
+                row[f] = v
+                rows.append(row)
+    probe = np.array(rows, dtype=np.float32)
+    s_onnx = forest_scores(OnnxModel(path), denominator, probe)
+    np.testing.assert_allclose(s_onnx, -forest.score_samples(probe), atol=1e-6)
 
 
 def test_score_map_is_monotone_with_threshold_at_zero():

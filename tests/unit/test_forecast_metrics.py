@@ -121,13 +121,33 @@ def test_ensemble_never_worse_than_best_member_on_validation(seed):
         "naive": y + rng.normal(0, 4, (n, n_h)),
     }
     members = ("a", "b", "c", "far")
+    columns = (*members, "naive")  # the weekly naive is the last weighted column
     mape = {m: mape_per_horizon(y, preds[m]) for m in preds}
     use = eligible_members(mape, members)
-    stack = np.stack([preds[m] for m in members], axis=-1)
+    stack = np.stack([preds[m] for m in columns], axis=-1)
     w, _ = ensemble_weights(stack, y, use)
     assert np.all(w >= 0) and np.allclose(w.sum(axis=1), 1.0)
     assert np.nanmean(mape["far"]) > FAR_WORSE * min(np.nanmean(mape[m]) for m in "abc")
     assert np.all(w[:, members.index("far")] == 0)
     ens = mape_per_horizon(y, np.einsum("nhm,hm->nh", stack, w))
-    best = np.min([mape[m] for m in members], axis=0)
+    best = np.min([mape[m] for m in columns], axis=0)
     assert np.all(ens <= best + 1e-12)
+
+
+def test_ensemble_takes_the_naive_where_it_beats_every_member_on_validation():
+    """A noisy series where the weekly naive is the best validation forecast: the ensemble
+    leans on it and is no worse than it at any horizon (it used to be stuck with the best
+    member, worse than its own baseline)."""
+    from training.forecast.ensemble import eligible_members, ensemble_weights
+
+    rng = np.random.default_rng(0)
+    n, n_h = 400, 12
+    y = 10 + 3 * rng.random((n, n_h))
+    preds = {"a": y + rng.normal(0, 2, (n, n_h)), "naive": y + rng.normal(0, 1, (n, n_h))}
+    mape = {m: mape_per_horizon(y, preds[m]) for m in preds}
+    use = eligible_members(mape, ("a",))
+    stack = np.stack([preds["a"], preds["naive"]], axis=-1)
+    w, _ = ensemble_weights(stack, y, use)
+    assert np.all(w[:, 1] > 0.5)
+    ens = mape_per_horizon(y, np.einsum("nhm,hm->nh", stack, w))
+    assert np.all(ens <= mape["naive"] + 1e-12)

@@ -54,12 +54,14 @@ def test_report_shows_the_judgement_and_lists_misses():
     assert "**missed**" in metrics_table({"x": {"value": 1.0, "goal": ">= 2", "goal_met": False}})
 
 
-def test_members_that_lose_to_the_naive_get_no_weight():
-    mape = {"lstm": np.array([2.0, 12.0]), "prophet": np.array([9.0, 11.0]), "naive": np.array([5.0, 10.0])}
+def test_far_worse_members_get_no_weight_and_the_naive_is_always_a_column():
+    # columns: the members, then the weekly naive; judged on the mean over horizons
+    mape = {"lstm": np.array([2.0, 12.0]), "prophet": np.array([14.0, 13.0]), "naive": np.array([5.0, 10.0])}
     use = eligible_members(mape, ("lstm", "prophet"))
-    assert use.tolist() == [[True, False], [True, False]]  # judged on the mean over horizons
-    worst = {"a": np.array([6.0]), "b": np.array([7.0]), "naive": np.array([5.0])}
-    assert eligible_members(worst, ("a", "b")).tolist() == [[True, False]]  # best member kept
+    assert use.tolist() == [[True, False, True], [True, False, True]]  # prophet > 1.5 x lstm's 7
+    # every member loses to the naive: the naive is still a column, and members near it too
+    worst = {"a": np.array([6.0]), "b": np.array([9.0]), "naive": np.array([5.0])}
+    assert eligible_members(worst, ("a", "b")).tolist() == [[True, False, True]]
     rng = np.random.default_rng(0)
     y = rng.normal(size=200)
     stack = np.column_stack([y + rng.normal(0, 0.1, 200), y + rng.normal(0, 0.1, 200)])

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gridtwin.forecast.config import Config
-from gridtwin.forecast.ensemble import ForecastModel
+from gridtwin.forecast.ensemble import ForecastModel, weighted_columns
 from training.forecast.data import TAYLOR_FIT_STEPS, load_taylor, taylor_split
 from training.forecast.ensemble import default_config, fit_forecaster
 from training.forecast.evaluation import rolling_origin
@@ -60,7 +60,8 @@ def run(cfg: Config | None = None, out: str | Path | None = None) -> dict[str, A
             "coverage_per_horizon": [round(float(v), 4) for v in res.coverage_per_horizon],
         },
         "weights": {
-            m: [round(float(w), 4) for w in model.weights[:, i]] for i, m in enumerate(model.cfg.members)
+            m: [round(float(w), 4) for w in model.weights[:, i]]
+            for i, m in enumerate(weighted_columns(model.cfg.members, model.weights))
         },
         "validation_mean_mape_pct": {
             m: round(float(np.nanmean(v)), 4) for m, v in model.validation["mape_per_horizon"].items()

@@ -2,10 +2,11 @@
 forecasts of members trained without the validation block, then (optionally) a refit.
 
 * weights: non-negative per-horizon weights summing to one (NNLS with a penalty row), over
-  the members that beat the weekly seasonal naive on validation and are not far worse than the
-  best member (mean MAPE over the horizons; the best member is kept if none qualifies),
-  smoothed across neighbouring horizons, and replaced by the best single member at any horizon
-  where they would make the ensemble worse than it on validation;
+  the weekly seasonal naive and the members that are not far worse than the best of them on
+  validation (mean MAPE over the horizons), smoothed across neighbouring horizons, and
+  replaced by the best single column (member or naive) at any horizon where they would make
+  the ensemble worse than it on validation. The naive is a column so that, where a noisy
+  series makes it the best validation forecast, the ensemble takes it rather than losing to it;
 * intervals: split-conformal residual quantiles of the ensemble on the same validation origins.
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gridtwin.forecast.config import Config
-from gridtwin.forecast.ensemble import ForecastModel, combine, from_model, model_track
+from gridtwin.forecast.ensemble import NAIVE, ForecastModel, combine, from_model, model_track
 from gridtwin.forecast.members import SeasonalNaive
 from gridtwin.forecast.meter_errors import NEAR_ZERO
 from gridtwin.forecast.track import Track
@@ -114,17 +115,15 @@ SMOOTH_HORIZONS = 5  # weights are averaged over this many neighbouring horizons
 
 
 def eligible_members(mape: dict[str, np.ndarray], members: tuple[str, ...]) -> np.ndarray:
-    """(H, M) mask of the members that get weight: those whose validation MAPE averaged over
-    the horizons beats the weekly naive's and is within FAR_WORSE × the best member's (one
-    decision per member, regularised across horizons: per-horizon decisions are noisy); where
-    none qualifies, the member with the lowest mean MAPE alone."""
-    mean = np.array([np.nanmean(mape[m]) for m in members])
+    """(H, C) mask of the columns (``members`` then the weekly naive) that get weight: the
+    naive always, and the members whose validation MAPE averaged over the horizons is within
+    FAR_WORSE × the best column's (one decision per member, regularised across horizons:
+    per-horizon decisions are noisy)."""
+    mean = np.array([np.nanmean(mape[m]) for m in (*members, NAIVE)])
     mean = np.where(np.isfinite(mean), mean, np.inf)
-    best = float(np.min(mean))
-    use = (mean < np.nanmean(mape["naive"])) & (mean <= FAR_WORSE * best)
-    if not use.any():
-        use[int(np.argmin(mean))] = True
-    return np.broadcast_to(use, (len(mape["naive"]), len(members))).copy()
+    use = mean <= FAR_WORSE * float(np.min(mean))
+    use[-1] = True
+    return np.broadcast_to(use, (len(mape[NAIVE]), len(members) + 1)).copy()
 
 
 def masked_weights(stack: np.ndarray, target: np.ndarray, use: np.ndarray) -> np.ndarray:
@@ -151,8 +150,8 @@ def val_mape(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
 
 def never_worse(weights: np.ndarray, stack: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """Per horizon, if the weighted ensemble's validation MAPE is above the best single
-    member's there, that member alone (one-hot): on validation the ensemble is then never
-    worse than any member at any horizon. Returns the weights and the horizons replaced."""
+    column's there (a member or the weekly naive), that column alone (one-hot): on validation
+    the ensemble is then never worse than any member, nor the naive, at any horizon. Returns the weights and the horizons replaced."""
     w = weights.copy()
     replaced = []
     for j in range(len(w)):
@@ -166,8 +165,8 @@ def never_worse(weights: np.ndarray, stack: np.ndarray, y: np.ndarray) -> tuple[
 
 
 def ensemble_weights(stack: np.ndarray, y: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """(H, M) weights: NNLS per horizon over the eligible members, smoothed across horizons,
-    then guarded so the ensemble is never worse than its best member on validation."""
+    """(H, C) weights: NNLS per horizon over the eligible columns, smoothed across horizons,
+    then guarded so the ensemble is never worse than its best column on validation."""
     raw = np.array([masked_weights(stack[:, j], y[:, j], use[j]) for j in range(len(use))])
     return never_worse(smooth_weights(raw), stack, y)
 
@@ -176,8 +175,9 @@ def calibrate(model: ForecastModel, preds: dict[str, np.ndarray], y: np.ndarray)
     """Ensemble weights, conformal bounds and validation scores from validation forecasts."""
     c = model.cfg
     n_h = len(c.horizons)
-    stack = np.stack([preds[m] for m in c.members], axis=-1)  # (n, H, M)
-    mape = {m: val_mape(y, preds[m]) for m in (*c.members, "naive")}
+    columns = (*c.members, NAIVE)
+    stack = np.stack([preds[m] for m in columns], axis=-1)  # (n, H, C)
+    mape = {m: val_mape(y, preds[m]) for m in columns}
     use = eligible_members(mape, tuple(c.members))
     model.weights, replaced = ensemble_weights(stack, y, use)
     ens = combine(preds, c.members, model.weights)
@@ -189,7 +189,7 @@ def calibrate(model: ForecastModel, preds: dict[str, np.ndarray], y: np.ndarray)
         "origins": int(len(y)),
         "mape_per_horizon": {m: val_mape(y, v).tolist() for m, v in {**preds, "ensemble": ens}.items()},
         "weights": model.weights.tolist(),
-        "eligible": {m: use[:, i].tolist() for i, m in enumerate(c.members)},
+        "eligible": {m: use[:, i].tolist() for i, m in enumerate(columns)},
         "horizons_best_member_alone": replaced,
     }
 

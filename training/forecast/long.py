@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from gridtwin.forecast.config import Config
+from gridtwin.forecast.ensemble import weighted_columns
 from training.forecast.data import LoadSeries
 from training.forecast.ensemble import default_config, fit_forecaster
 from training.forecast.evaluation import rolling_origin
@@ -70,7 +71,10 @@ def run_series(clean: LoadSeries, cfg: Config, seed: int = 0) -> dict[str, Any]:
         "h24_mape_pct": h24,
         "best_member": best,
         "interval_coverage_90": res.coverage,
-        "weights_mean": {m: float(model.weights[:, i].mean()) for i, m in enumerate(members)},
+        "weights_mean": {
+            m: float(model.weights[:, i].mean())
+            for i, m in enumerate(weighted_columns(cfg.members, model.weights))
+        },
         "validation_mean_mape_pct": {m: float(np.nanmean(v)) for m, v in val.items()},
         "validation_horizons_best_member_alone": model.validation["horizons_best_member_alone"],
         "goals": {

@@ -9,7 +9,9 @@ score the clustering on held-out customers (adjusted Rand index); K-Means itself
 Split: fit on the training feeder's customers over the first 70 % of the period (time split);
 test on the *other* feeder's customers (meter hold-out and a different network). Profile
 features come from `gridtwin.decision.profile` (the serving code's aggregate), built from
-15-min bucket means exactly as the Redis script builds them online.
+15-min bucket means exactly as the Redis script builds them online. Candidates include
+hour-median / minimum variants of the dark-window features: per-customer power factors and
+catalogue appliance steps make the pooled night tan φ and |ΔP| depend on which appliance ran.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ CANDIDATES = (
     ("tan_phi_dark", "variability_dark", "mean_dark_kw"),
     ("tan_phi_dark", "variability_dark", "log_mean_dark_kw"),
     ("tan_phi_dark", "variability_dark", "peak_dark_kw", "peak_kw"),
+    # hour-median / minimum variants, robust to appliance steps (gridtwin.decision.profile)
+    ("tan_phi_dark_med", "variability_dark_med", "base_share_dark"),
+    ("tan_phi_dark_med", "variability_dark_med", "base_share_dark", "log_mean_dark_kw"),
 )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gridtwin.features.schema import FEATURE_NAMES
-from gridtwin.forecast.ensemble import ForecastModel
+from gridtwin.forecast.ensemble import ForecastModel, weighted_columns
 from gridtwin.forecast.persistence import save
 from gridtwin.forecast.track import robust_scale
 from training.context import Metric, TrainContext, TrainResult
@@ -248,7 +248,8 @@ def _report(model: ForecastModel, table: dict, cov: float, cov_agg: float, prof:
         cells = [f"{v:.2f}" for v in t["aggregate_mape"]] + [f"{v:.1f}" for v in t["customers_wape"]]
         return f"| {m} | " + " | ".join(cells + [f"{v:.2f}" for v in t["time_holdout_aggregate_mape"]]) + " |"
 
-    weights = {m: model.weights[:, i] for i, m in enumerate(cfg.members)}
+    columns = weighted_columns(cfg.members, model.weights)
+    weights = {m: model.weights[:, i] for i, m in enumerate(columns)}
     report = [
         "## Members, ensemble and baseline (held-out)",
         "",
@@ -264,7 +265,7 @@ def _report(model: ForecastModel, table: dict, cov: float, cov_agg: float, prof:
         f"90 % conformal interval coverage on the test feeder: {cov:.3f} (aggregate {cov_agg:.3f}).",
         "",
         "Ensemble weights at 15 min / 1 h / 24 h: "
-        + "; ".join(f"{m} " + "/".join(f"{weights[m][j]:.2f}" for j in idx) for m in cfg.members),
+        + "; ".join(f"{m} " + "/".join(f"{weights[m][j]:.2f}" for j in idx) for m in columns),
         "",
         _excluded(model),
         "",
@@ -300,35 +301,34 @@ def _transfer_md(tr: dict) -> str:
 
 def _algorithm(model: ForecastModel) -> str:
     """What is served: the members with weight (the others are fitted and reported only)."""
-    weighted = [m for i, m in enumerate(model.cfg.members) if model.weights[:, i].any()]
+    columns = weighted_columns(model.cfg.members, model.weights)
+    weighted = [m for i, m in enumerate(columns) if model.weights[:, i].any()]
     idle = [m for m in model.cfg.members if m not in weighted]
     return (
-        f"ensemble of {' + '.join(weighted)} (per-horizon NNLS weights over the members that beat the weekly naive "
-        "on validation; split-conformal 90 % intervals"
+        f"ensemble of {' + '.join(weighted)} (per-horizon NNLS weights over the weekly naive and the members "
+        "not far worse than the best on validation; split-conformal 90 % intervals"
         + (f"; fitted but not weighted in: {', '.join(idle)}" if idle else "")
         + "; LSTM Keras-trained, ONNX Runtime-served)"
     )
 
 
 def _excluded(model: ForecastModel) -> str:
-    """Which members did not beat the weekly naive on validation, and so got no weight."""
+    """Which members were far worse than the best column (member or weekly naive) on
+    validation, and so got no weight; the naive is always a column."""
     eligible = model.validation.get("eligible", {})
     lost = [m for m, flags in eligible.items() if not any(flags)]
     alone = model.validation.get("horizons_best_member_alone", [])
     guard = (
         f" At {len(alone)} of {len(model.cfg.horizons)} horizons the weights would have made the ensemble worse than "
-        "the best member on validation, so that member answers alone there."
+        "the best single column (member or weekly naive) on validation, so that one answers alone there."
         if alone
-        else " The ensemble is no worse than its best member at any horizon on validation."
+        else " The ensemble is no worse than its best member, nor the weekly naive, at any horizon on validation."
     )
     if not lost:
-        return (
-            "Every member beats the weekly seasonal naive on validation (mean MAPE over the horizons)."
-            + guard
-        )
+        return "Every member is eligible for weight beside the weekly seasonal naive." + guard
     return (
-        f"Not eligible for weights: {', '.join(lost)} — validation MAPE (mean over the horizons) no better than the weekly "
-        "seasonal naive's, or above 1.5 × the best member's; reported above beside the others." + guard
+        f"Not eligible for weights: {', '.join(lost)} — validation MAPE (mean over the horizons) above 1.5 × the "
+        "best of the members and the weekly seasonal naive; reported above beside the others." + guard
     )
 
 

@@ -6,8 +6,10 @@ The forest's score only needs the sum over trees of each reached leaf's path len
 h = depth + c(n_leaf) − 1 (Liu, Ting & Zhou 2008; scikit-learn's ``score_samples``), so every
 tree goes into a single ``TreeEnsembleRegressor`` with that sum as its output
 (``path_length_sum``, float32, shape (n, 1)); the score is s = 2^(−sum / (n_trees · c(ψ))).
-Thresholds are float32 and inputs float32, as in scikit-learn's own trees; a parity test
-checks the score against ``score_samples``.
+Inputs are float32, as in scikit-learn's own trees; thresholds are rounded down to float32
+(``float32_at_or_below``: scikit-learn compares float32 features with float64 thresholds, and
+round-to-nearest sends quantised readings that sit just above a threshold the wrong way). A
+parity test checks the score against ``score_samples``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from onnx import TensorProto, helper
 from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 
-from training.onnx_export import TARGET_OPSET, save
+from training.onnx_export import TARGET_OPSET, float32_at_or_below, save
 
 OUTPUT = "path_length_sum"
 
@@ -39,7 +41,7 @@ def isolation_forest_to_onnx(forest: IsolationForest, path: str | os.PathLike[st
             a["tid"].append(k)
             a["nid"].append(i)
             a["fid"].append(0 if leaf else int(tree.feature[i]))
-            a["val"].append(0.0 if leaf else float(tree.threshold[i]))
+            a["val"].append(0.0 if leaf else float32_at_or_below(tree.threshold[i]))
             a["mode"].append("LEAF" if leaf else "BRANCH_LEQ")
             a["true"].append(0 if leaf else left)
             a["false"].append(0 if leaf else right)
