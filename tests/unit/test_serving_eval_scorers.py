@@ -60,6 +60,10 @@ def test_judge_needs_the_goal_and_a_strict_gain() -> None:
     assert row(6.0, 9.0, 5.0).verdict == NOT_MET  # beats the baseline, misses the goal
     assert row(1.0, 2.0, None).verdict == MET
     assert row(float("nan"), 2.0, None).verdict == NOT_ASSESSABLE
+    defined = {"baseline_defines_truth": True}
+    assert judge(Row("m", "1 s", "x", 1.0, 1.0, "b", "g", "higher", 0.95, **defined)).verdict == MET
+    assert judge(Row("m", "1 s", "x", 0.96, 1.0, "b", "g", "higher", 0.95, **defined)).verdict == NOT_MET
+    assert judge(Row("m", "1 s", "x", 2.0, 0.0, "b", "g", "lower", 1.0, **defined)).verdict == NOT_MET
     higher = judge(Row("m", "1 s", "x", 0.9, 0.5, "b", "g", "higher", 0.95))
     assert higher.verdict == NOT_MET
 
@@ -79,12 +83,23 @@ def test_voltage_anomaly_rows_follow_the_flags(minute: HeldOutStream) -> None:
     a["voltage_anomaly.anomaly_detected"] = cat == "ieee1159"  # perfect on IEEE 1159, blind inside the band
     rows = {r.metric: r for r in score_all(a, minute, "1 min", (voltage_anomaly.rows,))}
     fa = rows["false alarms, % of normal readings"]
-    assert fa.served == 0.0 and fa.verdict == NOT_MET  # ties the EN 50160 rule
+    # the EN 50160 rule defines IEEE 1159 events: tying it on them meets the goals ...
+    assert fa.served == 0.0 and fa.baseline_defines_truth and fa.verdict == MET
     assert rows["IEEE 1159 event recall, %"].served == 100.0
+    assert rows["IEEE 1159 event recall, %"].verdict == MET
+    # ... but a detector blind inside the band shows no gain over the rule where it can have one
     assert rows["neutral-shift (inside the band) event recall, %"].verdict == NOT_MET
+    all_recall = rows["event recall, every labelled anomaly (IEEE 1159 + neutral shift), %"]
+    assert not all_recall.baseline_defines_truth and all_recall.served <= all_recall.baseline
+    assert all_recall.verdict == NOT_MET
+    a["voltage_anomaly.anomaly_detected"] = np.isin(cat, ["ieee1159", "within_band"])
+    rows = {r.metric: r for r in score_all(a, minute, "1 min", (voltage_anomaly.rows,))}
+    all_f1 = rows["reading-level F1, every labelled anomaly (IEEE 1159 + neutral shift)"]
+    assert all_f1.served == 1.0 and all_f1.baseline < 1.0 and all_f1.verdict == MET
     a["voltage_anomaly.anomaly_detected"] = True
     rows = {r.metric: r for r in score_all(a, minute, "1 min", (voltage_anomaly.rows,))}
     assert rows["false alarms, % of normal readings"].served == 100.0
+    assert rows["false alarms, % of normal readings"].verdict == NOT_MET  # the goal decides
     shift = rows["neutral-shift (inside the band) event recall, %"]
     assert shift.served == 100.0 and shift.verdict == (MET if shift.baseline < 100.0 else NOT_MET)
 

@@ -18,7 +18,10 @@ INTRO = (
     "class 0.5/1 meters, 0.1 V resolution; 15-min values are interval averages; an asset register with each "
     "meter's rated current is written into the mesh's Redis). Calls of up to 250 readings and at most one 15-min interval; module deadlines "
     "raised to 10 s (quality, not latency, is measured here). A figure is **met** only when its goal holds AND "
-    "it beats its naive baseline strictly; **not assessable** says why the world cannot test it."
+    "it beats its naive baseline strictly, with one marked exception: voltage_anomaly's IEEE 1159 rows, whose "
+    "baseline (the EN 50160 ± 10 % rule) is the definition of those events and can only be tied; there the goal "
+    "decides, and the detector's gain over the rule is judged strictly on the neutral-shift and every-anomaly "
+    "rows. **not assessable** says why the world cannot test it."
 )
 
 
@@ -129,7 +132,8 @@ def voltage_anomaly_section(results: dict[str, Any]) -> str:
     lines += [
         "",
         "Baseline: the EN 50160 U_n ± 10 % rule alone. The world's IEEE 1159 events lie beyond that band, so the "
-        "rule finds them all without false alarms: there the detector can at best tie it. The first readings of "
+        "rule finds them all without false alarms: there the detector can at best tie it, and its goals decide; its "
+        "gain over the rule is on the neutral shift inside the band and on every labelled anomaly. The first readings of "
         "each meter have no baseline (10 min and 5 readings inside the band) and are judged by the standards "
         "alone; 15-min readings have no 3-s or 10-min window (missing, not zero). Partly covered 15-min intervals "
         "at an event's edges are left out of both counts.",

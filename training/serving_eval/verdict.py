@@ -1,8 +1,13 @@
 """One judgement for every row: met / not met / not assessable.
 
 A figure is "met" only when its goal holds AND it beats its naive baseline (strictly: a tie
-with a baseline is not a gain). A row whose test lacks the class, the positives or the truth it
-needs is "not assessable" with the reason, never "met".
+with a baseline is not a gain). One exception, marked on the row: when the baseline is the very
+definition of the labelled class (the EN 50160 ± 10 % band defines the IEEE 1159 events it is
+compared on), it can be tied but never beaten; there the goal decides, a loss to the baseline is
+still "not met", and the model's gain must be shown on another row that can fail it.
+
+A row whose test lacks the class, the positives or the truth it needs is "not assessable" with
+the reason, never "met".
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ class Row:
     goal_value: float | None = None
     n: int = 0
     note: str = ""
+    #: The baseline defines the truth of this row (it scores perfectly by construction): "met"
+    #: needs the goal and no loss to it, instead of a strict gain.
+    baseline_defines_truth: bool = False
     verdict: str = field(default="")
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,7 +69,11 @@ def judge(row: Row) -> Row:
         row.verdict = NOT_ASSESSABLE
         row.note = row.note or "no finite served figure or baseline"
         return row
-    ok = goal_holds(row.served, row.goal_value, row.better) and beats(row.served, row.baseline, row.better)
+    if row.baseline_defines_truth:
+        gain = not beats(row.baseline, row.served, row.better)  # a tie is all a definition allows
+    else:
+        gain = beats(row.served, row.baseline, row.better)
+    ok = goal_holds(row.served, row.goal_value, row.better) and gain
     row.verdict = MET if ok else NOT_MET
     return row
 
