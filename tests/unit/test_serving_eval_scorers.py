@@ -21,6 +21,7 @@ from training.serving_eval.scorers import (
     phase_imbalance,
     reactive_power,
     voltage_anomaly,
+    voltage_sag,
 )
 from training.serving_eval.scorers.common import future_index, roc_auc
 from training.serving_eval.verdict import MET, NOT_ASSESSABLE, NOT_MET, Row, judge
@@ -129,6 +130,18 @@ def test_load_forecast_scores_against_the_meters_later_intervals(quarter: HeldOu
     assert worse[0].served > worse[0].baseline
     no_fc = load_forecast.rows(blank_answers(quarter), quarter, "15 min")
     assert all(r.verdict == NOT_ASSESSABLE for r in no_fc)
+
+
+def test_sag_duration_baseline_counts_from_the_first_reading_seen() -> None:
+    # two events at one meter read every 900 s; the first truly started 600 s before its first
+    # reading, which the meter cannot know: its naive "so far" is one cadence at that reading
+    ts = np.array([0.0, 900.0, 1800.0, 2700.0, 3600.0, 4500.0])
+    meter = np.array(["m"] * 6)
+    start = np.array([np.nan, 300.0, 300.0, np.nan, 3500.0, 3500.0])
+    ev = np.isfinite(start)
+    got = voltage_sag.duration_so_far_s(ts, meter, start, ev, 900.0)
+    np.testing.assert_allclose(got[ev], [900.0, 1800.0, 900.0, 1800.0])
+    assert np.isnan(got[~ev]).all()
 
 
 def test_future_max_loading_window() -> None:

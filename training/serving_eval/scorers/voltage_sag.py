@@ -6,7 +6,9 @@ interruption < 0.05 pu): the retained voltage, the event's duration and its star
 * depth: MAE (pu) of ``expected_sag_depth_pu`` on event readings the model says are in
   progress; baseline: the reading's own lowest phase (persistence of the depth seen so far);
 * duration: mean abs log10(predicted / true) (decades) on the same readings; baseline: "it lasts as
-  long as it has lasted so far" (time since the event's first reading plus one cadence);
+  long as it has lasted so far" (time since the event's first reading plus one cadence). The
+  baseline sees what the meter sees: the first reading inside the event, not the event's true
+  start, which can lie up to a cadence earlier and is known only to the world;
 * probability: ROC AUC of ``sag_probability`` on normal readings for "a sag starts within the
   next hour"; baseline: no skill (0.5). The world places its sags at random times with no
   precursor, so there is nothing to predict: the figure is reported, and judged "not
@@ -26,6 +28,19 @@ from training.serving_eval.verdict import NOT_ASSESSABLE, Row, not_assessable
 
 MODEL = "voltage_sag"
 SAG_KINDS = ("sag", "two_phase_sag", "interruption")
+
+
+def duration_so_far_s(
+    ts_s: np.ndarray, meter: np.ndarray, event_start_s: np.ndarray, in_event: np.ndarray, cadence_s: float
+) -> np.ndarray:
+    """The naive duration estimate of each event reading: the time since the first reading of
+    the same event at the same meter, plus one cadence (s); NaN outside events. The event's true
+    start only identifies the event: a meter cannot know it."""
+    out = np.full(len(ts_s), np.nan)
+    key = pd.DataFrame({"meter": meter, "start": event_start_s, "ts": ts_s})[in_event]
+    first = key.groupby(["meter", "start"])["ts"].transform("min").to_numpy(float)
+    out[in_event] = ts_s[in_event] - first + cadence_s
+    return out
 
 
 def _onset_rows(answers: pd.DataFrame, stream: HeldOutStream, cadence: str) -> list[Row]:
@@ -65,8 +80,8 @@ def rows(answers: pd.DataFrame, stream: HeldOutStream, cadence: str) -> list[Row
         true_depth = lab["event_retained_pu"].to_numpy(float)[live]
         seen = voltage_pu(stream.readings).min(axis=1)[live]
         true_dur = (lab["event_end_s"] - lab["event_start_s"]).to_numpy(float)[live]
-        so_far = answers["ts_s"].to_numpy(float)[live] - lab["event_start_s"].to_numpy(float)[live]
-        so_far = np.maximum(so_far, 0) + stream.cadence_s
+        so_far = duration_so_far_s(answers["ts_s"].to_numpy(float), answers["meter_id"].to_numpy(),
+                                   lab["event_start_s"].to_numpy(float), ev, stream.cadence_s)[live]  # fmt: skip
         n = int(live.sum())
         out += [
             Row(MODEL, cadence, "sag depth MAE, pu", float(np.mean(np.abs(depth[live] - true_depth))),
