@@ -4,8 +4,9 @@ Served: f_pred = f_0 + α(Δt)·Δ_LSTM, with f_0 this reading's frequency (Hz),
 network's 5-s-ahead change (Hz) and Δt the real time between the two newest readings (s).
 α ∈ [0, 1] is chosen per trained reading cadence on the training generator's validation block
 (training/models/_monitoring/frequency_shrinkage.py): the network learnt its trend extrapolation
-on a simulator whose frequency carries the swing equation's momentum; where the grid's frequency
-is pulled back by primary control with little momentum a full-size correction overshoots, and
+on a simulator whose frequency carries the swing equation's momentum (Kundur, Power System
+Stability and Control, §11.1: inertia, governor droop, AGC); where the grid's frequency is pulled
+back towards f_n by primary control with little momentum a full-size correction overshoots, and
 α = 0 is persistence. Between trained cadences α is interpolated on log Δt, beyond them held.
 
 The registry artifact ``params`` (``frequency_params.json``) holds ``{"cadences_s": [...],
