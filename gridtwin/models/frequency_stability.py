@@ -2,8 +2,11 @@
 frequency 5 s ahead, trained with Keras and served by ONNX Runtime (one session, whole batches).
 
 Outputs:
-* ``predicted_frequency_hz`` = f_0 + LSTM correction (f_0 = this reading's frequency);
-  without any previous reading there is no sequence and persistence is returned, DEGRADED.
+* ``predicted_frequency_hz`` = f_0 + α(Δt)·Δ_LSTM (f_0 = this reading's frequency, Δ_LSTM the
+  network's change over it, α ∈ [0, 1] the shrinkage chosen per reading cadence on the training
+  generator's validation block, see ``_monitoring/frequency_shrinkage.py``; α = 1 when the
+  registry entry has no ``params`` artifact); without any previous reading there is no sequence
+  and persistence is returned, DEGRADED.
 * ``rocof_hz_per_s``: Δf/Δt from the feature vector (real Δt between readings,
   standards.md ROCOF); 0 with DEGRADED detail when there is no previous reading.
 * ``trend``: "rising"/"falling" when the predicted change exceeds ±10 mHz (10× the meter's
@@ -26,6 +29,7 @@ from gridtwin.models._monitoring.frequency_sequence import (
     SCALE_HZ,
     build_sequences,
 )
+from gridtwin.models._monitoring.frequency_shrinkage import PARAMS_ARTIFACT, Shrinkage
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
@@ -51,6 +55,8 @@ class Model(ServedModel):
     def __init__(self, entry: RegistryEntry, config: ModelConfig | None = None) -> None:
         super().__init__(entry, config)
         self.net = OnnxModel(entry.artifact("model"))  # input "sequence" (n, 10, 8), float32
+        has_params = PARAMS_ARTIFACT in entry.manifest["artifacts"]
+        self.shrinkage = Shrinkage.load(entry.artifact(PARAMS_ARTIFACT) if has_params else None)
 
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.FrequencyStability]:
         n = len(batch)
@@ -65,9 +71,10 @@ class Model(ServedModel):
         valid = np.isfinite(f_now) & (f_now > 0)
         f_pred = np.where(valid, f_now, fn)
         run = history & valid
+        alpha = self.shrinkage.alpha(dt_lags[:, 0])
         if run.any():
             x = build_sequences(f_lags[run], dt_lags[run], fn[run])
-            f_pred[run] = f_now[run] + self.net.run_one(x)[:, 0] / SCALE_HZ
+            f_pred[run] = f_now[run] + alpha[run] * self.net.run_one(x)[:, 0] / SCALE_HZ
         rocof = np.where(run, np.nan_to_num(batch.column("rocof_hz_per_s")), 0.0)
         score = stability_score(f_pred, fn, rocof)
         change = f_pred - np.where(valid, f_now, fn)
@@ -87,7 +94,7 @@ class Model(ServedModel):
         out = []
         for k in range(n):
             if run[k]:
-                info = self.info(int(severity[k]), "LSTM 5 s ahead")
+                info = self.info(int(severity[k]), f"LSTM 5 s ahead, correction × {alpha[k]:.2f}")
             else:
                 why = "no frequency reading" if not valid[k] else "no previous reading of this meter"
                 info = self.info(

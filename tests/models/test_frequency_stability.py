@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from gridtwin.features.schema import FEATURE_NAMES
 from gridtwin.models._monitoring.frequency_sequence import build_sequences
+from gridtwin.models._monitoring.frequency_shrinkage import PARAMS_FILE, Shrinkage
 from gridtwin.models.frequency_stability import Model, stability_score
-from gridtwin.registry import load_entry
+from gridtwin.registry import RegistryEntry, load_entry
 from gridtwin.serving.runtime import OnnxModel
 from gridtwin.v1 import assessment_pb2
 from training.models._monitoring.testing import assert_vectorised, module_batch
@@ -87,6 +90,15 @@ def test_registered_manifest(quick_registry):
     # Training checked the exported graph against Keras on held-out windows.
     parity = entry.manifest["onnx_parity"]
     assert parity["rows"] > 1000 and 0 <= parity["max_abs"] < parity["tolerance"] == 1e-4
+    # The shrinkage is registered per trained cadence, chosen on the validation regimes: its
+    # worst regime does no worse than persistence (α = 0) nor than the unshrunk network (α = 1).
+    from training.models.frequency_stability import CADENCES_S
+
+    shrinkage = Shrinkage.load(entry.artifact("params"))
+    per_cadence = entry.manifest["hyperparameters"]["shrinkage"]["per_cadence"]
+    assert list(shrinkage.cadences_s) == [c["cadence_s"] for c in per_cadence] == CADENCES_S.tolist()
+    assert list(shrinkage.alphas) == [c["alpha"] for c in per_cadence]
+    assert all(c["worst_ratio"] <= min(1.0, c["worst_ratio_unshrunk"]) for c in per_cadence)
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +143,83 @@ def test_no_history_is_degraded_persistence(served):
     o = served.predict(module_batch(x))[0]
     assert o.info.status == assessment_pb2.DEGRADED and o.predicted_frequency_hz == pytest.approx(50.03)
     assert len(served.predict(module_batch(np.zeros((2, 135))))) == 2
+
+
+def test_minimax_alpha_bounds_the_correction_by_the_regime_where_it_overshoots():
+    """Two validation regimes: in one the correction is the true change (best α = 1), in the
+    other it is 2.5× the true change (best α = 0.4). The worst ratio is max(|1 − α|, |1 − 2.5α|),
+    lowest at α = 2/3.5 ≈ 0.571, i.e. 0.55 on the 0.05 grid; either regime alone picks its own α."""
+    from training.models._monitoring.frequency_shrinkage import mae_ratio_by_alpha, minimax_alpha
+
+    rng = np.random.default_rng(5)
+    f_last = 50.0 + rng.normal(0, 0.02, 3000)
+    change_a, change_b = rng.normal(0, 0.01, 3000), rng.normal(0, 0.01, 3000)
+    exact = (f_last, change_a, f_last + change_a)
+    overshoot = (f_last, 2.5 * change_b, f_last + change_b)
+    alpha, ratios = minimax_alpha([exact, overshoot])
+    assert alpha == pytest.approx(0.55)
+    assert ratios.shape == (2, 21)
+    assert ratios[:, 0] == pytest.approx([1.0, 1.0])  # α = 0 is persistence
+    assert ratios.max(axis=0)[11] == pytest.approx(0.45)  # max(1 − 0.55, 2.5·0.55 − 1)
+    assert minimax_alpha([exact])[0] == 1.0
+    assert minimax_alpha([overshoot])[0] == pytest.approx(0.4)
+    # A constant series: persistence is exact, so only α = 0 keeps the ratio finite.
+    flat = mae_ratio_by_alpha(np.full(10, 60.0), np.full(10, 0.01), np.full(10, 60.0))
+    assert flat[0] == 1.0 and np.isinf(flat[1:]).all()
+    with pytest.raises(ValueError):
+        minimax_alpha([])
+
+
+def test_shrinkage_interpolates_on_log_interval_and_validates():
+    """α between trained cadences on log Δt, held beyond them; α outside [0, 1] is refused."""
+    s = Shrinkage((1.0, 10.0, 60.0), (0.8, 0.4, 0.2))
+    got = s.alpha(np.array([1.0, np.sqrt(10.0), 10.0, 0.5, 600.0, np.nan, 0.0]))
+    assert got == pytest.approx([0.8, 0.6, 0.4, 0.8, 0.2, 0.8, 0.8])
+    assert (
+        Shrinkage.load(None) == Shrinkage.unshrunk() and Shrinkage.unshrunk().alpha(np.array([7.0]))[0] == 1
+    )
+    for bad in (((1.0,), (1.2,)), ((10.0, 1.0), (0.5, 0.5)), ((1.0,), (0.5, 0.5)), ((0.0,), (0.5,))):
+        with pytest.raises(ValueError):
+            Shrinkage(*bad)
+
+
+def _entry_with(tmp_path, onnx_path, alphas: dict[float, float] | None):
+    """A registry entry of the given graph, with a params artifact when ``alphas`` is given."""
+    folder = tmp_path / ("params" if alphas else "no-params")
+    folder.mkdir()
+    (folder / "lstm.onnx").write_bytes(onnx_path.read_bytes())
+    artifacts = {"model": "lstm.onnx"}
+    if alphas is not None:
+        (folder / PARAMS_FILE).write_text(
+            json.dumps({"cadences_s": list(alphas), "alphas": list(alphas.values())})
+        )
+        artifacts["params"] = PARAMS_FILE
+    return RegistryEntry("frequency_stability", folder, {"version": "test", "artifacts": artifacts})
+
+
+def test_served_prediction_scales_the_correction_by_alpha_and_falls_back_to_one(tmp_path):
+    """Served f_pred − f_0 is α(Δt) times the network's change; an entry without ``params``
+    (older registries) serves the unshrunk network. The graph is a seeded untrained LSTM: what
+    is under test is the serving arithmetic, not the fit."""
+    from training.keras_export import configure, export_onnx
+    from training.models.frequency_stability import build_net
+
+    onnx_path = export_onnx(build_net(configure(seed=0)), tmp_path / "lstm.onnx")
+    x = np.vstack([_rows(4, -0.02), _rows(4, 0.01, 60.0)])
+    dt0 = FEATURE_NAMES.index("dt_lag_0")
+    x[4:, [FEATURE_NAMES.index(f"dt_lag_{k}") for k in range(10)]] = 60.0  # a 60-s meter
+    f_now = x[:, FEATURE_NAMES.index("frequency_hz")]
+
+    def change(entry) -> np.ndarray:
+        out = Model(entry).predict(module_batch(x))
+        assert all(o.info.status == assessment_pb2.OK for o in out)
+        return np.array([o.predicted_frequency_hz for o in out]) - f_now
+
+    with_params = _entry_with(tmp_path, onnx_path, {1.0: 0.25, 60.0: 0.5})
+    full = change(_entry_with(tmp_path, onnx_path, None))
+    shrunk = change(with_params)
+    assert np.abs(full).min() > 1e-6  # the network moves the prediction, so scaling is visible
+    assert x[:4, dt0] == pytest.approx(1.0) and x[4:, dt0] == pytest.approx(60.0)
+    assert shrunk[:4] == pytest.approx(0.25 * full[:4], abs=1e-9)
+    assert shrunk[4:] == pytest.approx(0.5 * full[4:], abs=1e-9)
+    assert Model(with_params).predict(module_batch(x[:1]))[0].info.detail.endswith("correction × 0.25")
