@@ -51,7 +51,7 @@ class PolicyTable:
     tap: np.ndarray  # (np, nq, nv) int
     steps: np.ndarray  # (np, nq, nv, K) int
     loss_before: np.ndarray  # (np, nq, nv) W, full power flow
-    loss_after: np.ndarray  # (np, nq, nv) W, full power flow of the MILP's configuration
+    loss_after: np.ndarray  # (np, nq, nv) W, full power flow of the optimal configuration
     violation_after: np.ndarray  # (np, nq, nv) pu beyond the EN 50160 band after
 
     def save(self, path: Path, prefix: str, out: dict[str, np.ndarray]) -> None:
