@@ -7,8 +7,10 @@
   configurations (tap, capacitor steps), with line/transformer/core losses.
 * ``state``    — how one head-end reading maps onto a feeder state (load allocation by
   customers' annual energy, matched to the measured per-phase P/Q and busbar voltage).
-* ``lp``       — the MILP (scipy HiGHS) choosing tap and capacitor steps from linearised
-  loss and voltage sensitivities.
+* ``linear``   — the linear loss/voltage model of a state over tap and capacitor steps.
+* ``enumeration`` — its exact optimum over every setting (the one used); ``lp`` — the same
+  problem as a MILP (scipy HiGHS), the reference the tests compare against.
+* ``policy``   — the table of optimal settings over head-end states that serving looks up.
 
 Serving imports only numpy from here: no pandapower, no gridsim.
 """

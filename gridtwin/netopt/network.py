@@ -26,6 +26,7 @@ Voltage limits are EN 50160 LV: Un +/- 10 % (standards.md "Supply voltage").
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -104,14 +105,22 @@ class NetworkModel:
         grids = np.meshgrid(*[np.arange(s + 1) for s in self.bank_steps], indexing="ij")
         return np.stack([g.reshape(-1) for g in grids], axis=1)
 
-    def r_common(self) -> tuple[np.ndarray, np.ndarray]:
-        """Loss-resistance matrices (positive/negative, zero sequence): Rc[n, m] = sum of the
-        resistances shared by the paths to n and m, transformer included. Loss = 3 sum_s
-        I_s^H Rc_s I_s (with U0 = (Ua+Ub+Uc)/3 normalisation)."""
+    @cached_property
+    def r_line_common(self) -> tuple[np.ndarray, np.ndarray]:
+        """Shared line resistance of the paths to two nodes (positive/negative, zero sequence):
+        Rl[n, m] = sum of the resistances of the branches on both paths (ohm). Line losses are
+        3 sum_s I_s^H Rl_s I_s (with U0 = (Ua+Ub+Uc)/3 normalisation), the branch sum of
+        I^2 R in n x n form. Cached: it depends on the network only, and the path product
+        costs tens of ms on a feeder with hundreds of branches."""
         pf = self.path.astype(float)
-        rc1 = pf.T @ (self.br1[:, None] * pf) + self.r_trafo
-        rc0 = pf.T @ (self.br0[:, None] * pf) + self.r_trafo
-        return rc1, rc0
+        return pf.T @ (self.br1[:, None] * pf), pf.T @ (self.br0[:, None] * pf)
+
+    @property
+    def r_common(self) -> tuple[np.ndarray, np.ndarray]:
+        """Loss-resistance matrices (positive/negative, zero sequence): `r_line_common` plus the
+        transformer's resistance, shared by every path."""
+        rl1, rl0 = self.r_line_common
+        return rl1 + self.r_trafo, rl0 + self.r_trafo
 
     def meter_index(self) -> dict[str, int]:
         return {str(m): i for i, m in enumerate(self.meter_ids)}

@@ -1,12 +1,13 @@
-"""A table of MILP solutions over head-end states, for serving within the latency budget.
+"""A table of optimal settings over head-end states, for serving within the latency budget.
 
-The MILP (`gridtwin.netopt.lp`) takes tens of ms with its linearisation; the per-reading
-budget is 0.3 ms. Training therefore solves it on a grid of head-end states of each feeder
-(total P, total Q, busbar voltage; the load allocated by annual energy, phases balanced by
-the allocation), verifies every solution by a full power flow, and stores: configuration,
-loss before (present tap, banks off) and after. Serving maps a reading onto the grid: the
-configuration of the nearest grid state, losses by trilinear interpolation (the optimal loss
-is a continuous function of the state).
+The optimiser (linearisation + exact enumeration, `gridtwin.netopt.enumeration`) takes a few ms
+per state; the per-reading budget is 0.3 ms. Training therefore solves it on a grid of head-end
+states of each feeder (total P, total Q, busbar voltage; the load allocated by annual energy,
+phases balanced by the allocation) within a voltage band narrowed by the linear model's error
+(training/netopt/margin.py), verifies every solution by a full power flow, and stores:
+configuration, loss before (present tap, banks off) and after. Serving maps a reading onto the
+grid: the configuration of the nearest grid state, losses by trilinear interpolation (the
+optimal loss is a continuous function of the state).
 """
 
 from __future__ import annotations
@@ -16,7 +17,30 @@ from pathlib import Path
 
 import numpy as np
 
+from gridtwin.netopt.linear import VoltageBand
 from gridtwin.netopt.network import NetworkModel
+
+
+def grid_coords(
+    p: np.ndarray, q: np.ndarray, v: np.ndarray, p_axis: np.ndarray, q_axis: np.ndarray, v_axis: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Fractional grid coordinates of states (clipped to the grid) and whether each lay outside."""
+    coords = []
+    outside = np.zeros(len(p), bool)
+    for x, axis in ((p, p_axis), (q, q_axis), (v, v_axis)):
+        f = (x - axis[0]) / (axis[-1] - axis[0]) * (len(axis) - 1)
+        outside |= (f < -1e-9) | (f > len(axis) - 1 + 1e-9) | ~np.isfinite(f)
+        coords.append(np.clip(np.nan_to_num(f), 0, len(axis) - 1))
+    return coords, outside
+
+
+def nearest_grid_state(
+    p: np.ndarray, q: np.ndarray, v: np.ndarray, p_axis: np.ndarray, q_axis: np.ndarray, v_axis: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The grid state whose setting `PolicyTable.lookup` serves for each state: total P (W),
+    total Q (var), busbar voltage (pu)."""
+    coords, _ = grid_coords(p, q, v, p_axis, q_axis, v_axis)
+    return tuple(ax[np.rint(c).astype(int)] for c, ax in zip(coords, (p_axis, q_axis, v_axis), strict=True))
 
 
 @dataclass
@@ -27,7 +51,7 @@ class PolicyTable:
     tap: np.ndarray  # (np, nq, nv) int
     steps: np.ndarray  # (np, nq, nv, K) int
     loss_before: np.ndarray  # (np, nq, nv) W, full power flow
-    loss_after: np.ndarray  # (np, nq, nv) W, full power flow of the MILP's configuration
+    loss_after: np.ndarray  # (np, nq, nv) W, full power flow of the optimal configuration
     violation_after: np.ndarray  # (np, nq, nv) pu beyond the EN 50160 band after
 
     def save(self, path: Path, prefix: str, out: dict[str, np.ndarray]) -> None:
@@ -38,18 +62,9 @@ class PolicyTable:
     def from_npz(cls, z: np.lib.npyio.NpzFile, prefix: str) -> PolicyTable:
         return cls(**{k: z[f"{prefix}{k}"] for k in cls.__dataclass_fields__})
 
-    def _coords(self, p: np.ndarray, q: np.ndarray, v: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-        coords = []
-        outside = np.zeros(len(p), bool)
-        for x, axis in ((p, self.p_axis), (q, self.q_axis), (v, self.v_axis)):
-            f = (x - axis[0]) / (axis[-1] - axis[0]) * (len(axis) - 1)
-            outside |= (f < -1e-9) | (f > len(axis) - 1 + 1e-9) | ~np.isfinite(f)
-            coords.append(np.clip(np.nan_to_num(f), 0, len(axis) - 1))
-        return coords, outside
-
     def lookup(self, p: np.ndarray, q: np.ndarray, v: np.ndarray) -> dict[str, np.ndarray]:
         """Configuration (nearest grid state) and interpolated losses for states (B,)."""
-        coords, outside = self._coords(p, q, v)
+        coords, outside = grid_coords(p, q, v, self.p_axis, self.q_axis, self.v_axis)
         near = tuple(np.rint(c).astype(int) for c in coords)
         lo = [
             np.minimum(np.floor(c).astype(int), len(ax) - 2) if len(ax) > 1 else np.zeros_like(c, int)
@@ -80,14 +95,35 @@ class PolicyTable:
         }
 
 
-def build_table(
-    model: NetworkModel, p_axis: np.ndarray, q_axis: np.ndarray, v_axis: np.ndarray
-) -> tuple[PolicyTable, np.ndarray]:
-    """Solve the MILP at every grid state and verify by full power flow (training only).
+def verify(
+    model: NetworkModel, s_node: np.ndarray, e_pu: np.ndarray, tap: np.ndarray, steps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full power flow of S states (s_node (n, 3, S)) before (tap 0, banks off) and after
+    (each state's own tap and steps): loss before, loss after (W), violation after (pu)."""
+    from gridtwin.netopt.powerflow import solve, violation_pu
 
-    Returns the table and the per-solve times (ms, linearisation + MILP)."""
-    from gridtwin.netopt.lp import optimise
-    from gridtwin.netopt.powerflow import evaluate_configs, violation_pu
+    g = s_node.shape[2]
+    all_steps = np.vstack([np.zeros_like(steps), steps])
+    taps = np.concatenate([np.zeros_like(tap), tap])
+    res = solve(
+        model,
+        np.concatenate([s_node, s_node], axis=2),
+        np.concatenate([e_pu, e_pu]) * model.tap_factor(taps),
+        model.bank_susceptance(all_steps).T,
+        tol_pu=1e-6,
+    )
+    vm = res.vmag_pu(model.un)
+    viol = violation_pu(model, vm.min(axis=(0, 1)), vm.max(axis=(0, 1)))
+    return res.loss_w[:g], res.loss_w[g:], viol[g:]
+
+
+def build_table(
+    model: NetworkModel, p_axis: np.ndarray, q_axis: np.ndarray, v_axis: np.ndarray, band: VoltageBand
+) -> tuple[PolicyTable, np.ndarray, np.ndarray]:
+    """Solve at every grid state within `band` and verify by full power flow (training only).
+
+    Returns the table and the per-solve wall and CPU times (ms, linearisation + enumeration)."""
+    from gridtwin.netopt.enumeration import optimise
     from gridtwin.netopt.state import equivalent_state
 
     shape = (len(p_axis), len(q_axis), len(v_axis))
@@ -98,24 +134,11 @@ def build_table(
     g = len(pp)
     tap = np.zeros(g, int)
     steps = np.zeros((g, model.n_banks), int)
-    times = np.zeros(g)
+    wall, cpu = np.zeros(g), np.zeros(g)
     for j in range(g):
-        sol = optimise(model, s_node[:, :, j], float(e[j]))
-        tap[j], steps[j], times[j] = sol.tap, sol.steps, sol.solve_ms
-    # verification: full power flow of each state before (tap 0, banks off) and after
-    before = np.zeros(g)
-    after = np.zeros(g)
-    viol = np.zeros(g)
-    for j in range(g):
-        loss, vmin, vmax = evaluate_configs(
-            model,
-            s_node[:, :, j],
-            float(e[j]),
-            np.array([0, tap[j]]),
-            np.vstack([np.zeros(model.n_banks, int), steps[j]]),
-        )
-        before[j], after[j] = loss
-        viol[j] = violation_pu(model, vmin, vmax)[1]
+        sol = optimise(model, s_node[:, :, j], float(e[j]), band)
+        tap[j], steps[j], wall[j], cpu[j] = sol.tap, sol.steps, sol.solve_ms, sol.cpu_ms
+    before, after, viol = verify(model, s_node, e, tap, steps)
     table = PolicyTable(
         p_axis,
         q_axis,
@@ -126,4 +149,4 @@ def build_table(
         after.reshape(shape),
         viol.reshape(shape),
     )
-    return table, times
+    return table, wall, cpu

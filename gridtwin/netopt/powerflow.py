@@ -90,15 +90,17 @@ def solve(
 
 
 def losses(model: NetworkModel, i_node: np.ndarray, v_busbar: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Line, transformer-load and core losses (W), each (T,)."""
+    """Line, transformer-load and core losses (W), each (T,).
+
+    Line losses as 3 sum_s I_s^H Rl_s I_s (NetworkModel.r_line_common), the same sum over
+    branches of r |I_branch|^2 without forming the branch currents."""
     i_seq = to_seq(i_node)
-    pf = model.path.astype(float)
-    n, _, t = i_seq.shape
-    ib = (pf @ i_seq.reshape(n, 3 * t)).reshape(-1, 3, t)
-    line = 3 * (
-        model.br1[:, None] * (np.abs(ib[:, 1]) ** 2 + np.abs(ib[:, 2]) ** 2)
-        + model.br0[:, None] * np.abs(ib[:, 0]) ** 2
-    ).sum(axis=0)
+    rl1, rl0 = model.r_line_common
+    line = np.zeros(i_seq.shape[2])
+    for seq, rl in ((0, rl0), (1, rl1), (2, rl1)):
+        x = i_seq[:, seq]  # (n, T): Re(x^H Rl x) with Rl real symmetric, in real arithmetic
+        line += (x.real * (rl @ x.real) + x.imag * (rl @ x.imag)).sum(axis=0)
+    line *= 3
     i_tot = i_node.sum(axis=0)
     trafo = model.r_trafo * (np.abs(i_tot) ** 2).sum(axis=0)
     core = model.pfe_w * (np.abs(v_busbar).mean(axis=0) / model.un) ** 2

@@ -1,4 +1,4 @@
-"""Serving-side feeder data (numpy only): catalogue, banks and MILP solution tables per feeder,
+"""Serving-side feeder data (numpy only): catalogue, banks and tables of optimal settings per feeder,
 and the mapping of a batch of readings onto feeder head-end states."""
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ KNOWN: dict[tuple[str, str], int] = {
     ("gridtwin/ingest/validation.py", "validate_reading"): 159,
     ("gridtwin/models/equipment_failure.py", "Model.predict"): 96,
     ("gridtwin/core/telemetry/interceptors.py", "ServerTelemetryInterceptor.intercept_service"): 92,
-    ("gridtwin/netopt/lp.py", "solve_milp"): 88,
     ("gridtwin/decision/balancing.py", "plan_moves"): 87,
     ("gridtwin/livefeed.py", "stream_feeder"): 86,
     ("gridtwin/models/harmonic_analysis.py", "Model.predict"): 85,
