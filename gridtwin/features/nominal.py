@@ -42,3 +42,14 @@ def infer_nominal_voltage_v(mean_voltage_v: ArrayLike) -> NDArray[np.float64]:
 def infer_nominal_frequency_hz(frequency_hz: ArrayLike) -> NDArray[np.float64]:
     """Standard nominal frequency (50 or 60 Hz) closest to the measured frequency."""
     return _closest(frequency_hz, STANDARD_NOMINAL_FREQUENCIES_HZ)
+
+
+def nominal_frequency_or_inferred_hz(nominal_hz: ArrayLike, measured_hz: ArrayLike) -> NDArray[np.float64]:
+    """The stated nominal frequency where there is one (> 0), else the standard nominal closest
+    to the measured frequency, else NaN (neither is known: nothing is assumed)."""
+    fn = np.asarray(nominal_hz, dtype=float)
+    f = np.asarray(measured_hz, dtype=float)
+    stated = np.isfinite(fn) & (fn > 0)
+    measured = np.isfinite(f) & (f > 0)
+    inferred = infer_nominal_frequency_hz(np.where(measured, f, 0.0))
+    return np.where(stated, fn, np.where(measured, inferred, np.nan))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridtwin.features.nominal import nominal_frequency_or_inferred_hz
 from gridtwin.models._monitoring.frequency_sequence import (
     DT_COLUMNS,
     FREQ_COLUMNS,
@@ -43,7 +44,7 @@ ROCOF_LIMIT_FRAC_PER_S = 0.01  # 0.5 Hz/s at 50 Hz
 
 def stability_score(f_pred: np.ndarray, f_nominal: np.ndarray, rocof: np.ndarray) -> np.ndarray:
     """0–100 score from the predicted deviation and the ROCOF (definition in the module doc)."""
-    fn = np.where(f_nominal > 0, f_nominal, 50.0)
+    fn = np.where(f_nominal > 0, f_nominal, np.nan)
     u_f = np.minimum(1.0, np.abs(f_pred - fn) / (NORMAL_BAND_FRAC * fn))
     u_r = np.minimum(1.0, np.abs(rocof) / (ROCOF_LIMIT_FRAC_PER_S * fn))
     return 100.0 * (1.0 - np.maximum(u_f, u_r))
@@ -65,8 +66,7 @@ class Model(ServedModel):
         f_lags = batch.columns(FREQ_COLUMNS)
         dt_lags = batch.columns(DT_COLUMNS)
         f_now = batch.column("frequency_hz")
-        fn = batch.column("nominal_frequency_hz")
-        fn = np.where(np.isfinite(fn) & (fn > 0), fn, 50.0)
+        fn = nominal_frequency_or_inferred_hz(batch.column("nominal_frequency_hz"), f_now)
         history = np.isfinite(f_lags[:, 1]) & (np.nan_to_num(dt_lags[:, 0]) > 0)
         valid = np.isfinite(f_now) & (f_now > 0)
         f_pred = np.where(valid, f_now, fn)
@@ -76,7 +76,7 @@ class Model(ServedModel):
             x = build_sequences(f_lags[run], dt_lags[run], fn[run])
             f_pred[run] = f_now[run] + alpha[run] * self.net.run_one(x)[:, 0] / SCALE_HZ
         rocof = np.where(run, np.nan_to_num(batch.column("rocof_hz_per_s")), 0.0)
-        score = stability_score(f_pred, fn, rocof)
+        score = np.nan_to_num(stability_score(f_pred, fn, rocof))
         change = f_pred - np.where(valid, f_now, fn)
         trend = np.where(
             change > TREND_THRESHOLD_HZ, "rising", np.where(change < -TREND_THRESHOLD_HZ, "falling", "stable")
@@ -105,7 +105,7 @@ class Model(ServedModel):
             out.append(
                 assessment_pb2.FrequencyStability(
                     info=info,
-                    predicted_frequency_hz=float(f_pred[k]),
+                    predicted_frequency_hz=float(np.nan_to_num(f_pred[k])),
                     stability_score=float(score[k]),
                     trend=str(trend[k]),
                     rocof_hz_per_s=float(rocof[k]),

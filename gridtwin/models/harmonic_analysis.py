@@ -20,6 +20,7 @@ import json
 
 import numpy as np
 
+from gridtwin.features.nominal import nominal_frequency_or_inferred_hz
 from gridtwin.models._monitoring.harmonic_features import (
     magnitudes_to_pct,
     spectrum_descriptors,
@@ -48,10 +49,12 @@ def reading_spectrum(
     reading: reading_pb2.Reading, f1_hz: float
 ) -> tuple[np.ndarray, np.ndarray | None, float, str] | None:
     """(voltage % spectrum 2..40, current % spectrum or None, THD %, source) of the worst
-    phase, or None when the reading has neither a waveform nor reported harmonics."""
+    phase, or None when the reading has neither a waveform nor reported harmonics. A waveform
+    is analysed only with a fundamental frequency ``f1_hz`` > 0 (measured or nominal): the
+    IEC 61000-4-7 window is synchronised to it."""
     wf = reading.waveform
     volts = [np.asarray(getattr(wf, f"voltage_{p}"), float) for p in _PHASES]
-    if wf.sample_rate_hz > 0 and any(len(v) for v in volts):
+    if wf.sample_rate_hz > 0 and f1_hz > 0 and any(len(v) for v in volts):
         phases = [k for k, v in enumerate(volts) if len(v)]
         length = min(len(volts[k]) for k in phases)
         pct, thd = waveform_spectra_pct(
@@ -99,11 +102,9 @@ class Model(ServedModel):
         if n == 0:
             return []
         f_meas = np.nan_to_num(batch.column("frequency_hz"))
-        f_nom = np.nan_to_num(batch.column("nominal_frequency_hz"))
+        f_nom = np.nan_to_num(nominal_frequency_or_inferred_hz(batch.column("nominal_frequency_hz"), f_meas))
         # Window synchronised to the measured frequency when it is plausible, else the nominal.
-        f1 = np.where(
-            (f_meas > 0.9 * f_nom) & (f_meas < 1.1 * f_nom), f_meas, np.where(f_nom > 0, f_nom, 50.0)
-        )
+        f1 = np.where((f_meas > 0.9 * f_nom) & (f_meas < 1.1 * f_nom), f_meas, f_nom)
         spectra = [reading_spectrum(r, float(f1[k])) for k, r in enumerate(batch.readings)]
         exact = [k for k, s in enumerate(spectra) if s is not None and np.isfinite(s[2])]
         proba = np.zeros((n, len(self.classes)))

@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 
+from gridtwin.features.nominal import nominal_frequency_or_inferred_hz
 from gridtwin.models._maintenance.common import impute
 from gridtwin.models._maintenance.sag import (
     CONDITION_COLUMNS,
@@ -84,8 +85,9 @@ class Model(ServedModel):
                 self.duration.run_one(x)[:, 0].astype(float),
                 self.anchor,
             )
-            f0 = batch.column("nominal_frequency_hz")[active]
-            f0 = np.where(np.isfinite(f0) & (f0 > 0), f0, 50.0)
+            f0 = nominal_frequency_or_inferred_hz(
+                batch.column("nominal_frequency_hz")[active], batch.column("frequency_hz")[active]
+            )
             cat[active] = ieee1159_category(depth[active], dur[active], f0)
         out = []
         for i in range(n):

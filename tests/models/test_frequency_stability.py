@@ -135,6 +135,14 @@ def test_served_outputs(served):
     assert abs(change[5:10].mean() - change[:5].mean()) > 1e-3
 
 
+def test_missing_nominal_is_inferred_from_the_measured_frequency(served):
+    # a 60 Hz meter with no stated nominal: a steady 60.01 Hz is stable, not 10 Hz off a 50 Hz
+    x = _rows(2, 0.0, 60.0)
+    x[:, FEATURE_NAMES.index("nominal_frequency_hz")] = np.nan
+    out = served.predict(module_batch(x))
+    assert all(o.stability_score > 50 and o.info.severity == assessment_pb2.NORMAL for o in out)
+
+
 def test_no_history_is_degraded_persistence(served):
     x = np.full((1, len(FEATURE_NAMES)), np.nan)
     x[0, FEATURE_NAMES.index("frequency_hz")] = 50.03
