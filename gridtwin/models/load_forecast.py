@@ -2,7 +2,8 @@
 
 Per meter, Redis (this model's state store: `<prefix>load_forecast:{meter}:acc` and `:fc`) keeps
 the 15-min load history (sum and count per 15-min interval, updated
-atomically with HINCRBYFLOAT/HINCRBY, so replicas can share a meter) and a cached forecast made
+atomically with HINCRBYFLOAT/HINCRBY, so replicas can share a meter; beside them, what each
+refresh saw of the interval in progress, for the replay of that origin) and a cached forecast made
 from the last complete interval. `prepare` adds the batch's readings and refreshes a meter's
 forecast when a newer interval has completed (once per 15 min of reading time); `predict`
 only formats the cached forecast. The load of a reading is `active_power_total_w` (sum of the
