@@ -2,7 +2,8 @@
 
 Per meter, Redis (this model's state store: `<prefix>load_forecast:{meter}:acc` and `:fc`) keeps
 the 15-min load history (sum and count per 15-min interval, updated
-atomically with HINCRBYFLOAT/HINCRBY, so replicas can share a meter) and a cached forecast made
+atomically with HINCRBYFLOAT/HINCRBY, so replicas can share a meter; beside them, what each
+refresh saw of the interval in progress, for the replay of that origin) and a cached forecast made
 from the last complete interval. `prepare` adds the batch's readings and refreshes a meter's
 forecast when a newer interval has completed (once per 15 min of reading time); `predict`
 only formats the cached forecast. The load of a reading is `active_power_total_w` (sum of the
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from gridtwin.forecast.features import fill_gaps
-from gridtwin.forecast.meter_errors import Choice, choose, naive_points
+from gridtwin.forecast.meter_errors import Choice, candidates, choose
 from gridtwin.forecast.persistence import load as load_forecaster
 from gridtwin.forecast.track import Track, robust_scale
 from gridtwin.registry import RegistryEntry
@@ -108,6 +109,10 @@ class Model(ServedModel):
                 out[m] = fc
                 acc, key = keys(m)
                 pipe.set(key, json.dumps(fc), ex=IDLE_TTL_S)
+                # what this forecast saw of the interval in progress, for the replay of its origin
+                now_s, now_n = _field(h, f"{origin + 1}:s"), _field(h, f"{origin + 1}:n")
+                if now_n:
+                    pipe.hset(acc, mapping={f"{origin + 1}:ls": now_s, f"{origin + 1}:ln": now_n})
                 old = [
                     f
                     for f in h
@@ -119,26 +124,24 @@ class Model(ServedModel):
         batch.context[self.name] = out
 
     # ---- forecasting (numpy + the LSTM's ONNX graph) -------------------------------------------------------------
-    def history(self, fields: dict, origin: int) -> np.ndarray:
-        """Interval means up to `origin` (inclusive), NaN where no reading arrived."""
-        sums: dict[int, float] = {}
-        counts: dict[int, float] = {}
-        for k, v in fields.items():
-            key = k.decode() if isinstance(k, bytes) else k
-            b, _, kind = key.partition(":")
-            (sums if kind == "s" else counts)[int(b)] = float(v)
+    def history(self, fields: dict, origin: int) -> tuple[np.ndarray, np.ndarray]:
+        """Interval means up to `origin` (inclusive), NaN where no reading arrived, and beside
+        each interval the mean of the readings of the next one (then in progress) recorded when
+        that interval's forecast was made (NaN where none was recorded)."""
+        kinds = interval_fields(fields)
+        sums, counts = kinds.get("s", {}), kinds.get("n", {})
         first = max(min(sums, default=origin + 1), origin - self.keep + 1)
-        y = np.full(max(0, origin - first + 1), np.nan)
-        for b, s in sums.items():
-            if first <= b <= origin and counts.get(b, 0) > 0:
-                y[b - first] = s / counts[b]
-        return y
+        n = max(0, origin - first + 1)
+        latest = interval_means(kinds.get("ls", {}), kinds.get("ln", {}), first + 1, n)
+        latest[-1:] = interval_means(sums, counts, origin + 1, 1)[: len(latest)]  # in progress now
+        return interval_means(sums, counts, first, n), latest
 
     def forecast(self, fields: dict, origin: int) -> dict[str, Any]:
-        y = self.history(fields, origin)
+        y, latest = self.history(fields, origin)
         fc: dict[str, Any] = {"origin": origin, "version": self.version, "points": []}
         finite = np.isfinite(y)
-        y = y[int(np.argmax(finite)) :] if finite.any() else y[:0]  # from the first observed interval
+        start = int(np.argmax(finite)) if finite.any() else len(y)
+        y, latest = y[start:], latest[start:]  # from the first observed interval
         n = len(y)
         need_short, need_full = self.fm.min_history_short, self.fm.min_history
         if n < need_short:
@@ -151,24 +154,27 @@ class Model(ServedModel):
         missing = ~np.isfinite(y)
         y = fill_gaps(y, self.day, MAX_INTERPOLATE) if missing.any() else y
         short = n < need_full
-        y = y[-(need_short + 4 * self.day) :] if short else y[-(need_full + 4 * self.day) :]
+        kept = need_short + 4 * self.day if short else need_full + 4 * self.day
+        y, latest = y[-kept:], latest[-kept:]
         first = origin - len(y) + 1
         scale = robust_scale(y)
         slot, dow = utc_calendar(first, len(y) + self.fm.cfg.max_h, self.step_s)
         track = Track(z=y / scale, slot=slot, dow=dow, abs0=first, scale=scale)
         if self.fm.cfg.yearly_order:
             track.doy = utc_day_of_year(first, len(y) + self.fm.cfg.max_h, self.step_s)
-        # the meter's recent origins (replayed with data up to each) and the current one last
+        # the meter's recent origins (replayed with data up to each) and the current one last;
+        # the model answers from its minimum history on, the naives on the whole window
+        origins = np.arange(max(0, len(y) - 1 - BACKTEST_DAYS * self.day), len(y))
         lo = (self.fm.min_history_short if short else self.fm.min_history) - 1
-        origins = np.arange(max(lo, len(y) - 1 - BACKTEST_DAYS * self.day), len(y))
-        f = self.fm.predict(track, origins, short=short)
+        answered = origins[origins >= lo]
+        f = self.fm.predict(track, answered, short=short)
         steps = [self.fm.cfg.horizons[j] for j in self.h_idx]
-        model_pts = f.point[:, self.h_idx] * scale
-        now = {k: v[-1] for k, v in naive_points(y, origins[-1:], steps, self.day).items()}
-        now["model"] = model_pts[-1]
-        now["model + slot mean"] = 0.5 * (now["model"] + now["slot mean"])
-        level = self.fm.cfg.level
-        chosen = choose(y, origins[:-1], model_pts[:-1], now, steps, self.day, level, scale)
+        model_pts = np.full((len(origins), len(steps)), np.nan)
+        model_pts[origins >= lo] = f.point[:, self.h_idx] * scale
+        cands = candidates(y, origins, model_pts, latest[origins], steps, self.day)
+        now = {k: v[-1] for k, v in cands.items()}
+        backtest = {k: v[:-1] for k, v in cands.items()}
+        chosen = choose(y, origins[:-1], backtest, now, steps, self.fm.cfg.level, scale)
         chosen = [c or self._prior(k, short, now, f, scale) for k, c in enumerate(chosen)]
         self._fill(fc, chosen, short)
         gaps = float(missing[-len(y) :].mean()) if missing.any() else 0.0
@@ -250,6 +256,33 @@ class Model(ServedModel):
                 )
             )
         return out
+
+
+def _field(fields: dict, name: str) -> float:
+    """One hash field as a float (0 when absent), whatever the client's decoding."""
+    v = fields.get(name, fields.get(name.encode()))
+    return float(v) if v is not None else 0.0
+
+
+def interval_fields(fields: dict) -> dict[str, dict[int, float]]:
+    """The meter's hash fields `<interval>:<kind>` as {kind: {interval: value}} (kinds: s/n the
+    sum and count of readings, ls/ln those of the interval then in progress when the forecast
+    from the interval before it was made)."""
+    out: dict[str, dict[int, float]] = {}
+    for k, v in fields.items():
+        key = k.decode() if isinstance(k, bytes) else k
+        b, _, kind = key.partition(":")
+        out.setdefault(kind, {})[int(b)] = float(v)
+    return out
+
+
+def interval_means(sums: dict[int, float], counts: dict[int, float], first: int, n: int) -> np.ndarray:
+    """(n,) mean reading of intervals first..first+n-1, NaN where none arrived."""
+    out = np.full(n, np.nan)
+    for b, s in sums.items():
+        if first <= b < first + n and counts.get(b, 0) > 0:
+            out[b - first] = s / counts[b]
+    return out
 
 
 def utc_calendar(first_interval: int, n: int, step_s: int) -> tuple[np.ndarray, np.ndarray]:
