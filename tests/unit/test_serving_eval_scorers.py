@@ -113,7 +113,8 @@ def _serve_forecast(a: pd.DataFrame, stream: HeldOutStream, how: str) -> pd.Data
         for m, bk in zip(a["meter_id"], b, strict=True):
             y = loads[m]
             target = bk - 1 + h // 15
-            vals.append(y.get(target, np.nan) if how == "perfect" else y.get(bk - 1, np.nan))
+            source = {"perfect": target, "latest": bk}.get(how, bk - 1)
+            vals.append(y.get(source, np.nan))
         a[f"load_forecast.h{h}.load_w"] = np.asarray(vals) * (1.0 if how != "biased" else 1.5)
     return a
 
@@ -128,6 +129,11 @@ def test_load_forecast_scores_against_the_meters_later_intervals(quarter: HeldOu
     assert naive[0].served == pytest.approx(naive[0].baseline) and judge(naive[0]).verdict == NOT_MET
     worse = load_forecast.rows(_serve_forecast(blank_answers(quarter), quarter, "biased"), quarter, "15 min")
     assert worse[0].served > worse[0].baseline
+    # beyond 15 min the baseline also holds the readings the call brought after the origin: a
+    # forecast that only repeats them ties it; at 15 min they are the target and stay out
+    latest = load_forecast.rows(_serve_forecast(blank_answers(quarter), quarter, "latest"), quarter, "15 min")
+    assert latest[1].served == pytest.approx(latest[1].baseline) and judge(latest[1]).verdict == NOT_MET
+    assert latest[0].served == 0.0 and latest[0].baseline > 0.0
     no_fc = load_forecast.rows(blank_answers(quarter), quarter, "15 min")
     assert all(r.verdict == NOT_ASSESSABLE for r in no_fc)
 
