@@ -150,6 +150,14 @@ def test_sag_duration_baseline_counts_from_the_first_reading_seen() -> None:
     assert np.isnan(got[~ev]).all()
 
 
+def test_sag_onset_probability_is_reported_not_judged(minute: HeldOutStream) -> None:
+    # the world's sags have no precursor: a gain over 0.5 is chance, so the row stays n/a
+    a = blank_answers(minute)
+    a["voltage_sag.sag_probability"] = np.linspace(0.0, 1.0, len(a))
+    onset = [judge(r) for r in voltage_sag.rows(a, minute, "1 min") if r.metric.startswith("ROC AUC")]
+    assert len(onset) == 1 and onset[0].served is not None and onset[0].verdict == NOT_ASSESSABLE
+
+
 def test_future_max_loading_window() -> None:
     t = np.arange(0.0, 7200.0 + 1, 900.0)  # 0, 900, …, 7200
     load = np.array([0.1, 0.2, 0.3, 1.5, 0.4, 0.2, 0.1, 0.1, 0.1])

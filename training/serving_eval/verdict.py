@@ -38,8 +38,10 @@ class Row:
     note: str = ""
     #: The baseline defines the truth of this row (it scores perfectly by construction): "met"
     #: needs the goal and no loss to it, instead of a strict gain.
-    baseline_defines_truth: bool = False
-    verdict: str = field(default="")
+    baseline_defines_truth: bool = field(default=False, kw_only=True)
+    #: Set by the scorer only to say "not assessable" for a row it can still compute; else by
+    #: ``judge``. Keyword-only, so a positional argument can never land here by mistake.
+    verdict: str = field(default="", kw_only=True)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

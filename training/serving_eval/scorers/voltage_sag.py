@@ -61,7 +61,7 @@ def _onset_rows(answers: pd.DataFrame, stream: HeldOutStream, cadence: str) -> l
     return [Row(MODEL, cadence, metric, roc_auc(soon[ok], prob[ok]), 0.5, "no skill", "beat the baseline",
                 "higher", None, int(ok.sum()), f"{int(soon[ok].sum())} readings within an hour before a sag; the "
                 "world's sags start at random times (no precursor), so any difference from 0.5 is chance",
-                NOT_ASSESSABLE)]  # fmt: skip
+                verdict=NOT_ASSESSABLE)]  # fmt: skip
 
 
 def rows(answers: pd.DataFrame, stream: HeldOutStream, cadence: str) -> list[Row]:
