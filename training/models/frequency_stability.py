@@ -334,12 +334,9 @@ def _shrinkage_table(chosen: list[dict]) -> str:
     )
 
 
-def _report(data: _Data, results: dict, fit: dict, chosen: list[dict], parity: float) -> tuple[str, str]:
-    """The Markdown report body and the manifest notes."""
-    r1 = results["1s"]
-    gain = 1 - r1["mae"] / r1["persist"]
-    gain_unshrunk = 1 - r1["mae_unshrunk"] / r1["persist"]
-    table = md_table(
+def _results_table(results: dict) -> str:
+    """Per test cadence: windows, α, served / unshrunk / persistence MAE (Hz) and the trips."""
+    return md_table(
         [
             "cadence",
             "test windows",
@@ -362,6 +359,14 @@ def _report(data: _Data, results: dict, fit: dict, chosen: list[dict], parity: f
             for k, v in results.items()
         ],
     )
+
+
+def _report(data: _Data, results: dict, fit: dict, chosen: list[dict], parity: float) -> tuple[str, str]:
+    """The Markdown report body and the manifest notes."""
+    r1 = results["1s"]
+    gain = 1 - r1["mae"] / r1["persist"]
+    gain_unshrunk = 1 - r1["mae_unshrunk"] / r1["persist"]
+    table = _results_table(results)
     report = f"""
 LSTM(8→64) → LSTM(64→32) → linear, trained with Keras (TensorFlow backend), exported to ONNX and
 served by ONNX Runtime (largest |ONNX − Keras| on the held-out 1-s windows: {parity:.2g} in 0.1-Hz units).
