@@ -258,3 +258,20 @@ def test_outputs_are_columns_of_the_answers_numbers_and_the_router_bins_them(tmp
     (counts,) = per_bucket.values()
     assert counts["x"].tolist() == [2, 0] and counts["output.anomaly_score"].tolist() == [0, 0, 1]
     assert list(readings.values()) == [2] and list(meters.values()) == [["m-1", "m-2"]]
+
+
+def test_counts_of_all_columns_at_once_equal_one_searchsorted_per_column() -> None:
+    rng = np.random.default_rng(0)
+    cols = tuple(f"c{k}" for k in range(40))
+    edges = tuple(np.sort(rng.normal(size=rng.integers(1, 10))) for _ in cols)
+    shares = tuple(np.full(len(e) + 1, 1 / (len(e) + 1)) for e in edges)
+    ref = Reference("v", cols, edges, shares)
+    values = {c: np.where(rng.random(300) < 0.1, np.nan, rng.normal(size=300)) for c in cols[::2]}
+    values["c4"][:5] = edges[4][0]  # on an edge: counted in the bin above it (side="right")
+    got = ref.counts(values)
+    assert set(got) == set(values)
+    for name, e, share in zip(cols, edges, shares, strict=True):
+        if name in values:
+            v = values[name][np.isfinite(values[name])]
+            want = np.bincount(np.searchsorted(e, v, side="right"), minlength=len(share))
+            np.testing.assert_array_equal(got[name], want)
