@@ -29,9 +29,9 @@ pytestmark = pytest.mark.mesh
 
 MODEL = "voltage_anomaly"
 METERS = 12
-# The quick champion (seed 0) scores F1 1.0 on the comparator's held-out day, so no candidate
-# can beat it: the loop's champion is the quick model of seed 1 (F1 0.986, false alarms
-# 0.11 %); seed 0 is judged better (1.0, 0 %), seed 3 worse (0.984).
+# The comparator judges F1 over every labelled anomaly of its held-out day. Measured on the
+# quick models (2026-12-01): seed 0 scores 0.914, seeds 1-4 0.880, no false alarm. So the loop's
+# champion is seed 1, seed 0 is judged better and seed 3 (a tie) is refused as not better.
 CHAMPION_SEED = 1
 CANDIDATE_SEED = 0
 WORSE_SEED = 3
@@ -163,8 +163,13 @@ def test_drift_retrain_shadow_promote_rollback(lifecycle_mesh, registry):
         # hour the unchanged feed can be flagged too, which the default day window is not:
         # docs/lifecycle.md.)
         after = _wait_for(stub, lambda m: m.drift.window_readings == 12 * 60 and m.drift.drifting, "drift")
-        assert {"voltage_a_pu", "voltage_b_pu", "voltage_c_pu"} & set(after.drift.drivers)
-        assert _psi(after, "voltage_mean_pu") > _psi(before, "voltage_mean_pu")
+        # The phase voltages drive it, as per-unit values or as their z against the meter's own
+        # baseline (which of the two ranks highest depends on where the feed's day starts).
+        phase_voltage_inputs = {f"voltage_{p}_{form}" for p in "abc" for form in ("pu", "baseline_z")}
+        assert phase_voltage_inputs & set(after.drift.drivers), after.drift.drivers
+        # (The feeder-wide per-unit level alone may move towards or away from the training
+        # range, depending on where the feed's set-point sits; the meter-relative inputs jump.)
+        assert after.drift.max_psi > max(before.drift.max_psi, after.drift.threshold)
         _acknowledge(stub, start, champion)
         # 3. Retrained: a candidate judged worse is refused; one judged better on the same
         # held-out data becomes the challenger.

@@ -44,9 +44,15 @@ class Comparison:
 
 
 def compare_voltage_anomaly(champion: RegistryEntry, candidate: RegistryEntry) -> Comparison:
-    """F1 over normal + IEEE 1159 event readings of the held-out world (1-min cadence, one day
-    of 4 meters) must be higher; the false-alarm rate must not regress: at most the champion's
-    plus two standard errors of a rate on that many normal readings (or 1 %, the goal)."""
+    """F1 over every labelled anomaly of the held-out world (IEEE 1159 events and the neutral
+    shift inside the EN 50160 band; 1-min cadence, one day of 4 meters) must be higher; the
+    false-alarm rate must not regress: at most the champion's plus two standard errors of a
+    rate on that many normal readings (or 1 %, the goal).
+
+    The F1 over IEEE 1159 events alone is no comparison: the standards' rules define those
+    events and flag them all, so every candidate scores the same there (1.0 on this day); the
+    forest's part, and so the difference between two fits, is the anomalies inside the band.
+    """
     stream = generate(60.0, n_meters=4, seed=HELDOUT_SEED, duration_s=86400.0)
 
     ours = score(served_frame("voltage_anomaly", champion, stream.readings), stream)["model"]
@@ -54,12 +60,12 @@ def compare_voltage_anomaly(champion: RegistryEntry, candidate: RegistryEntry) -
     normal = int((stream.labels["category"] == "normal").sum())
     rate = ours["false_alarm_rate"]
     fa_limit = max(rate + 2 * math.sqrt(rate * (1 - rate) / max(normal, 1)), 0.01)
-    better = theirs["f1"] > ours["f1"] and theirs["false_alarm_rate"] <= fa_limit
+    better = theirs["all_f1"] > ours["all_f1"] and theirs["false_alarm_rate"] <= fa_limit
     detail = (
-        f"held-out F1 {theirs['f1']:.4f} vs champion {ours['f1']:.4f}; false alarms "
-        f"{theirs['false_alarm_rate']:.4f} vs {ours['false_alarm_rate']:.4f} (limit {fa_limit:.4f})"
+        f"held-out F1 (every labelled anomaly) {theirs['all_f1']:.4f} vs champion {ours['all_f1']:.4f}; "
+        f"false alarms {theirs['false_alarm_rate']:.4f} vs {ours['false_alarm_rate']:.4f} (limit {fa_limit:.4f})"
     )
-    return Comparison("f1", ours["f1"], theirs["f1"], better, detail)
+    return Comparison("all_f1", ours["all_f1"], theirs["all_f1"], better, detail)
 
 
 def _scored(
