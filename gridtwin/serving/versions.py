@@ -298,8 +298,7 @@ class VersionRouter:
         pending, self._pending = self._pending, []
         stats, self._stats = self._stats, []
         prefix = settings().redis_prefix
-        for name, version, per_bucket, readings, meters in pending:
-            await window.add(redis, prefix, name, version, per_bucket, readings, self.cfg, meters)
+        await window.add_many(redis, prefix, pending, self.cfg)
         if stats:
             pipe = redis.pipeline(transaction=False)
             for name, version, counts in stats:

@@ -344,3 +344,68 @@ def test_output_values_are_each_answered_field_and_nan_elsewhere() -> None:
     np.testing.assert_array_equal(
         got["output.severity"], [float(assessment_pb2.WARNING), np.nan, float(assessment_pb2.NORMAL)]
     )
+
+
+def test_many_calls_counts_go_in_summed_per_bucket_and_the_window_stays_bounded(
+    redis_url, redis_prefix, monkeypatch
+):
+    """`add_many` (what a module's flush sends: every call since the last flush) leaves what
+    each call's counts add up to, per model, version and bucket; buckets out of the window
+    are deleted, also one a late batch adds below the window."""
+    monkeypatch.setenv("GRIDTWIN_DRIFT_BUCKET_S", "60")
+    monkeypatch.setenv("GRIDTWIN_DRIFT_WINDOW_S", "180")
+    cfg = window.WindowSettings.from_env()
+    rng = np.random.default_rng(3)
+    models = [("voltage_anomaly", "v1"), ("voltage_sag", "v7")]
+    batches, want, seen = [], {}, {}
+    for _ in range(12):
+        name, version = models[int(rng.integers(0, 2))]
+        buckets = {int(b): None for b in rng.integers(0, 5, 2)}
+        per_bucket = {
+            b: {"a": rng.integers(0, 3, 3), "output.severity": rng.integers(0, 2, 4)} for b in buckets
+        }
+        readings = {b: int(rng.integers(1, 9)) for b in buckets}
+        meters = {b: [f"m{int(k)}" for k in rng.integers(0, 20, 3)] for b in buckets}
+        batches.append((name, version, per_bucket, readings, meters))
+        for b, counts in per_bucket.items():
+            fields = want.setdefault((name, version, b), {"n": 0})
+            fields["n"] += readings[b]
+            for column, bins in counts.items():
+                for k, v in enumerate(bins):
+                    if v:
+                        fields[f"{column}|{k}"] = fields.get(f"{column}|{k}", 0) + int(v)
+            seen.setdefault((name, version, b), set()).update(meters[b])
+
+    async def state() -> tuple[dict, dict, dict]:
+        redis = connect(redis_url)
+        try:
+            await window.add_many(redis, redis_prefix, batches, cfg)
+            late = {"a": np.array([0, 1, 0])}
+            await window.add_many(
+                redis, redis_prefix, [("voltage_anomaly", "v1", {0: late}, {0: 1}, None)], cfg
+            )
+            got, hll, index = {}, {}, {}
+            for name, version in models:
+                index[(name, version)] = sorted(
+                    int(m) for m in await redis.zrange(window.index_key(redis_prefix, name, version), 0, -1)
+                )
+                for b in range(5):
+                    raw = await redis.hgetall(window.bucket_key(redis_prefix, name, version, b))
+                    if raw:
+                        got[(name, version, b)] = {k.decode(): int(v) for k, v in raw.items()}
+                        hll[(name, version, b)] = await redis.pfcount(
+                            window.meters_key(redis_prefix, name, version, b)
+                        )
+            return got, hll, index
+        finally:
+            await redis.aclose()
+
+    got, hll, index = asyncio.run(state())
+    kept = {
+        key: fields
+        for key, fields in want.items()
+        if key[2] > max(b for m, v, b in want if (m, v) == key[:2]) - 3
+    }
+    assert got == kept and len(kept) < len(want)  # some buckets slid out, the late one too
+    assert hll == {key: len(seen[key]) for key in kept}
+    assert index == {m: sorted(b for n, v, b in kept if (n, v) == m) for m in models}
