@@ -80,13 +80,20 @@ class Reference:
         if not idx:
             return {}
         cols = np.column_stack([np.asarray(values[self.columns[k]], dtype=np.float64) for k in idx])
+        tally = self.tally(cols, np.asarray(idx))
+        return {self.columns[k]: tally[j, : len(self.shares[k])] for j, k in enumerate(idx)}
+
+    def tally(self, values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """(len(idx), most bins) rows per bin of `values` (rows x len(idx)), whose column j
+        holds the reference's column idx[j]; bins beyond a column's own are zero. The matrix
+        form of `counts`, for callers that already hold the values as one matrix (the
+        serving path: no per-column arrays or dicts per model call)."""
         edges = self._edge_matrix[idx]
         # side="right" bin of a value = the number of edges at or below it
-        bins = (cols[:, :, None] >= edges[None, :, :]).sum(axis=2)
+        bins = (values[:, :, None] >= edges[None, :, :]).sum(axis=2)
         width = edges.shape[1] + 1
         flat = bins + (np.arange(len(idx)) * width)[None, :]
-        tally = np.bincount(flat[np.isfinite(cols)], minlength=len(idx) * width).reshape(len(idx), width)
-        return {self.columns[k]: tally[j, : len(self.shares[k])].astype(np.int64) for j, k in enumerate(idx)}
+        return np.bincount(flat[np.isfinite(values)], minlength=len(idx) * width).reshape(len(idx), width)
 
 
 def psi(window: np.ndarray, reference_shares: np.ndarray) -> float:

@@ -10,7 +10,9 @@ PSI and KS are computed per input and per output over the same window.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -32,26 +34,33 @@ NUMERIC = {
 }
 
 
-def _fields(message: Any) -> list[str]:
-    return [
+@lru_cache(maxsize=64)
+def _fields(descriptor: Any) -> tuple[str, ...]:
+    return tuple(
         f.name
-        for f in message.DESCRIPTOR.fields
+        for f in descriptor.fields
         if f.type in NUMERIC and not f.is_repeated and f.containing_oneof is None
-    ]
+    )
 
 
 def output_values(answers: Sequence[Any]) -> dict[str, np.ndarray]:
-    """`output.<field>` → one value per answer (NaN where the model gave no numbers)."""
+    """`output.<field>` → one value per answer (NaN where the model gave no numbers).
+
+    One matrix built from Python floats: it runs after every model call (drift monitoring),
+    where a numpy array and `where` per field cost more than the answers' own fields."""
     if not answers:
         return {}
-    names = _fields(answers[0])
-    answered = np.array([a.info.status in ANSWERED for a in answers])
-    out = {}
-    for name in names:
-        values = np.array([float(getattr(a, name)) for a in answers], dtype=np.float64)
-        out[PREFIX + name] = np.where(answered, values, np.nan)
-    severity = np.array([float(a.info.severity) for a in answers], dtype=np.float64)
-    out[PREFIX + "severity"] = np.where(answered, severity, np.nan)
+    names = _fields(answers[0].DESCRIPTOR)
+    blank = [math.nan] * (len(names) + 1)
+    rows = [
+        [float(getattr(a, name)) for name in names] + [float(a.info.severity)]
+        if a.info.status in ANSWERED
+        else blank
+        for a in answers
+    ]
+    matrix = np.array(rows, dtype=np.float64).reshape(len(answers), len(names) + 1)
+    out = {PREFIX + name: matrix[:, j] for j, name in enumerate(names)}
+    out[PREFIX + "severity"] = matrix[:, len(names)]
     return out
 
 

@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 
+from gridtwin.core.numeric import nan_to_num
 from gridtwin.decision.profile import (
     DARK_HOURS,
     FEATURE_NAMES,
@@ -38,7 +39,7 @@ def nearest_centroid(z: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     (n, k) distance matrix costs less than an ONNX Runtime call. Rows with NaN get 0 (the
     caller answers them as not ready)."""
     d2 = ((z[:, None, :] - centroids[None]) ** 2).sum(axis=2)
-    return np.argmin(np.nan_to_num(d2, nan=np.inf), axis=1)
+    return np.argmin(nan_to_num(d2, nan=np.inf), axis=1)
 
 
 class Model(ServedModel):
@@ -71,7 +72,7 @@ class Model(ServedModel):
             keys.append(state.key(r.meter_id))
             cached = "" if r.meter_id in seen else self.cache.cached_prev(r.meter_id)
             seen.add(r.meter_id)
-            args.append((t, float(np.nan_to_num(p[i])), float(np.nan_to_num(q[i])), cached))
+            args.append((t, float(nan_to_num(p[i])), float(nan_to_num(q[i])), cached))
         replies = await state.run_batch_script(LUA_UPDATE, keys, args)
         batch.context[self.name] = np.stack(
             [self.cache.resolve(m, rep) for m, rep in zip(meters, replies, strict=True)]

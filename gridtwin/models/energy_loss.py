@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 
+from gridtwin.core.numeric import nan_to_num
 from gridtwin.netopt.catalogue import KIND_CUSTOMER, KIND_TRANSFORMER, KIND_UNKNOWN, scope_note
 from gridtwin.netopt.losses import INPUTS, LossModel
 from gridtwin.registry import RegistryEntry
@@ -42,11 +43,11 @@ class Model(ServedModel):
         scope = self.loss.scope(batch.meter_ids)
         x = batch.columns(INPUTS)
         r_eq = self.loss.r_eq(scope.feeder, scope.row, scope.kind)
-        line = self.loss.line_loss(x, np.nan_to_num(r_eq))
-        p = np.nan_to_num(batch.columns(_P))
-        q = np.nan_to_num(batch.columns(_Q))
-        i2 = (np.nan_to_num(batch.columns(_I)) ** 2).sum(axis=1)
-        v_pu = np.nan_to_num(batch.column("voltage_mean_pu"))
+        line = self.loss.line_loss(x, nan_to_num(r_eq))
+        p = nan_to_num(batch.columns(_P))
+        q = nan_to_num(batch.columns(_Q))
+        i2 = (nan_to_num(batch.columns(_I)) ** 2).sum(axis=1)
+        v_pu = nan_to_num(batch.column("voltage_mean_pu"))
         is_tr = (scope.kind == KIND_TRANSFORMER) | (scope.kind == KIND_UNKNOWN)
         r_k = np.array([self.loss.feeders[f].r_trafo for f in scope.feeder])
         pfe = np.array([self.loss.feeders[f].pfe_w for f in scope.feeder])

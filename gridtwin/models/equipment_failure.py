@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from gridtwin.assets import MAINTENANCE_FIELDS
 from gridtwin.models._maintenance.asset_state import FIELDS, update_states
 from gridtwin.models._maintenance.failure import EQF_FEATURES
 from gridtwin.models._maintenance.thermal import ageing_rate, steady_rises
@@ -28,10 +29,12 @@ from gridtwin.models._maintenance.treeshap import TreeShap
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
+from gridtwin.serving.shared import shared_assets
 from gridtwin.serving.state import MeterState
 from gridtwin.v1 import assessment_pb2 as pb
 
-ASSET_FIELDS = ("rated_current_a", "age_years", "last_maintenance_unix")
+# Read once per call for this model and overload_risk (gridtwin.serving.shared).
+ASSET_FIELDS = MAINTENANCE_FIELDS
 F = {name: i for i, name in enumerate(FIELDS)}
 EXPLAIN_FROM = 0.05  # failure probability from which SHAP factors are computed ("elevated")
 
@@ -71,7 +74,7 @@ class Model(ServedModel):
         return rated, k
 
     async def prepare(self, batch: ModuleBatch, state: MeterState) -> None:
-        assets = await state.assets(batch.meter_ids, ASSET_FIELDS)
+        assets = await shared_assets(batch, state, ASSET_FIELDS)
         ctx: dict[str, Any] = {"assets": assets}
         rated, k = self._inputs(batch, assets)
         ok = np.isfinite(k) & np.isfinite(batch.column("ambient_temperature_c"))

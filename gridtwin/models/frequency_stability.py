@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridtwin.core.numeric import nan_to_num
 from gridtwin.features.nominal import nominal_frequency_or_inferred_hz
 from gridtwin.models._monitoring.frequency_sequence import (
     DT_COLUMNS,
@@ -67,7 +68,7 @@ class Model(ServedModel):
         dt_lags = batch.columns(DT_COLUMNS)
         f_now = batch.column("frequency_hz")
         fn = nominal_frequency_or_inferred_hz(batch.column("nominal_frequency_hz"), f_now)
-        history = np.isfinite(f_lags[:, 1]) & (np.nan_to_num(dt_lags[:, 0]) > 0)
+        history = np.isfinite(f_lags[:, 1]) & (nan_to_num(dt_lags[:, 0]) > 0)
         valid = np.isfinite(f_now) & (f_now > 0)
         f_pred = np.where(valid, f_now, fn)
         run = history & valid
@@ -75,8 +76,8 @@ class Model(ServedModel):
         if run.any():
             x = build_sequences(f_lags[run], dt_lags[run], fn[run])
             f_pred[run] = f_now[run] + alpha[run] * self.net.run_one(x)[:, 0] / SCALE_HZ
-        rocof = np.where(run, np.nan_to_num(batch.column("rocof_hz_per_s")), 0.0)
-        score = np.nan_to_num(stability_score(f_pred, fn, rocof))
+        rocof = np.where(run, nan_to_num(batch.column("rocof_hz_per_s")), 0.0)
+        score = nan_to_num(stability_score(f_pred, fn, rocof))
         change = f_pred - np.where(valid, f_now, fn)
         trend = np.where(
             change > TREND_THRESHOLD_HZ, "rising", np.where(change < -TREND_THRESHOLD_HZ, "falling", "stable")
@@ -105,7 +106,7 @@ class Model(ServedModel):
             out.append(
                 assessment_pb2.FrequencyStability(
                     info=info,
-                    predicted_frequency_hz=float(np.nan_to_num(f_pred[k])),
+                    predicted_frequency_hz=float(nan_to_num(f_pred[k])),
                     stability_score=float(score[k]),
                     trend=str(trend[k]),
                     rocof_hz_per_s=float(rocof[k]),

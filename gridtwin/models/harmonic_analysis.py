@@ -20,6 +20,7 @@ import json
 
 import numpy as np
 
+from gridtwin.core.numeric import nan_to_num
 from gridtwin.features.nominal import nominal_frequency_or_inferred_hz
 from gridtwin.models._monitoring.harmonic_features import (
     magnitudes_to_pct,
@@ -42,7 +43,7 @@ _PHASES = ("a", "b", "c")
 
 def thd_level_index(thd_pct: np.ndarray) -> np.ndarray:
     """0..3 = low < 3 % ≤ moderate < 5 % ≤ high < 8 % ≤ severe."""
-    return np.searchsorted(np.asarray(THD_BANDS_PCT), np.nan_to_num(thd_pct), side="right")
+    return np.searchsorted(np.asarray(THD_BANDS_PCT), nan_to_num(thd_pct), side="right")
 
 
 def reading_spectrum(
@@ -101,8 +102,8 @@ class Model(ServedModel):
         n = len(batch)
         if n == 0:
             return []
-        f_meas = np.nan_to_num(batch.column("frequency_hz"))
-        f_nom = np.nan_to_num(nominal_frequency_or_inferred_hz(batch.column("nominal_frequency_hz"), f_meas))
+        f_meas = nan_to_num(batch.column("frequency_hz"))
+        f_nom = nan_to_num(nominal_frequency_or_inferred_hz(batch.column("nominal_frequency_hz"), f_meas))
         # Window synchronised to the measured frequency when it is plausible, else the nominal.
         f1 = np.where((f_meas > 0.9 * f_nom) & (f_meas < 1.1 * f_nom), f_meas, f_nom)
         spectra = [reading_spectrum(r, float(f1[k])) for k, r in enumerate(batch.readings)]
@@ -140,7 +141,7 @@ class Model(ServedModel):
                 pct, _, thd, source = spectra[k]
                 level = int(thd_level_index(np.array([thd]))[0])
                 best = int(np.argmax(proba[k]))
-                mags = np.nan_to_num(pct)
+                mags = nan_to_num(pct)
                 dominant = (np.argsort(-mags)[:3] + 2).tolist()
                 inputs = "voltage+current spectra" if spectra[k][1] is not None else "voltage spectrum only"
                 out.append(

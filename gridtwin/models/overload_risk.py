@@ -17,6 +17,7 @@ import json
 
 import numpy as np
 
+from gridtwin.assets import MAINTENANCE_FIELDS
 from gridtwin.models._maintenance.loading import (
     SOURCE_COLUMNS,
     SPREAD_COLUMN,
@@ -27,6 +28,7 @@ from gridtwin.models._maintenance.loading import (
 from gridtwin.registry import RegistryEntry
 from gridtwin.serving.model import ModelConfig, ModuleBatch, ServedModel
 from gridtwin.serving.runtime import OnnxModel
+from gridtwin.serving.shared import shared_assets
 from gridtwin.serving.state import MeterState
 from gridtwin.v1 import assessment_pb2 as pb
 
@@ -51,7 +53,9 @@ class Model(ServedModel):
         self.ratings: dict[str, float] = meta["rated_current_a"]
 
     async def prepare(self, batch: ModuleBatch, state: MeterState) -> None:
-        batch.context[self.name] = await state.assets(batch.meter_ids, ["rated_current_a"])
+        # The maintenance fields equipment_failure reads too: one register read per call for
+        # both (only `rated_current_a` is used here).
+        batch.context[self.name] = await shared_assets(batch, state, MAINTENANCE_FIELDS)
 
     def _ratings(self, batch: ModuleBatch) -> np.ndarray:
         assets = batch.context.get(self.name, {})

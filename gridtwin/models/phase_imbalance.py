@@ -20,6 +20,7 @@ import json
 
 import numpy as np
 
+from gridtwin.core.numeric import nan_to_num
 from gridtwin.models._monitoring.imbalance_features import (
     INPUT_COLUMNS,
     cause_descriptors,
@@ -39,7 +40,7 @@ _SEVERITY = (assessment_pb2.NORMAL, assessment_pb2.ADVISORY, assessment_pb2.WARN
 
 def imbalance_class_index(vuf_pct: np.ndarray) -> np.ndarray:
     """0..3 = balanced < 1 % ≤ minor < 2 % ≤ moderate < 3 % ≤ severe (VUF, %)."""
-    return np.searchsorted(np.asarray(VUF_BANDS_PCT), np.nan_to_num(vuf_pct), side="right")
+    return np.searchsorted(np.asarray(VUF_BANDS_PCT), nan_to_num(vuf_pct), side="right")
 
 
 class Model(ServedModel):
@@ -65,7 +66,7 @@ class Model(ServedModel):
         band = imbalance_class_index(exact[:, 0])
         out = []
         for k in range(n):
-            vuf, lvur, pvur, iunb = (float(v) for v in np.nan_to_num(exact[k]))
+            vuf, lvur, pvur, iunb = (float(v) for v in nan_to_num(exact[k]))
             severity = _SEVERITY[band[k]]
             detail = "VUF/LVUR from magnitudes assuming 120° spacing (meters report no angles)"
             if assessable[k]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from gridtwin.core.numeric import nan_to_num
 from gridtwin.decision.equipment import NO_REGISTER, equipment_of, fetch_equipment
 from gridtwin.netopt.catalogue import KIND_CUSTOMER, KIND_HEAD, Catalogue, scope_note
 from gridtwin.netopt.nn_inputs import nn_inputs
@@ -58,8 +59,8 @@ class Model(ServedModel):
 
     def predict(self, batch: ModuleBatch) -> list[assessment_pb2.ReactivePower]:
         n = len(batch)
-        p = np.nan_to_num(batch.column("active_power_total_w"))
-        q = np.nan_to_num(batch.column("reactive_power_total_var"))
+        p = nan_to_num(batch.column("active_power_total_w"))
+        q = nan_to_num(batch.column("reactive_power_total_var"))
         pf = power_factor_signed(p, q, undefined=0.0)
         lagging_import = (p > 0) & (q > 0)
         with np.errstate(invalid="ignore"):
@@ -142,7 +143,7 @@ class Model(ServedModel):
             steps = np.zeros_like(steps)
         kvar = steps * bank.bank_q_step / 1e3  # at Un
         rec = float(kvar.sum())
-        q_after = he.q_phase[j].sum() - rec * 1e3 * float(np.nan_to_num(he.v_pu[j])) ** 2
+        q_after = he.q_phase[j].sum() - rec * 1e3 * float(nan_to_num(he.v_pu[j])) ** 2
         expected = float(
             power_factor_signed(np.array([he.p_phase[j].sum()]), np.array([q_after]), undefined=0.0)[0]
         )

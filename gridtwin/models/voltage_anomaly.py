@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridtwin.core.numeric import nan_to_num
 from gridtwin.models._monitoring.voltage_features import (
     DESCRIPTOR_NAMES,
     INPUT_COLUMNS,
@@ -99,13 +100,13 @@ class Model(ServedModel):
         if n == 0:
             return []
         rules = voltage_events(batch.columns(RULE_COLUMNS))
-        frozen = np.nan_to_num(batch.column("identical_readings_run")) >= FROZEN_RUN
+        frozen = nan_to_num(batch.column("identical_readings_run")) >= FROZEN_RUN
         s, d, ok = self.scores(batch.columns(INPUT_COLUMNS))
         applied = ok & ~frozen & ~rules.detected
-        forest_hit = applied & (np.nan_to_num(s, nan=0.0) >= self.threshold)
+        forest_hit = applied & (nan_to_num(s, nan=0.0) >= self.threshold)
         detected = rules.detected | forest_hit
         score = np.where(
-            rules.detected, 1.0, np.where(applied, map_score(np.nan_to_num(s, nan=0.0), self.threshold), -1.0)
+            rules.detected, 1.0, np.where(applied, map_score(nan_to_num(s, nan=0.0), self.threshold), -1.0)
         )
         severity = np.select(
             [
@@ -122,7 +123,7 @@ class Model(ServedModel):
         category = ieee1159_category(magnitude, dur, batch.column("nominal_frequency_hz"))
         outside = (vph < 0.9) | (vph > 1.1)
         z = (impute_windows(d, self.median) - self.median) / self.scale
-        top = np.argsort(-np.abs(np.nan_to_num(z)), axis=1)[:, :TOP_FEATURES]
+        top = np.argsort(-np.abs(nan_to_num(z)), axis=1)[:, :TOP_FEATURES]
         run = batch.column("identical_readings_run")
         span = batch.column("identical_readings_span_s")
         out = []

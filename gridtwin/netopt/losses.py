@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gridtwin.core.numeric import nan_to_num
 from gridtwin.netopt.catalogue import KIND_CUSTOMER, KIND_HEAD, KIND_TRANSFORMER, Catalogue
 from gridtwin.serving.runtime import OnnxModel
 
@@ -35,7 +36,7 @@ DESIGN = ("share_a", "share_b", "share_c", "iuf", "p_over_s", "q_over_s", "dv_pu
 def physics_loss(x: np.ndarray, r_eq: np.ndarray) -> np.ndarray:
     """R_eq * sum_p I_p^2 (W): the section's line loss if the measured head current flowed
     through its loss-equivalent resistance. x: (B, len(INPUTS))."""
-    i = np.nan_to_num(x[:, :3])
+    i = nan_to_num(x[:, :3])
     return r_eq * (i**2).sum(axis=1)
 
 
@@ -44,7 +45,7 @@ def design(x: np.ndarray) -> np.ndarray:
     shares of the current, current unbalance, signed P/S (export < 0, e.g. PV far down the
     feeder), Q/S, voltage deviation. The regression learns the loss per unit R_eq * sum I^2
     from these, so it does not depend on the feeder's size."""
-    x = np.nan_to_num(x)
+    x = nan_to_num(x)
     i = x[:, :3]
     tot = np.maximum(i.sum(axis=1, keepdims=True), 1e-6)
     s = np.maximum(x[:, 6:7], 1e-6)

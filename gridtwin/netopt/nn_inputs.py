@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridtwin.core.numeric import nan_to_num
+
 # Inputs of the reactive-power network, built from a head-end state + the feature row.
 NN_INPUTS = (
     "p_a_kw",
@@ -45,7 +47,7 @@ def nn_inputs(
             v_pu - 1.0,
             rp / 1e3,
             rq / 1e3,
-            np.nan_to_num(hour_sin),
-            np.nan_to_num(hour_cos),
+            nan_to_num(hour_sin),
+            nan_to_num(hour_cos),
         ]
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gridtwin.core.numeric import nan_to_num
 from gridtwin.netopt.linear import VoltageBand
 from gridtwin.netopt.network import NetworkModel
 
@@ -30,7 +31,7 @@ def grid_coords(
     for x, axis in ((p, p_axis), (q, q_axis), (v, v_axis)):
         f = (x - axis[0]) / (axis[-1] - axis[0]) * (len(axis) - 1)
         outside |= (f < -1e-9) | (f > len(axis) - 1 + 1e-9) | ~np.isfinite(f)
-        coords.append(np.clip(np.nan_to_num(f), 0, len(axis) - 1))
+        coords.append(np.clip(nan_to_num(f), 0, len(axis) - 1))
     return coords, outside
 
 

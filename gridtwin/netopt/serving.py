@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gridtwin.core.numeric import nan_to_num
 from gridtwin.netopt.catalogue import KIND_CUSTOMER, Catalogue, Scope
 from gridtwin.netopt.network import NetworkModel
 from gridtwin.netopt.policy import PolicyTable
@@ -78,7 +79,7 @@ def head_end(catalogue: Catalogue, batch) -> HeadEnd:  # batch: gridtwin.serving
     """The feeder head-end state each reading stands for (see gridtwin.netopt.state)."""
     scope = catalogue.scope(batch.meter_ids)
     scale = catalogue.feeder_scale(scope)
-    p = np.nan_to_num(batch.columns(_P)) * scale
-    q = np.nan_to_num(batch.columns(_Q)) * scale
-    v = np.nan_to_num(batch.column("voltage_mean_pu"))
+    p = nan_to_num(batch.columns(_P)) * scale
+    q = nan_to_num(batch.columns(_Q)) * scale
+    v = nan_to_num(batch.column("voltage_mean_pu"))
     return HeadEnd(scope, p, q, v, scale)

@@ -79,6 +79,30 @@ class Challenger:
         self.reason = reason
 
 
+@dataclasses.dataclass(frozen=True)
+class _DriftPlan:
+    """Where a reference's monitored columns are: inputs by their position in the batch's
+    feature matrix, outputs by name (`output.<field>`), each with its reference column index."""
+
+    reference: Reference
+    positions: np.ndarray  # feature-matrix column of each monitored input present
+    inputs: np.ndarray  # reference column index of each of them
+    input_names: tuple[str, ...]
+    outputs: tuple[tuple[int, str], ...]  # (reference column index, name) of monitored outputs
+
+    @classmethod
+    def of(cls, reference: Reference, feature_names: tuple[str, ...]) -> _DriftPlan:
+        where = {n: i for i, n in enumerate(feature_names)}
+        inputs = [k for k, c in enumerate(reference.columns) if c in where and not is_output(c)]
+        return cls(
+            reference,
+            np.array([where[reference.columns[k]] for k in inputs], dtype=np.intp),
+            np.array(inputs, dtype=np.intp),
+            tuple(reference.columns[k] for k in inputs),
+            tuple((k, c) for k, c in enumerate(reference.columns) if is_output(c)),
+        )
+
+
 class VersionRouter:
     """Challengers and drift windows of one module's models."""
 
@@ -101,6 +125,7 @@ class VersionRouter:
         self.challengers: dict[str, Challenger] = {}
         self._stamps: dict[str, float | None] = {}
         self._references: dict[tuple[str, str], tuple[Reference | None, float]] = {}
+        self._plans: dict[tuple[str, str, tuple[str, ...]], _DriftPlan] = {}
         self._pending: list[tuple[str, str, dict, dict[int, int], dict[int, list[str]]]] = []
         self._stats: list[tuple[str, str, dict[str, int]]] = []
         self._shadows: dict[int, ModuleBatch] = {}
@@ -197,24 +222,62 @@ class VersionRouter:
         ]
 
     def _observe(self, name: str, version: str, batch: ModuleBatch, outputs: list) -> None:
-        """Bin the champion's inputs and outputs of this batch per time bucket (sent by `flush`)."""
+        """Bin the champion's inputs and outputs of this batch per time bucket (sent by `flush`).
+
+        Runs after every model of every call: the monitored columns' positions are worked out
+        once per (reference, feature names), and the batch's time buckets once per batch."""
         reference = self.reference(name, version)
         if reference is None or len(batch) == 0:
             return
-        present = [c for c in reference.columns if c in batch._index]
-        values = dict(zip(present, batch.columns(present).T, strict=True)) if present else {}
-        if any(is_output(c) for c in reference.columns) and len(outputs) == len(batch):
-            values.update(output_values(outputs))
-        if not values:
+        plan = self._plan(name, version, reference, batch.feature_names)
+        parts, idx, names = [], [plan.inputs], [plan.input_names]
+        if len(plan.positions):
+            parts.append(np.asarray(batch.features[:, plan.positions], dtype=np.float64))
+        if plan.outputs and len(outputs) == len(batch):
+            answered = output_values(outputs)
+            present = [(k, c) for k, c in plan.outputs if c in answered]
+            if present:
+                parts.append(np.column_stack([answered[c] for _, c in present]))
+                idx.append(np.array([k for k, _ in present], dtype=np.intp))
+                names.append(tuple(c for _, c in present))
+        if not parts:
             return
+        values = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        columns = np.concatenate(idx) if len(idx) > 1 else idx[0]
+        named = [(c, len(reference.shares[k])) for c, k in zip(sum(names, ()), columns, strict=True)]
+        per_bucket, readings, meters = {}, {}, {}
+        for bucket, rows, count, ids in self._buckets(batch):
+            tally = reference.tally(values[rows], columns)
+            per_bucket[bucket] = {c: tally[j, :bins] for j, (c, bins) in enumerate(named)}
+            readings[bucket], meters[bucket] = count, ids
+        self._pending.append((name, version, per_bucket, readings, meters))
+
+    def _plan(self, name: str, version: str, reference: Reference, feature_names: Any) -> _DriftPlan:
+        key = (name, version, tuple(feature_names))
+        cached = self._plans.get(key)
+        if cached is None or cached.reference is not reference:
+            cached = self._plans[key] = _DriftPlan.of(reference, key[2])
+        return cached
+
+    def _buckets(self, batch: ModuleBatch) -> list[tuple[int, Any, int, list[str]]]:
+        """(bucket, its rows, row count, its sorted distinct meters) of the batch's readings,
+        computed once per batch and shared by the module's models (kept on its context)."""
+        key = f"_drift_buckets:{self.cfg.bucket_s}"
+        groups = batch.context.get(key)
+        if groups is not None:
+            return groups
         seconds = np.array([r.timestamp.seconds for r in batch.readings], dtype=np.int64)
         meter_ids = batch.meter_ids
-        per_bucket, readings, meters = {}, {}, {}
-        for bucket, rows in window.group_by_bucket(seconds, self.cfg.bucket_s).items():
-            per_bucket[bucket] = reference.counts({c: v[rows] for c, v in values.items()})
-            readings[bucket] = len(rows)
-            meters[bucket] = sorted({meter_ids[r] for r in rows})
-        self._pending.append((name, version, per_bucket, readings, meters))
+        buckets = seconds // self.cfg.bucket_s
+        if buckets.min() == buckets.max():  # the usual call: one bucket, every row
+            groups = [(int(buckets[0]), slice(None), len(batch), sorted(set(meter_ids)))]
+        else:
+            groups = [
+                (bucket, rows, len(rows), sorted({meter_ids[r] for r in rows}))
+                for bucket, rows in window.group_by_bucket(seconds, self.cfg.bucket_s).items()
+            ]
+        batch.context[key] = groups
+        return groups
 
     def schedule_flush(self, redis: Any) -> None:
         """Send the gathered counts in the background: one flush at a time, and a flush takes
@@ -235,8 +298,7 @@ class VersionRouter:
         pending, self._pending = self._pending, []
         stats, self._stats = self._stats, []
         prefix = settings().redis_prefix
-        for name, version, per_bucket, readings, meters in pending:
-            await window.add(redis, prefix, name, version, per_bucket, readings, self.cfg, meters)
+        await window.add_many(redis, prefix, pending, self.cfg)
         if stats:
             pipe = redis.pipeline(transaction=False)
             for name, version, counts in stats:

@@ -79,3 +79,37 @@ async def test_deduplication_across_slots_on_a_real_cluster(cluster_seeds):
         await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+async def test_drift_window_counts_of_several_models_on_a_real_cluster(cluster_seeds):
+    """One flush carries several models' counts (one `{drift:<model>}` slot each): the script
+    calls, the prune and the window's read each stay within a model's slot."""
+    import numpy as np
+
+    from gridtwin.lifecycle import window
+
+    client = connect(nodes=cluster_seeds)
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    cfg = window.WindowSettings(bucket_s=60, window_s=180, ttl_s=600, psi_threshold=0.2, min_readings=1)
+    models = ["voltage_anomaly", "voltage_sag", "grid_stability"]
+    assert len({key_slot(window.index_key(prefix, m, "v").encode()) for m in models}) > 1
+    batches = [
+        (m, "v", {b: {"a": np.array([1, k, 2])}}, {b: 3}, {b: [f"m{b}", f"m{k}"]})
+        for k, m in enumerate(models)
+        for b in range(5)
+    ]
+    try:
+        await window.add_many(client, prefix, batches, cfg)
+        for k, m in enumerate(models):
+            current = await window.read(client, prefix, m, "v", cfg, {"a": 3})
+            assert current.readings == 9 and current.counts["a"].tolist() == [3, 3 * k, 6]
+            assert current.meters == len({"m2", "m3", "m4", f"m{k}"})
+            assert not await client.exists(window.bucket_key(prefix, m, "v", 1))  # slid out
+    finally:
+        for m in models:
+            for b in range(5):
+                await client.delete(
+                    window.bucket_key(prefix, m, "v", b), window.meters_key(prefix, m, "v", b)
+                )
+            await client.delete(window.index_key(prefix, m, "v"))
+        await client.aclose()

@@ -275,3 +275,137 @@ def test_counts_of_all_columns_at_once_equal_one_searchsorted_per_column() -> No
             v = values[name][np.isfinite(values[name])]
             want = np.bincount(np.searchsorted(e, v, side="right"), minlength=len(share))
             np.testing.assert_array_equal(got[name], want)
+
+
+def test_the_router_bins_each_bucket_like_counts_of_its_rows(tmp_path, monkeypatch) -> None:
+    """The serving path's drift counts (monitored columns located once, buckets once per batch,
+    one matrix per call) equal `Reference.counts` of each bucket's own rows, inputs and outputs."""
+    rng = np.random.default_rng(1)
+    names = ("a", "b", "c", "d")
+    columns = [
+        {"name": c, "edges": sorted(rng.normal(size=k).tolist())}
+        for c, k in zip("dba", (3, 1, 5), strict=True)
+    ]
+    columns.append({"name": "output.anomaly_score", "edges": [0.2, 0.5, 0.9]})
+    columns.append({"name": "output.severity", "edges": [0.5, 1.5, 2.5]})
+    for col in columns:
+        col["shares"] = [1 / (len(col["edges"]) + 1)] * (len(col["edges"]) + 1)
+    monkeypatch.setenv("GRIDTWIN_REGISTRY", str(tmp_path))
+    path = store.reference_path(NAME, "old")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": "old", "rows": 10, "columns": columns}))
+    router = VersionRouter([NAME], {}, lambda: _batch(["warm"]), ModelConfig(), lambda namespace: None)
+    n = 60
+    readings = [reading_pb2.Reading(meter_id=f"m-{k % 7}") for k in range(n)]
+    for r, t in zip(readings, rng.integers(0, 4 * router.cfg.bucket_s, n), strict=True):
+        r.timestamp.seconds = 1_700_000_000 + int(t)
+    features = np.where(rng.random((n, len(names))) < 0.1, np.nan, rng.normal(size=(n, len(names))))
+    batch = ModuleBatch(readings, features, names, "test")
+    status = rng.choice([assessment_pb2.OK, assessment_pb2.DEGRADED, assessment_pb2.FAILED], n)
+    answers = [
+        assessment_pb2.VoltageAnomaly(
+            info=assessment_pb2.ModelInfo(status=s, severity=int(rng.integers(0, 4))),
+            anomaly_score=float(rng.random()),
+        )
+        for s in status
+    ]
+    for _ in range(2):  # the second call reuses the batch's buckets and the located columns
+        router.route(NAME, _Fixed("old"), batch, answers)
+    reference = router.reference(NAME, "old")
+    values = {c: batch.column(c) for c in "abd"} | output_values(answers)
+    seconds = np.array([r.timestamp.seconds for r in readings])
+    groups = window.group_by_bucket(seconds, router.cfg.bucket_s)
+    assert len(groups) > 1 and len(router._pending) == 2
+    for _, version, per_bucket, counted, meters in router._pending:
+        assert version == "old" and set(per_bucket) == set(groups)
+        for bucket, rows in groups.items():
+            want = reference.counts({c: v[rows] for c, v in values.items()})
+            assert set(per_bucket[bucket]) == set(want)
+            for column, bins in want.items():
+                np.testing.assert_array_equal(per_bucket[bucket][column], bins)
+            assert counted[bucket] == len(rows)
+            assert meters[bucket] == sorted({readings[r].meter_id for r in rows})
+
+
+def test_output_values_are_each_answered_field_and_nan_elsewhere() -> None:
+    answers = [
+        assessment_pb2.VoltageAnomaly(
+            info=assessment_pb2.ModelInfo(status=s, severity=sev), anomaly_detected=d, anomaly_score=x
+        )
+        for s, sev, d, x in [
+            (assessment_pb2.OK, assessment_pb2.WARNING, True, 0.7),
+            (assessment_pb2.UNAVAILABLE, assessment_pb2.NORMAL, False, 0.1),
+            (assessment_pb2.DEGRADED, assessment_pb2.NORMAL, False, 0.2),
+        ]
+    ]
+    got = output_values(answers)
+    np.testing.assert_array_equal(got["output.anomaly_detected"], [1.0, np.nan, 0.0])
+    np.testing.assert_array_equal(got["output.anomaly_score"], [0.7, np.nan, 0.2])
+    np.testing.assert_array_equal(
+        got["output.severity"], [float(assessment_pb2.WARNING), np.nan, float(assessment_pb2.NORMAL)]
+    )
+
+
+def test_many_calls_counts_go_in_summed_per_bucket_and_the_window_stays_bounded(
+    redis_url, redis_prefix, monkeypatch
+):
+    """`add_many` (what a module's flush sends: every call since the last flush) leaves what
+    each call's counts add up to, per model, version and bucket; buckets out of the window
+    are deleted, also one a late batch adds below the window."""
+    monkeypatch.setenv("GRIDTWIN_DRIFT_BUCKET_S", "60")
+    monkeypatch.setenv("GRIDTWIN_DRIFT_WINDOW_S", "180")
+    cfg = window.WindowSettings.from_env()
+    rng = np.random.default_rng(3)
+    models = [("voltage_anomaly", "v1"), ("voltage_sag", "v7")]
+    batches, want, seen = [], {}, {}
+    for _ in range(12):
+        name, version = models[int(rng.integers(0, 2))]
+        buckets = {int(b): None for b in rng.integers(0, 5, 2)}
+        per_bucket = {
+            b: {"a": rng.integers(0, 3, 3), "output.severity": rng.integers(0, 2, 4)} for b in buckets
+        }
+        readings = {b: int(rng.integers(1, 9)) for b in buckets}
+        meters = {b: [f"m{int(k)}" for k in rng.integers(0, 20, 3)] for b in buckets}
+        batches.append((name, version, per_bucket, readings, meters))
+        for b, counts in per_bucket.items():
+            fields = want.setdefault((name, version, b), {"n": 0})
+            fields["n"] += readings[b]
+            for column, bins in counts.items():
+                for k, v in enumerate(bins):
+                    if v:
+                        fields[f"{column}|{k}"] = fields.get(f"{column}|{k}", 0) + int(v)
+            seen.setdefault((name, version, b), set()).update(meters[b])
+
+    async def state() -> tuple[dict, dict, dict]:
+        redis = connect(redis_url)
+        try:
+            await window.add_many(redis, redis_prefix, batches, cfg)
+            late = {"a": np.array([0, 1, 0])}
+            await window.add_many(
+                redis, redis_prefix, [("voltage_anomaly", "v1", {0: late}, {0: 1}, None)], cfg
+            )
+            got, hll, index = {}, {}, {}
+            for name, version in models:
+                index[(name, version)] = sorted(
+                    int(m) for m in await redis.zrange(window.index_key(redis_prefix, name, version), 0, -1)
+                )
+                for b in range(5):
+                    raw = await redis.hgetall(window.bucket_key(redis_prefix, name, version, b))
+                    if raw:
+                        got[(name, version, b)] = {k.decode(): int(v) for k, v in raw.items()}
+                        hll[(name, version, b)] = await redis.pfcount(
+                            window.meters_key(redis_prefix, name, version, b)
+                        )
+            return got, hll, index
+        finally:
+            await redis.aclose()
+
+    got, hll, index = asyncio.run(state())
+    kept = {
+        key: fields
+        for key, fields in want.items()
+        if key[2] > max(b for m, v, b in want if (m, v) == key[:2]) - 3
+    }
+    assert got == kept and len(kept) < len(want)  # some buckets slid out, the late one too
+    assert hll == {key: len(seen[key]) for key in kept}
+    assert index == {m: sorted(b for n, v, b in kept if (n, v) == m) for m in models}

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from gridtwin.core.numeric import nan_to_num
+
 N_STEPS = 10
 N_INPUTS = 8
 HORIZON_S = 5.0
@@ -53,4 +55,4 @@ def build_sequences(
     x[..., 5] = np.where(present, age / 60.0, 0.0)
     x[..., 6] = (fn / 50.0 - 1.0)[:, None]
     x[..., 7] = present.astype(float)
-    return np.nan_to_num(x)
+    return nan_to_num(x)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from gridtwin.core.numeric import nan_to_num
 from gridtwin.physics.harmonics import (
     THD_MAX_ORDER,
     harmonic_subgroups_rms,
@@ -35,7 +36,7 @@ def descriptor_names(prefix: str) -> list[str]:
 
 def spectrum_descriptors(pct: NDArray[np.float64]) -> NDArray[np.float64]:
     """(n, 39) magnitudes of orders 2..40 in % of the fundamental → (n, 44) descriptors."""
-    m = np.nan_to_num(np.asarray(pct, dtype=float))
+    m = nan_to_num(np.asarray(pct, dtype=float))
     power = m * m
     total = power.sum(axis=1)
     shares = [power[:, mask].sum(axis=1) / np.maximum(total, 1e-12) for mask in _FAMILIES.values()]

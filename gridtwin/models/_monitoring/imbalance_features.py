@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from gridtwin.core.numeric import nan_to_num
+
 PHASES = ("a", "b", "c")
 
 #: Feature-vector columns read by :func:`cause_descriptors` and :func:`critical_phase`.
@@ -75,7 +77,7 @@ def cause_descriptors(x: NDArray[np.float64]) -> NDArray[np.float64]:
     Shares are of the three-phase sums (|P| for power so export does not cancel load);
     ``v_dev_*`` is each phase voltage minus the three-phase median, in pu.
     """
-    x = np.nan_to_num(np.asarray(x, dtype=float))
+    x = nan_to_num(np.asarray(x, dtype=float))
     v, i, p, q = x[:, 0:3], x[:, 3:6], x[:, 6:9], x[:, 9:12]
     i_share = np.sort(_safe_div(i, i.sum(axis=1, keepdims=True)), axis=1)[:, ::-1]
     p_abs = np.abs(p).sum(axis=1, keepdims=True)
@@ -104,7 +106,7 @@ def three_phase_current(x: NDArray[np.float64]) -> NDArray[np.bool_]:
     """True where at most one phase carries no current (a three-phase meter, possibly with an
     open phase or a dropped channel); single-phase customer meters report zero current on the
     two phases they do not use, and their cause cannot be assessed from one phase."""
-    i = np.nan_to_num(np.asarray(x, dtype=float)[:, 3:6])
+    i = nan_to_num(np.asarray(x, dtype=float)[:, 3:6])
     mean = i.mean(axis=1, keepdims=True)
     zero = i <= _ZERO_CURRENT_SHARE * np.maximum(mean, 1e-9)
     return (zero.sum(axis=1) <= 1) & (mean[:, 0] > 0)
@@ -119,7 +121,7 @@ def critical_phase(x: NDArray[np.float64], cause: NDArray[np.str_]) -> NDArray[n
     * sensor_fault: the phase whose voltage deviates most from the three-phase median
       (a dropped channel reads 0, a drifting gain pulls one phase away).
     """
-    x = np.nan_to_num(np.asarray(x, dtype=float))
+    x = nan_to_num(np.asarray(x, dtype=float))
     v, i, p = x[:, 0:3], x[:, 3:6], x[:, 6:9]
     pick = np.argmax(i, axis=1)
     pick = np.where(cause == "open_phase", np.argmin(i, axis=1), pick)
