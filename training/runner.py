@@ -8,8 +8,8 @@ oversubscribe them (each library otherwise starts one thread per core).
 
 Seeds are per model (`seed` of the run), so a model's result does not depend on which worker
 trains it or in which order. Models that read other models of the same run (grid_stability
-runs the registered upstream models over its training rows) start only after those finished,
-as they do in the sequential order. The longest models start first (seconds of the version
+runs the registered upstream models over its training rows, with `$GRIDTWIN_REGISTRY` set)
+start only after those finished, as they do in the sequential order. The longest models start first (seconds of the version
 already in the registry), which shortens the run's wall time on few cores.
 
 No numpy or training imports at module level: the worker initializer must run before them.
@@ -60,11 +60,15 @@ def _limit_threads(threads: int) -> None:
     os.environ["TRAIN_N_JOBS"] = str(threads)
 
 
-def dependencies(names: Sequence[str]) -> dict[str, set[str]]:
-    """Models of this run each model must wait for (grid_stability: its upstream models)."""
+def dependencies(names: Sequence[str], upstream_read: bool | None = None) -> dict[str, set[str]]:
+    """Models of this run each model must wait for: grid_stability for its upstream models, when
+    it reads them (training.upstream: only with `$GRIDTWIN_REGISTRY` set, the default of
+    `upstream_read`); otherwise it can start at once."""
     from gridtwin.decision.stability import UPSTREAM
 
-    upstream = {field for field, _ in UPSTREAM}
+    if upstream_read is None:
+        upstream_read = bool(os.environ.get("GRIDTWIN_REGISTRY"))
+    upstream = {field for field, _ in UPSTREAM} if upstream_read else set()
     return {n: (upstream & set(names)) - {n} if n == "grid_stability" else set() for n in names}
 
 

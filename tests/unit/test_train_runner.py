@@ -19,14 +19,17 @@ def fake_work(name: str, args: tuple) -> tuple[dict | None, float]:
     return {"name": name, "threads": threads, "pid": os.getpid()}, 0.0
 
 
-def test_grid_stability_waits_for_its_upstream_models_in_the_run():
-    deps = dependencies(["grid_stability", *UPSTREAM_IN_RUN, "load_forecast"])
+def test_grid_stability_waits_for_its_upstream_models_in_the_run_when_it_reads_them():
+    names = ["grid_stability", *UPSTREAM_IN_RUN, "load_forecast"]
+    deps = dependencies(names, upstream_read=True)
     assert deps["grid_stability"] == set(UPSTREAM_IN_RUN)
     assert deps["load_forecast"] == set()
-    assert dependencies(["grid_stability"]) == {"grid_stability": set()}
+    assert dependencies(["grid_stability"], upstream_read=True) == {"grid_stability": set()}
+    assert dependencies(names, upstream_read=False)["grid_stability"] == set()
 
 
-def test_workers_limit_threads_order_by_dependency_and_report_failures(tmp_path):
+def test_workers_limit_threads_order_by_dependency_and_report_failures(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRIDTWIN_REGISTRY", str(tmp_path))  # grid_stability reads its upstream models
     names = ["grid_stability", *UPSTREAM_IN_RUN, "overload_risk", "load_forecast"]
     # The registry's previous seconds put grid_stability first among the longest; it must still wait.
     for name, seconds in (("grid_stability", 500), ("load_forecast", 100)):
