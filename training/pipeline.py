@@ -13,16 +13,20 @@ so that `make run` and `make test` never rewrite the committed full-profile repo
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib
 import importlib.util
 import json
 import logging
+import os
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,12 +202,13 @@ def run(
         print(f"[train] {index[name]} {name} v{manifest['version']} in {took:.1f} s: {summary}", flush=True)
 
     args = (profile, seed, data, reg, report_dir)
-    if jobs > 1:
-        run_parallel(names, args, reg, jobs, start, done)
-    else:
-        for name in names:
-            start(name)
-            done(name, *_train_here(name, args))
+    with _run_cache(profile):
+        if jobs > 1:
+            run_parallel(names, args, reg, jobs, start, done)
+        else:
+            for name in names:
+                start(name)
+                done(name, *_train_here(name, args))
     write_overview(report_dir or DEFAULT_REPORT_DIR, reg)
     if report_dir == PUBLISHED_REPORT_DIR:  # a published run also refreshes the README's table
         publish_readme_table(ROOT / "README.md", reg)
@@ -226,6 +231,26 @@ def run(
         )
     )
     return 1 if failures else 0
+
+
+@contextlib.contextmanager
+def _run_cache(profile: str) -> Iterator[None]:
+    """The run's cache of shared tables (training.runcache), removed when the run ends; the
+    worker processes inherit its path from the environment."""
+    from training.runcache import CACHE_ENV
+
+    (ROOT / "var").mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"run-cache-{profile}-", dir=ROOT / "var"))
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = previous
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _train_here(name: str, args: tuple) -> tuple[dict[str, Any] | None, float]:
