@@ -130,10 +130,12 @@ def train_one(
     ctx = TrainContext(
         name=name, profile=profile, seed=seed, dataset_dir=data, work_dir=work, report_dir=report_dir
     )
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     stage_seconds: dict[str, float] = {}
     result: TrainResult = run_stages(module.Spec(ctx), stage_seconds)
     train_s = time.perf_counter() - started
+    # CPU time of this process (all its threads): comparable on a shared machine, unlike wall time.
+    train_cpu_s = time.process_time() - cpu_started
     manifest: dict[str, Any] = {
         "algorithm": result.algorithm,
         "hyperparameters": result.hyperparameters,
@@ -144,6 +146,7 @@ def train_one(
         "schema_version": SCHEMA_VERSION,
         "metrics": {m.name: m.as_dict() for m in result.metrics},
         "train_seconds": round(train_s, 2),
+        "train_cpu_seconds": round(train_cpu_s, 2),
         "stage_seconds": stage_seconds,
         "notes": result.notes,
         **result.extra,
