@@ -3,8 +3,8 @@
 Each model module in `training.models` declares its training as a `Spec` class (a
 `training.spec.TrainingSpec`: data, features, split, fit, export, evaluate, report stages); the
 pipeline runs the stages (`training.spec.run_stages`) and owns the rest. The pipeline
-generates (or reuses) the simulator dataset of the profile, runs the models in a fixed order
-with deterministic seeds, measures single-row and batch latency through the *serving* code
+generates (or reuses) the simulator dataset of the profile, runs the models with deterministic
+seeds (in `jobs` worker processes, training.runner; one after another with jobs=1), measures single-row and batch latency through the *serving* code
 (`gridtwin.models.<name>.Model`), registers the model with its metrics beside the baseline
 and the goal, and writes `<report_dir>/<name>.md` and the overview `<report_dir>/README.md`:
 `var/reports/models/` by default, `docs/models/` only when publishing (`gridtwin train --publish`),
