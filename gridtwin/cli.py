@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--profile", choices=("quick", "full"), default="quick")
     train.add_argument("--only", nargs="*", help="model names (Assessment fields)")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--jobs",
+        type=int,
+        help="models trained at once, each in its own process (default: $TRAIN_JOBS, else the cores, at most 2)",
+    )
     train.add_argument("--registry", help="registry folder (default: $GRIDTWIN_REGISTRY or ./registry)")
     train.add_argument(
         "--publish",
@@ -65,20 +70,19 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "train":
-        from training.lifecycle.reference import write_references
         from training.pipeline import PUBLISHED_REPORT_DIR, run
 
         report_dir = PUBLISHED_REPORT_DIR if args.publish else None
-        code = run(
+        # With the drift reference of every registered version, from the data it was trained on.
+        return run(
             profile=args.profile,
             only=args.only,
             seed=args.seed,
             registry=args.registry,
             report_dir=report_dir,
+            jobs=args.jobs,
+            references=True,
         )
-        # The drift reference of every registered version, from the data it was trained on.
-        write_references(args.only or None, args.profile, args.seed, args.registry)
-        return code
     # Subcommands registered by other packages set their handler with set_defaults(handler=…) (gridsim's use func=…).
     handler = getattr(args, "handler", None) or getattr(args, "func", None)
     if handler is None:

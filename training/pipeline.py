@@ -3,8 +3,8 @@
 Each model module in `training.models` declares its training as a `Spec` class (a
 `training.spec.TrainingSpec`: data, features, split, fit, export, evaluate, report stages); the
 pipeline runs the stages (`training.spec.run_stages`) and owns the rest. The pipeline
-generates (or reuses) the simulator dataset of the profile, runs the models in a fixed order
-with deterministic seeds, measures single-row and batch latency through the *serving* code
+generates (or reuses) the simulator dataset of the profile, runs the models with deterministic
+seeds (in `jobs` worker processes, training.runner; one after another with jobs=1), measures single-row and batch latency through the *serving* code
 (`gridtwin.models.<name>.Model`), registers the model with its metrics beside the baseline
 and the goal, and writes `<report_dir>/<name>.md` and the overview `<report_dir>/README.md`:
 `var/reports/models/` by default, `docs/models/` only when publishing (`gridtwin train --publish`),
@@ -13,16 +13,20 @@ so that `make run` and `make test` never rewrite the committed full-profile repo
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib
 import importlib.util
 import json
 import logging
+import os
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,10 +130,12 @@ def train_one(
     ctx = TrainContext(
         name=name, profile=profile, seed=seed, dataset_dir=data, work_dir=work, report_dir=report_dir
     )
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     stage_seconds: dict[str, float] = {}
     result: TrainResult = run_stages(module.Spec(ctx), stage_seconds)
     train_s = time.perf_counter() - started
+    # CPU time of this process (all its threads): comparable on a shared machine, unlike wall time.
+    train_cpu_s = time.process_time() - cpu_started
     manifest: dict[str, Any] = {
         "algorithm": result.algorithm,
         "hyperparameters": result.hyperparameters,
@@ -140,6 +146,7 @@ def train_one(
         "schema_version": SCHEMA_VERSION,
         "metrics": {m.name: m.as_dict() for m in result.metrics},
         "train_seconds": round(train_s, 2),
+        "train_cpu_seconds": round(train_cpu_s, 2),
         "stage_seconds": stage_seconds,
         "notes": result.notes,
         **result.extra,
@@ -162,8 +169,14 @@ def run(
     seed: int = 0,
     registry: str | None = None,
     report_dir: Path | None = None,
+    jobs: int | None = None,
+    references: bool = False,
 ) -> int:
-    """Train the models (all, or `only`); returns 0 when every one registered."""
+    """Train the models (all, or `only`) in `jobs` worker processes (training.runner; 1 = in
+    this process, one after another), then write the overview and, with `references`, the
+    drift references; returns 0 when every one registered."""
+    from training.runner import default_jobs, run_parallel
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     names = [n for n in available_models() if not only or n in only]
     unknown = sorted(set(only or []) - set(MODEL_MODULE))
@@ -171,31 +184,94 @@ def run(
         print(f"[train] unknown model(s): {unknown}; known: {list(MODEL_MODULE)}", file=sys.stderr)
         return 2
     reg = registry_dir(registry)
-    print(f"[train] profile={profile} seed={seed} models={names} registry={reg}", flush=True)
-    data = dataset_dir(profile, seed)
-    failures = []
+    jobs = min(jobs or default_jobs(), max(1, len(names)))
+    print(f"[train] profile={profile} seed={seed} models={names} registry={reg} jobs={jobs}", flush=True)
+    data = dataset_dir(profile, seed)  # generated once here, before any worker reads it
+    failures: list[str] = []
+    seconds: dict[str, float] = {}
     total = time.perf_counter()
-    for i, name in enumerate(names, 1):
-        started = time.perf_counter()
-        print(f"[train] ({i}/{len(names)}) {name} …", flush=True)
-        try:
-            manifest = train_one(name, profile, seed, data, reg, report_dir)
-        except Exception:
+    index = {n: f"({i}/{len(names)})" for i, n in enumerate(names, 1)}
+
+    def start(name: str) -> None:
+        print(f"[train] {index[name]} {name} …", flush=True)
+
+    def done(name: str, manifest: dict[str, Any] | None, took: float) -> None:
+        seconds[name] = round(took, 1)
+        if manifest is None:
             failures.append(name)
-            traceback.print_exc()
-            print(f"[train] ({i}/{len(names)}) {name} FAILED", flush=True)
-            continue
+            print(f"[train] {index[name]} {name} FAILED", flush=True)
+            return
         summary = ", ".join(f"{k}={v['value']:.4g}" for k, v in manifest["metrics"].items())
-        print(
-            f"[train] ({i}/{len(names)}) {name} v{manifest['version']} in {time.perf_counter() - started:.1f} s: {summary}",
-            flush=True,
-        )
+        print(f"[train] {index[name]} {name} v{manifest['version']} in {took:.1f} s: {summary}", flush=True)
+
+    args = (profile, seed, data, reg, report_dir)
+    with _run_cache(profile):
+        if jobs > 1:
+            run_parallel(names, args, reg, jobs, start, done)
+        else:
+            for name in names:
+                start(name)
+                done(name, *_train_here(name, args))
     write_overview(report_dir or DEFAULT_REPORT_DIR, reg)
     if report_dir == PUBLISHED_REPORT_DIR:  # a published run also refreshes the README's table
         publish_readme_table(ROOT / "README.md", reg)
+    train_s = time.perf_counter() - total
+    print(f"[train] trained in {train_s:.1f} s; failures: {failures or 'none'}", flush=True)
+    reference_s = _write_references(names, profile, seed, reg) if references else 0.0
     print(f"[train] done in {time.perf_counter() - total:.1f} s; failures: {failures or 'none'}", flush=True)
     (ROOT / "var").mkdir(exist_ok=True)
     (ROOT / "var" / f"train-{profile}.json").write_text(
-        json.dumps({"seconds": time.perf_counter() - total, "failures": failures, "models": names})
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - total,
+                "train_seconds": train_s,
+                "reference_seconds": reference_s,
+                "jobs": jobs,
+                "model_seconds": seconds,
+                "failures": failures,
+                "models": names,
+            }
+        )
     )
     return 1 if failures else 0
+
+
+@contextlib.contextmanager
+def _run_cache(profile: str) -> Iterator[None]:
+    """The run's cache of shared tables (training.runcache), removed when the run ends; the
+    worker processes inherit its path from the environment."""
+    from training.runcache import CACHE_ENV
+
+    (ROOT / "var").mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"run-cache-{profile}-", dir=ROOT / "var"))
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = previous
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _train_here(name: str, args: tuple) -> tuple[dict[str, Any] | None, float]:
+    """One model in this process (jobs=1): its manifest (None when it failed) and seconds."""
+    started = time.perf_counter()
+    try:
+        return train_one(name, *args), time.perf_counter() - started
+    except Exception:
+        traceback.print_exc()
+        return None, time.perf_counter() - started
+
+
+def _write_references(names: list[str], profile: str, seed: int, registry: Path) -> float:
+    """The drift reference of every registered version of `names`, from its training data."""
+    from training.lifecycle.reference import write_references
+
+    started = time.perf_counter()
+    write_references(names, profile, seed, registry)
+    took = time.perf_counter() - started
+    print(f"[train] drift references in {took:.1f} s", flush=True)
+    return took

@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ from gridsim.network import TRAINING_FEEDER
 from gridtwin.features.frame import features_from_dataframe
 from gridtwin.lifecycle.store import reference_path
 from gridtwin.registry import RegistryEntry, load_entry
+
+if TYPE_CHECKING:
+    from training.lifecycle.served import ServedInputs
 
 # Bin edges at these quantiles of the reference: its central 98 % is one bin, its tails are
 # split at 1 % and 0.1 %. Deciles would make PSI flag any window that covers only part of the
@@ -92,16 +96,18 @@ def write_reference(
     root: str | os.PathLike[str] | None = None,
     entry: RegistryEntry | None = None,
     readings: pd.DataFrame | None = None,
+    inputs: ServedInputs | None = None,
 ) -> Path | None:
     """Write the reference of `entry` (default: the champion of `name`); None if unregistered.
     With the `readings` the features came from, the outputs are referenced too (models that
-    keep no per-meter state: training.lifecycle.served)."""
+    keep no per-meter state: training.lifecycle.served; `inputs`: their protos and features,
+    when already built for another model)."""
     from training.lifecycle.served import served_outputs
 
     entry = entry or load_entry(name, root)
     if entry is None:
         return None
-    outputs = served_outputs(name, entry, readings) if readings is not None else None
+    outputs = served_outputs(name, entry, readings, inputs) if readings is not None else None
     path = reference_path(name, entry.version, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -119,12 +125,17 @@ def write_references(
     """References of the registered champions of `names` (all when None), from the profile's
     training data (`gridtwin train` calls this after registering)."""
     from gridtwin.registry import MODEL_MODULE
+    from training.lifecycle.served import ServedInputs
     from training.pipeline import dataset_dir
 
     readings = reference_sample(training_readings(dataset_dir(profile, seed)))
     features = features_from_dataframe(readings)
+    # The features and reading protos once for all models (each model's served outputs were
+    # recomputing both: most of the references' time on the full profile).
+    inputs = ServedInputs(readings, features)
     written = [
-        write_reference(name, features, registry, readings=readings) for name in names or list(MODEL_MODULE)
+        write_reference(name, features, registry, readings=readings, inputs=inputs)
+        for name in names or list(MODEL_MODULE)
     ]
     return [p for p in written if p is not None]
 

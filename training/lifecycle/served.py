@@ -5,6 +5,8 @@ state to answer as served (training/serving_eval runs them through the mesh)."""
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import pandas as pd
 
@@ -24,14 +26,34 @@ def stateless(name: str, entry: RegistryEntry) -> bool:
     return type(model).prepare is ServedModel.prepare
 
 
-def served_answers(name: str, entry: RegistryEntry, readings: pd.DataFrame) -> list:
+class ServedInputs:
+    """The readings as protos and their feature matrix, in the readings' order: built once (on
+    first use) for every model served over the same readings (the drift references of all)."""
+
+    def __init__(self, readings: pd.DataFrame, features: pd.DataFrame | None = None) -> None:
+        self.readings = readings
+        self.features = features  # features_from_dataframe(readings), when already computed
+
+    @cached_property
+    def protos(self) -> list:
+        return to_protos(self.readings)
+
+    @cached_property
+    def matrix(self) -> np.ndarray:
+        # The feature table comes back sorted by meter and time; back into the readings' order.
+        features = features_from_dataframe(self.readings) if self.features is None else self.features
+        return features.loc[self.readings.index, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+
+
+def served_answers(
+    name: str, entry: RegistryEntry, readings: pd.DataFrame, inputs: ServedInputs | None = None
+) -> list:
     """The served answer messages of `entry` for `readings`, in the readings' order."""
-    # The feature table comes back sorted by meter and time; back into the readings' order.
-    features = features_from_dataframe(readings).loc[readings.index]
+    inputs = inputs or ServedInputs(readings)
     model = default_factory(name)(entry)  # type: ignore[misc]
     batch = ModuleBatch(
-        readings=to_protos(readings),
-        features=features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64),
+        readings=inputs.protos,
+        features=inputs.matrix,
         feature_names=tuple(FEATURE_NAMES),
         schema_version=SCHEMA_VERSION,
     )
@@ -49,9 +71,11 @@ def served_frame(name: str, entry: RegistryEntry, readings: pd.DataFrame) -> pd.
     return pd.DataFrame(rows)
 
 
-def served_outputs(name: str, entry: RegistryEntry, readings: pd.DataFrame) -> dict[str, np.ndarray] | None:
+def served_outputs(
+    name: str, entry: RegistryEntry, readings: pd.DataFrame, inputs: ServedInputs | None = None
+) -> dict[str, np.ndarray] | None:
     """The model's output columns (gridtwin.lifecycle.outputs) on `readings`; None for a model
     that keeps per-meter state (its answers here would not be the served ones)."""
     if not stateless(name, entry):
         return None
-    return output_values(served_answers(name, entry, readings))
+    return output_values(served_answers(name, entry, readings, inputs))

@@ -44,7 +44,7 @@ def _rows(ctx: TrainContext, feeder: str) -> tuple[pd.DataFrame, object]:
     fdir = ctx.feeder_dir(feeder)
     model = model_for_dataset(fdir)
     readings = ctx.table("readings", feeder)
-    feats = network_features(readings)
+    feats = network_features(readings, fdir / "readings.parquet")
     losses = ctx.table("losses", feeder)
     df = feats.merge(losses, on=["meter_id", "timestamp"], how="inner")
     r_eq = loss_equivalent_resistance(model)

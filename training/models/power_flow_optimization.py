@@ -191,7 +191,8 @@ class Spec(TrainingSpec):
             fdir = ctx.feeder_dir(which)
             model = model_for_dataset(fdir)
             readings = ctx.table("readings", which)
-            states = true_states(model, fdir, network_features(readings), readings)
+            feats = network_features(readings, fdir / "readings.parquet")
+            states = true_states(model, fdir, feats, readings)
             self.feeders.append({"which": which, "fdir": fdir, "model": model, "states": states})
 
     def split(self) -> None:

@@ -242,7 +242,7 @@ class Spec(TrainingSpec):
         fdir = ctx.feeder_dir("train")
         self.model = model_for_dataset(fdir)
         readings = ctx.table("readings", "train")
-        feats = network_features(readings)
+        feats = network_features(readings, fdir / "readings.parquet")
         max_states = MAX_STATES_QUICK if ctx.quick else MAX_STATES_FULL
         self.states = true_states(self.model, fdir, feats, readings, max_states=max_states, rng=ctx.rng)
 

@@ -21,6 +21,7 @@ import pandas as pd
 from gridtwin.features.frame import features_from_dataframe
 from gridtwin.netopt.network import NetworkModel
 from gridtwin.netopt.powerflow import solve
+from training.runcache import cached_frame
 
 BLOCK = pd.Timedelta(minutes=15)
 MID = pd.Timedelta(minutes=7)
@@ -34,10 +35,22 @@ class States:
     features: pd.DataFrame  # (S, meter_id, timestamp, 135 features) head-end row per block
 
 
-def network_features(readings: pd.DataFrame) -> pd.DataFrame:
-    """Serving features of the transformer and feeder-head meters (customer rows dropped)."""
-    keep = ~readings.meter_id.str.contains("-C", regex=False)
-    return features_from_dataframe(readings[keep].reset_index(drop=True))
+def network_features(readings: pd.DataFrame, source: Path | None = None) -> pd.DataFrame:
+    """Serving features of the transformer and feeder-head meters (customer rows dropped).
+
+    `source`: the readings' file; the features are then shared with the run's other network
+    models (training.runcache) instead of computed again."""
+
+    def compute() -> pd.DataFrame:
+        keep = ~readings.meter_id.str.contains("-C", regex=False)
+        return features_from_dataframe(readings[keep].reset_index(drop=True))
+
+    if source is None:
+        return compute()
+    stat = Path(source).stat()
+    return cached_frame(
+        f"network_features:{Path(source).resolve()}:{stat.st_mtime_ns}:{stat.st_size}", compute
+    )
 
 
 def true_states(
