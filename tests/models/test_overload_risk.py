@@ -24,6 +24,19 @@ def test_loading_class_edges() -> None:
     ]
 
 
+def test_training_svr_predict_matches_libsvm() -> None:
+    """The training's GEMM kernel predict is SVR.predict's arithmetic (libsvm, row by row)."""
+    from sklearn.svm import SVR
+
+    from training.models.overload_risk import svr_predict
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 9))
+    svr = SVR(C=0.3, gamma=0.05, epsilon=0.005).fit(x, np.sin(x[:, 0]) + 0.1 * rng.normal(size=600))
+    z = rng.normal(size=(5000, 9))
+    np.testing.assert_allclose(svr_predict(svr, z, chunk=777), svr.predict(z), rtol=0, atol=1e-10)
+
+
 @pytest.fixture(scope="module")
 def model(quick_registry):
     from gridtwin.models.overload_risk import Model

@@ -202,24 +202,29 @@ class _Data:
         return x, (target - fl[:, 0]) * SCALE_HZ, fl[:, 0], target, ends
 
 
+#: Learning rate, fixed: the full profile's validation search over (1e-3, 3e-3) (5 epochs on
+#: 30,000 sequences each) picked 3e-3 on every published run (val MAE 9.93 vs 9.94 mHz, a tie),
+#: and the quick profile always used it; the search cost a quarter of the fit.
+LEARNING_RATE = 3e-3
+#: Validation sequences scored after every epoch (early stopping); the shrinkage and the test
+#: draw their own windows. 20,000 rather than the 40,000 drawn: the epoch MAE's sampling error
+#: (~0.05 mHz) stays well below the differences between epochs that early stopping reads.
+N_EPOCH_VAL = 20_000
+
+
 def _tune_and_fit(ctx: TrainContext, x_tr, y_tr, x_va, y_va):
-    """Learning rate chosen on the validation block (full profile), then the final fit.
+    """The final fit at LEARNING_RATE, best epoch kept on the validation block.
 
     Fixed epoch counts (deterministic on a loaded machine); the wall-clock guard only stops a
-    run that would blow the profile's budget and shows in the manifest if it fires."""
-    epochs = 7 if ctx.quick else 12
+    run that would blow the profile's budget and shows in the manifest if it fires. Full: 8
+    epochs (was 12: the validation curve flattens after epoch 5, 9.64 mHz at 5, 9.62 at 8,
+    9.55 at 12, published full run) on 100,000 sequences."""
+    epochs = 7 if ctx.quick else 8
     guard_s = 60.0 if ctx.quick else 150.0
-    lrs = (3e-3,) if ctx.quick else (1e-3, 3e-3)
-    tried = []
-    if len(lrs) > 1:
-        n_tune = min(len(x_tr), 30_000)
-        for lr in lrs:
-            _, val_mae, hist = _fit(x_tr[:n_tune], y_tr[:n_tune], x_va, y_va, lr, 5, ctx, guard_s / 4)
-            tried.append({"lr": lr, "val_mae_hz": val_mae, "epochs_run": len(hist), "tuning_rows": n_tune})
-    best_lr = min(tried, key=lambda t: t["val_mae_hz"])["lr"] if tried else lrs[0]
-    net, val_mae, curve = _fit(x_tr, y_tr, x_va, y_va, best_lr, epochs, ctx, guard_s)
-    tried.append({"lr": best_lr, "val_mae_hz": val_mae, "epochs_run": len(curve), "final": True})
-    return net, {"lr": best_lr, "epochs": epochs, "curve": curve, "tried": tried}
+    x_va, y_va = x_va[:N_EPOCH_VAL], y_va[:N_EPOCH_VAL]
+    net, val_mae, curve = _fit(x_tr, y_tr, x_va, y_va, LEARNING_RATE, epochs, ctx, guard_s)
+    tried = [{"lr": LEARNING_RATE, "val_mae_hz": val_mae, "epochs_run": len(curve), "final": True}]
+    return net, {"lr": LEARNING_RATE, "epochs": epochs, "curve": curve, "tried": tried}
 
 
 def _choose_shrinkage(data: _Data, served: OnnxModel, n_per_group: int) -> tuple[Shrinkage, list[dict]]:
@@ -406,12 +411,12 @@ u_r = min(1, |ROCOF| / (0.01·f_n /s)) (0.5 Hz/s at 50 Hz). Trend: predicted cha
 ![trip]({NAME}_trip_example.png)
 ![curve]({NAME}_training_curve.png)
 
-Learning rates tried (validation block, early stopping): {fit["tried"]}
+Final fit (learning rate fixed, best epoch on the validation block): {fit["tried"]}
 """
     met = r1["mae"] < 0.02 and gain >= 0.2
     notes = (
-        f"lr {fit['lr']} selected on the validation block (hold-out validation with early stopping rather than "
-        "5-fold CV: an LSTM fit per fold does not fit the time budget). "
+        f"lr {fit['lr']} fixed (the validation search over 1e-3 and 3e-3 always picked it; early stopping on the "
+        "validation block rather than 5-fold CV: an LSTM fit per fold does not fit the time budget). "
         f"Shrinkage α per cadence (minimax over the validation regimes): "
         f"{dict((c['cadence_s'], c['alpha']) for c in chosen)}. "
         f"1-s cadence: served MAE {r1['mae']:.4f} Hz vs persistence {r1['persist']:.4f} Hz, {gain:.1%} lower "

@@ -113,7 +113,10 @@ class Spec(TrainingSpec):
             cv_idx = np.sort(ctx.rng.choice(cv_idx, MAX_CV_ROWS, replace=False))
         self.cv_idx = cv_idx
         self.n_trees = n_trees = 40 if ctx.quick else 60
-        grid = [{"max_depth": d, "min_samples_leaf": 2} for d in ((8, 14) if ctx.quick else (10, 16))]
+        # Full: depth 16 only (its 5-fold CV accuracy is still reported): it beat depth 10 for
+        # both forests in the published run (V+I 0.9425 vs 0.9383, V 0.7343 vs 0.7292), and the
+        # depth-10 folds were half of the CV's 20 forest fits.
+        grid = [{"max_depth": d, "min_samples_leaf": 2} for d in ((8, 14) if ctx.quick else (16,))]
         self.best_vi, self.cv_vi = _cv_select(self.x_vi[cv_idx], y[cv_idx], grid, n_trees, ctx)
         self.best_v, self.cv_v = _cv_select(self.x_v[cv_idx], y[cv_idx], grid, n_trees, ctx)
         self.params_vi = {k: self.best_vi[k] for k in ("max_depth", "min_samples_leaf")}

@@ -13,19 +13,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from gridtwin.features.frame import features_from_dataframe  # noqa: E402
 from gridtwin.features.schema import FEATURE_NAMES  # noqa: E402
 from training.context import TrainContext  # noqa: E402
+from training.models._monitoring.common import reading_features as cached_features  # noqa: E402
 
 
 def reading_features(
     ctx: TrainContext, feeder: str = "train", meters: list[str] | None = None
 ) -> pd.DataFrame:
-    """Serving features (135 columns + meter_id, timestamp) of the simulator's 1-min readings."""
-    df = ctx.table("readings", feeder)
-    if meters is not None:
-        df = df[df.meter_id.isin(meters)]
-    return features_from_dataframe(df.reset_index(drop=True)).reset_index(drop=True)
+    """Serving features (135 columns + meter_id, timestamp) of the simulator's 1-min readings.
+
+    Through the monitoring models' per-process cache (the same ``features_from_dataframe``
+    rows, in the same (meter, timestamp) order; history is per meter, so a meter subset of the
+    cached feeder table equals its own computation): a full-profile run computed the training
+    feeder's features (~30 s) again for overload_risk, power_quality_index and voltage_sag
+    after voltage_anomaly had."""
+    return cached_features(ctx, feeder, meters).reset_index(drop=True)
 
 
 def full_rows(frame: pd.DataFrame) -> np.ndarray:
