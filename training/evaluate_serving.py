@@ -24,7 +24,13 @@ from pathlib import Path
 
 from training.heldout import CADENCES_S
 from training.serving_eval.answers import assess, to_protos
-from training.serving_eval.report import markdown, publish, publish_readme, voltage_anomaly_file
+from training.serving_eval.report import (
+    markdown,
+    publish,
+    publish_overview,
+    publish_readme,
+    voltage_anomaly_file,
+)
 from training.serving_eval.runner import EVAL_ENV, evaluate
 from training.serving_eval.scorers.voltage_anomaly import GOALS, score
 
@@ -78,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     publish(text, voltage_anomaly_file(results, registered.get("voltage_anomaly", "?")), out)
     if args.publish:
         publish_readme(results, ROOT / "README.md")
+        publish_overview(results, out / "README.md")
     if not args.from_json:
         (ROOT / "var").mkdir(exist_ok=True)
         (ROOT / "var" / ("heldout-partial.json" if partial else "heldout.json")).write_text(

@@ -112,8 +112,9 @@ def write_overview(report_dir: Path, registry: Path) -> Path:
         "baseline and the goal from the issues. A goal is *met* only when the figure passes it and beats the",
         "naive baseline; it is *not assessable* when the test lacks the class or the positives it needs.",
         "",
-        "The headline figures measured through the serving path on the held-out world, per cadence, are in",
-        f"[heldout.md]({HELDOUT_PAGE}).",
+        "The headline figures are measured through the serving path on the held-out world, per cadence",
+        "(the first table, written by `python -m training.evaluate_serving --publish`; every figure with its",
+        f'sample size and the reasons for "not assessable" in [heldout.md]({HELDOUT_PAGE})).',
         "",
         "| module | model | algorithm | version | metric | test | baseline | goal | judgement | 1-row ms |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -137,8 +138,33 @@ def write_overview(report_dir: Path, registry: Path) -> Path:
             )
             first = False
     path = report_dir / "README.md"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(_keep_heldout_block(path, lines)) + "\n")
     return path
+
+
+#: The held-out block that `training.evaluate_serving --publish` writes into the overview.
+HELDOUT_MARKERS = ("<!-- heldout:start -->", "<!-- heldout:end -->")
+
+
+def _keep_heldout_block(path: Path, lines: list[str]) -> list[str]:
+    """`lines` with the previous overview's held-out block (serving-path figures, written by
+    another command) carried over before the table, so retraining does not drop it."""
+    old = path.read_text() if path.exists() else ""
+    start, end = HELDOUT_MARKERS
+    if start not in old or end not in old:
+        return lines
+    block = start + old.split(start, 1)[1].split(end, 1)[0] + end
+    at = next(i for i, line in enumerate(lines) if line.startswith("| module |"))
+    return [
+        *lines[:at],
+        "## Held-out world through the serving path (the headline figures, per cadence)",
+        "",
+        *block.split("\n"),
+        "",
+        "## Training side: the simulator's own held-out test block (full profile)",
+        "",
+        *lines[at:],
+    ]
 
 
 #: The README's table of headline figures, regenerated between these markers on publish.

@@ -208,3 +208,27 @@ def publish_readme(results: dict[str, Any], readme: Path) -> bool:
     tail = rest.split(README_END, 1)[1]
     readme.write_text(head + readme_section(results) + tail)
     return True
+
+
+#: Where docs/models/README.md takes the block when it has none yet: before its table.
+OVERVIEW_TABLE_HEAD = "| module | model | algorithm | version |"
+
+
+def publish_overview(results: dict[str, Any], overview: Path) -> bool:
+    """The same block in the models' overview (docs/models/README.md): replaced between the
+    markers, else inserted before the training-side table; False when there is no overview."""
+    if not overview.exists():
+        return False
+    if publish_readme(results, overview):
+        return True
+    text = overview.read_text()
+    at = text.find(OVERVIEW_TABLE_HEAD)
+    if at < 0:
+        return False
+    block = (
+        "## Held-out world through the serving path (the headline figures, per cadence)\n\n"
+        + readme_section(results)
+        + "\n\n## Training side: the simulator's own held-out test block (full profile)\n\n"
+    )
+    overview.write_text(text[:at] + block + text[at:])
+    return True
