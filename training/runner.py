@@ -72,12 +72,19 @@ def dependencies(names: Sequence[str], upstream_read: bool | None = None) -> dic
     return {n: (upstream & set(names)) - {n} if n == "grid_stability" else set() for n in names}
 
 
-def previous_seconds(name: str, registry: Path) -> float:
-    """Train seconds of the version in the registry (0 when none): the scheduling estimate."""
-    try:
-        return float(json.loads((registry / name / "manifest.json").read_text()).get("train_seconds", 0.0))
-    except (OSError, ValueError, AttributeError):
-        return 0.0
+def previous_seconds(name: str, registry: Path, fallback: Path | None = None) -> float:
+    """Train seconds of the version in the registry, else in `fallback` (another profile's
+    registry: the models rank alike in both), else 0: the scheduling estimate."""
+    for root in (registry, fallback):
+        if root is None:
+            continue
+        try:
+            seconds = float(json.loads((root / name / "manifest.json").read_text()).get("train_seconds", 0.0))
+        except (OSError, ValueError, AttributeError):
+            continue
+        if seconds > 0:
+            return seconds
+    return 0.0
 
 
 def _train_in_worker(name: str, args: tuple) -> tuple[dict[str, Any] | None, float]:
@@ -110,7 +117,11 @@ def run_parallel(
     run in the worker) replaces the training, for tests."""
     work = work or _train_in_worker
     deps = dependencies(names)
-    pending = sorted(names, key=lambda n: -previous_seconds(n, registry))  # longest first
+    # Longest first; a registry trained for the first time ranks by the default (quick) one.
+    from gridtwin.registry import registry_dir  # here: nothing numeric loads before the workers
+
+    fallback = registry_dir(None)
+    pending = sorted(names, key=lambda n: -previous_seconds(n, registry, fallback))
     finished: set[str] = set()
     threads = threads_per_worker(jobs)
     print(f"[train] {jobs} workers, {threads} thread(s) each", flush=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-from training.runner import dependencies, run_parallel
+from training.runner import dependencies, previous_seconds, run_parallel
 
 UPSTREAM_IN_RUN = ("voltage_anomaly", "equipment_failure")
 
@@ -54,3 +54,14 @@ def test_workers_limit_threads_order_by_dependency_and_report_failures(tmp_path,
             ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TRAIN_N_JOBS"), str(threads)
         )
         assert finished[name]["pid"] != os.getpid()
+
+
+def test_a_first_run_ranks_by_the_fallback_registry(tmp_path):
+    target, fallback = tmp_path / "full", tmp_path / "quick"
+    for root, name, seconds in ((fallback, "frequency_stability", 24), (target, "voltage_sag", 90)):
+        (root / name).mkdir(parents=True)
+        (root / name / "manifest.json").write_text(json.dumps({"train_seconds": seconds}))
+    assert previous_seconds("voltage_sag", target, fallback) == 90  # its own registry first
+    assert previous_seconds("frequency_stability", target, fallback) == 24  # not trained there yet
+    assert previous_seconds("frequency_stability", target) == 0
+    assert previous_seconds("load_forecast", target, fallback) == 0
