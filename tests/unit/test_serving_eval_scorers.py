@@ -151,14 +151,18 @@ def test_a_reading_belongs_to_the_interval_its_timestamp_ends() -> None:
 
 
 def test_the_forecast_origin_is_the_interval_a_15_min_reading_ends(quarter: HeldOutStream) -> None:
+    """The world stamps its 15-min averages at the interval end; meter k's intervals are offset
+    by 7·k s from the quarter hour, so only meter 0's readings fall on the boundaries."""
     a = _serve_forecast(blank_answers(quarter), quarter, "persistence")
-    fc = load_forecast.forecasts(a, quarter.readings)
-    ts = quarter.readings.groupby("meter_id")["timestamp"].min()
-    first = fc.groupby("meter_id")["origin"].min()
-    for m, t in ts.items():  # the world stamps its 15-min averages at the interval end
-        assert first[m] == int(pd.Timestamp(t).timestamp()) // 900 - 1
-    # each reading completes its interval: nothing of the next one is in hand at 15-min cadence
-    assert fc["latest_w"].isna().all()
+    fc = load_forecast.forecasts(a, quarter.readings).set_index("meter_id")
+    t_s = pd.to_datetime(quarter.readings["timestamp"], utc=True).astype("int64").to_numpy() // 10**9
+    on_grid = quarter.readings["meter_id"].to_numpy() == "heldout-900s-0"
+    assert (t_s[on_grid] % 900 == 0).all() and (t_s[~on_grid] % 900 != 0).all()
+    # each on-grid reading completes its interval: it is the origin, nothing is in progress
+    assert sorted(fc.loc["heldout-900s-0", "origin"]) == sorted(set(t_s[on_grid] // 900 - 1))
+    assert fc.loc["heldout-900s-0", "latest_w"].isna().all()
+    # a reading stamped 7 s after a boundary ends 7 s into the next interval: in progress there
+    assert np.isfinite(fc.loc["heldout-900s-1", "latest_w"]).all()
     loads = load_forecast.interval_loads(quarter.readings)
     r0 = quarter.readings.iloc[0]
     own = sum(r0[f"active_power_{ph}"] for ph in "abc")
