@@ -161,6 +161,10 @@ def test_the_forecast_origin_is_the_interval_a_15_min_reading_ends(quarter: Held
     # each on-grid reading completes its interval: it is the origin, nothing is in progress
     assert sorted(fc.loc["heldout-900s-0", "origin"]) == sorted(set(t_s[on_grid] // 900 - 1))
     assert fc.loc["heldout-900s-0", "latest_w"].isna().all()
+    # ... so beyond 15 min its latest-reading persistence is the origin's mean (that reading)
+    on = fc.loc[["heldout-900s-0"]].reset_index()
+    at_60 = load_forecast._points(on, load_forecast.interval_loads(quarter.readings), 60)
+    assert len(at_60["pred"]) > 100 and np.array_equal(at_60["latest"], at_60["persistence"])
     # a reading stamped 7 s after a boundary ends 7 s into the next interval: in progress there
     assert np.isfinite(fc.loc["heldout-900s-1", "latest_w"]).all()
     loads = load_forecast.interval_loads(quarter.readings)

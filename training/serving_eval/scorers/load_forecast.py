@@ -13,10 +13,11 @@ the interval ending h after the end of the origin, the quantity the model foreca
 Baseline: the best of the meter's own naive forecasts on the same points — persistence (the
 origin interval), daily naive (same interval a day before the target), when every point
 has it, weekly naive, and beyond 15 min the latest-reading persistence: the mean of the readings
-the call already holds in the interval after the origin. The served model may use those
-readings too, so the baseline gets them as well; at 15 min ahead they are part of the target
-itself and neither may use them. Goal: beat it; at 15 min also MAPE ≤ 10 % (issue 9's
-simulator goal).
+the call already holds in the interval after the origin, or where it holds none (a reading that
+ended its interval: every on-grid 15-min reading) the origin's mean, which those newest readings
+then are. The served model may use those readings too, so the baseline gets them as well; at
+15 min ahead they are part of the target itself and neither may use them. Goal: beat it; at
+15 min also MAPE ≤ 10 % (issue 9's simulator goal).
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def _points(fc: pd.DataFrame, loads: dict[str, pd.Series], h_min: int) -> dict[s
         out["daily"].append(y.get(o + k - DAY, np.nan))
         out["weekly"].append(y.get(o + k - WEEK, np.nan))
     arr = {n: np.asarray(v, float) for n, v in out.items()}
+    if k > 1:  # the newest readings in hand: the interval in progress, else the origin they ended
+        arr["latest"] = np.where(np.isfinite(arr["latest"]), arr["latest"], arr["persistence"])
     keep = np.isfinite(arr["truth"]) & np.isfinite(arr["persistence"]) & np.isfinite(arr["daily"])
     return {n: v[keep] for n, v in arr.items()}
 
