@@ -2,7 +2,8 @@
 
 Smart meters (AMI) report load-profile registers as *interval averages* (IEC 62056 /
 DLMS load profile: the mean of the quantity over the 15-min integration period, timestamped
-here at the interval start like ``load_series``), not snapshots. ``interval_average`` turns
+here at the interval start like ``load_series``; real meters and the mesh's ``Reading.timestamp``
+stamp the interval end, so shift these by one interval before serving them), not snapshots. ``interval_average`` turns
 a fine series into those averages; only complete intervals are reported.
 """
 

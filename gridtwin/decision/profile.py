@@ -1,7 +1,9 @@
 """Per-meter load-profile aggregate for demand-response clustering.
 
 A meter's profile is kept as 15-minute bucket means of its total active and reactive power
-(the simulator's `load_series` are exactly such means), aggregated by UTC hour of day:
+(the simulator's `load_series` are exactly such means), aggregated by UTC hour of day. A
+reading belongs to the bucket its timestamp ends (k·900 s < t ≤ (k+1)·900 s,
+gridtwin.core.intervals: an AMI 15-min average stamped 10:15 is 10:00-10:15):
 
     p_sum[h], q_sum[h], n[h]   sums of bucket means (W, var) and bucket count at hour h
     p_max[h]                   largest bucket mean at hour h (W)
@@ -25,6 +27,7 @@ the median or minimum over the six dark hours instead, which one appliance run c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,7 +94,10 @@ class ProfileAggregate:
         self.prev_bucket, self.prev_mean = self.bucket, mean_p
 
     def update(self, t_s: float, p_w: float, q_var: float) -> None:
-        b = int(t_s // BUCKET_S)
+        self.update_bucket(bucket_of(t_s), p_w, q_var)
+
+    def update_bucket(self, b: int, p_w: float, q_var: float) -> None:
+        """Add a reading of bucket `b` (`gridtwin.core.intervals.interval_of`)."""
         if b < self.bucket:
             return
         if b > self.bucket:
@@ -102,10 +108,18 @@ class ProfileAggregate:
         self.b_n += 1
 
 
+def bucket_of(t_s: float) -> int:
+    """The 15-min bucket of a reading stamped `t_s` (Unix s): the interval its timestamp ends,
+    (k·900, (k+1)·900] (gridtwin.core.intervals; exact for whole seconds, serving uses the
+    reading's seconds and nanos)."""
+    return math.ceil(t_s / BUCKET_S) - 1
+
+
 def aggregate_bucket_means(bucket: np.ndarray, p_w: np.ndarray, q_var: np.ndarray) -> np.ndarray:
     """The aggregate of one meter from its 15-min bucket means (training path).
 
-    `bucket` are integer bucket numbers (UTC seconds // 900), sorted ascending, unique.
+    `bucket` are integer bucket numbers k of the intervals [k·900 s, (k+1)·900 s) (a series
+    stamped at interval starts: its UTC seconds // 900), sorted ascending, unique.
     Equal to feeding the buckets' readings through `ProfileAggregate` and closing the last one.
     """
     agg = empty()
@@ -164,7 +178,10 @@ def _robust(blk: dict[str, np.ndarray], mean_dark_kw: np.ndarray) -> tuple[np.nd
 
 
 # Redis: one hash per meter; the script updates every meter of a batch in one round trip.
-# KEYS[i] = the meter's hash; ARGV holds (t_s, p_w, q_var, cached_prev_bucket) quadruples.
+# KEYS[i] = the meter's hash; ARGV holds (bucket, p_w, q_var, cached_prev_bucket) quadruples,
+# the bucket computed by the caller from the timestamp's seconds and nanos (`interval_of`: a
+# reading stamped on a boundary ends the bucket before it; Lua numbers are doubles, too coarse
+# for nanoseconds of Unix time).
 # Same logic as ProfileAggregate.update (atomic per call, so several replicas may serve the
 # same meter). The aggregate only changes when a bucket closes (every 15 min per meter), so
 # the reply for a meter is just its last closed bucket id when that equals the caller's
@@ -180,9 +197,8 @@ for _, nm in ipairs({'p_sum', 'q_sum', 'n', 'p_max', 'd_sum', 'd_n'}) do
 end
 local out = {}
 for i, key in ipairs(KEYS) do
-  local t = tonumber(ARGV[4*i-3]); local p = tonumber(ARGV[4*i-2]); local q = tonumber(ARGV[4*i-1])
+  local b = tonumber(ARGV[4*i-3]); local p = tonumber(ARGV[4*i-2]); local q = tonumber(ARGV[4*i-1])
   local cached = ARGV[4*i]
-  local b = math.floor(t / 900)
   local st = redis.call('HMGET', key, 'bucket', 'b_p', 'b_q', 'b_n', 'prev_bucket', 'prev_mean')
   local cur = tonumber(st[1] or '-1')
   local prev = st[5] or '-10'

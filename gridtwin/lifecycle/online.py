@@ -4,7 +4,9 @@ that then happened, from the history database (docs/lifecycle.md).
 The load forecast (gridtwin.models.load_forecast) answers, for a reading at time t, the mean
 load (`active_power_total_w`, the sum of the phases, W) of 15-min intervals counted from the
 end of the last complete interval E = ⌊t / 15 min⌋·15 min: horizon m minutes is the interval
-[E + m − 15 min, E + m). Here each stored forecast of one horizon is paired with the mean of
+(E + m − 15 min, E + m]. A reading's timestamp is the end of the span it measures, so a reading
+stamped on a boundary belongs to the interval it ends (gridtwin.core.intervals; a 15-min AMI
+average stamped 10:15 is 10:00-10:15). Here each stored forecast of one horizon is paired with the mean of
 the stored readings in its interval, once per (interval, version) — every reading of an
 interval carries the same cached forecast — and the MAPE per version is set beside the figure
 the model reports from held-out data (`mape_pct`).
@@ -39,7 +41,7 @@ def _interval_means(rows: list[dict[str, Any]]) -> dict[int, float]:
         power = [row.get(f"active_power_{p}_w") for p in "abc"]
         if any(p is None for p in power):
             continue
-        end = (row["time_us"] // US // STEP_S + 1) * STEP_S
+        end = -(-row["time_us"] // (STEP_S * US)) * STEP_S  # ceil: (end − 15 min, end] holds t
         sums[end] += float(sum(power))
         counts[end] += 1
     return {end: sums[end] / counts[end] for end in sums}

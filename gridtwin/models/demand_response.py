@@ -14,8 +14,10 @@ import json
 
 import numpy as np
 
+from gridtwin.core.intervals import interval_of
 from gridtwin.core.numeric import nan_to_num
 from gridtwin.decision.profile import (
+    BUCKET_S,
     DARK_HOURS,
     FEATURE_NAMES,
     HOURS,
@@ -62,17 +64,17 @@ class Model(ServedModel):
             return
         p = batch.column("active_power_total_w")
         q = batch.column("reactive_power_total_var")
-        args: list[tuple[float, float, float, str]] = []
+        args: list[tuple[int, float, float, str]] = []
         keys = []
         meters = batch.meter_ids
         # A meter repeated in the batch must get a full copy after its first occurrence changes.
         seen: set[str] = set()
         for i, r in enumerate(batch.readings):
-            t = r.timestamp.seconds + r.timestamp.nanos * 1e-9
+            bucket = interval_of(r.timestamp.seconds, r.timestamp.nanos, BUCKET_S)
             keys.append(state.key(r.meter_id))
             cached = "" if r.meter_id in seen else self.cache.cached_prev(r.meter_id)
             seen.add(r.meter_id)
-            args.append((t, float(nan_to_num(p[i])), float(nan_to_num(q[i])), cached))
+            args.append((bucket, float(nan_to_num(p[i])), float(nan_to_num(q[i])), cached))
         replies = await state.run_batch_script(LUA_UPDATE, keys, args)
         batch.context[self.name] = np.stack(
             [self.cache.resolve(m, rep) for m, rep in zip(meters, replies, strict=True)]

@@ -9,6 +9,12 @@ forecast when a newer interval has completed (once per 15 min of reading time); 
 only formats the cached forecast. The load of a reading is `active_power_total_w` (sum of the
 phases, W). Horizons count from the end of the last complete interval.
 
+Intervals (gridtwin.core.intervals): a reading's timestamp is the end of the span it measures
+(an AMI 15-min average is stamped at its interval's end, IEC 61000-4-30 §4.5, DLMS/COSEM load
+profiles), so interval k holds the readings with k·15 min < t ≤ (k+1)·15 min, and interval k
+is complete once a reading with t ≥ (k+1)·15 min has arrived: a 15-min reading stamped 10:15
+completes 10:00-10:15, and the 15-min horizon is then 10:15-10:30.
+
 Cold start: with at least 8 days of history the full ensemble answers; from 25 h the one-day
 lag model answers (status OK, the detail says so, its own intervals and MAPE); below that the
 answer is DEGRADED with no numbers.
@@ -22,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from gridtwin.core.intervals import interval_of, last_complete
 from gridtwin.forecast.features import fill_gaps
 from gridtwin.forecast.meter_errors import Choice, candidates, choose
 from gridtwin.forecast.persistence import load as load_forecaster
@@ -72,19 +79,21 @@ class Model(ServedModel):
             return state.key(meter, "acc"), state.key(meter, "fc")
 
         loads = batch.column(self.col) if self.col in batch.feature_names else np.full(len(batch), np.nan)
-        latest: dict[str, int] = {}
+        origins: dict[str, int] = {}  # per meter: the last complete interval by its latest reading
         pipe = state.pipeline()
         for reading, load in zip(batch.readings, loads, strict=True):
-            ts = reading.timestamp.seconds + reading.timestamp.nanos * 1e-9
-            if ts <= 0 or not math.isfinite(load) or not reading.meter_id:
+            sec, nanos = reading.timestamp.seconds, reading.timestamp.nanos
+            if sec * 1_000_000_000 + nanos <= 0 or not math.isfinite(load) or not reading.meter_id:
                 continue
-            b = int(ts // self.step_s)
+            # the timestamp ends the span the reading measures: 10:15:00 is in 10:00-10:15
+            b = interval_of(sec, nanos, self.step_s)
             acc, _ = keys(reading.meter_id)
             pipe.hincrbyfloat(acc, f"{b}:s", float(load))
             pipe.hincrby(acc, f"{b}:n", 1)
             pipe.expire(acc, IDLE_TTL_S)
-            latest[reading.meter_id] = max(latest.get(reading.meter_id, b), b)
-        meters = list(latest)
+            done = last_complete(sec, nanos, self.step_s)
+            origins[reading.meter_id] = max(origins.get(reading.meter_id, done), done)
+        meters = list(origins)
         for m in meters:
             pipe.get(keys(m)[1])
         results = await pipe.execute() if len(pipe) else []
@@ -93,7 +102,7 @@ class Model(ServedModel):
         stale = []
         for m, raw in zip(meters, cached, strict=True):
             fc = json.loads(raw) if raw else None
-            if fc is not None and fc.get("origin") == latest[m] - 1 and fc.get("version") == self.version:
+            if fc is not None and fc.get("origin") == origins[m] and fc.get("version") == self.version:
                 out[m] = fc
             else:
                 stale.append(m)
@@ -104,7 +113,7 @@ class Model(ServedModel):
             histories = await pipe.execute()
             pipe = state.pipeline()
             for m, h in zip(stale, histories, strict=True):
-                origin = latest[m] - 1
+                origin = origins[m]
                 fc = self.forecast(h, origin)
                 out[m] = fc
                 acc, key = keys(m)

@@ -157,6 +157,37 @@ def test_served_model_answers_from_redis_state(registered, redis_url):
     print(f"prepare+predict: refresh {refresh_ms:.2f} ms, cached {cached_ms:.2f} ms")
 
 
+def test_a_reading_lands_in_the_interval_its_timestamp_ends(registered, redis_url, redis_prefix):
+    """AMI averages are stamped at their interval's end: 10:15:00 is in 10:00-10:15 (and
+    completes it: the forecast's origin), 10:15:00.5 in 10:15-10:30."""
+    from gridtwin.models.load_forecast import Model
+    from gridtwin.serving.state import MeterState
+
+    model = Model(registered[0])
+    t_1015 = 1_700_006_400 + 10 * 3600 + 15 * 60
+    k_1000 = t_1015 // 900 - 1  # the interval 10:00-10:15
+
+    async def scenario():
+        client = aioredis.Redis.from_url(redis_url)
+        state = MeterState(client, redis_prefix, model.name)
+        try:
+            on = _batch("edge", t_1015, np.array([1000.0]), 900)
+            await model.prepare(on, state)
+            origin = on.context[model.name]["edge"]["origin"]
+            after = _batch("edge", t_1015, np.array([3000.0]), 900)
+            after.readings[0].timestamp.nanos = 500_000_000
+            await model.prepare(after, state)
+            fields = await client.hgetall(state.key("edge", "acc"))
+            return origin, after.context[model.name]["edge"]["origin"], fields
+        finally:
+            await client.aclose()
+
+    origin_on, origin_after, fields = asyncio.run(scenario())
+    assert float(fields[f"{k_1000}:s".encode()]) == 1000.0
+    assert float(fields[f"{k_1000 + 1}:s".encode()]) == 3000.0
+    assert origin_on == origin_after == k_1000  # 10:15:00 completed 10:00-10:15; 10:15-10:30 has not
+
+
 def test_serving_code_imports_no_training_library():
     banned = ("tensorflow", "keras", "prophet", "sklearn", "pandas", "training")
     code = f"import sys, gridtwin.models.load_forecast; print([m for m in {banned!r} if m in sys.modules] or False)"
@@ -201,7 +232,9 @@ def test_clean_meter_gets_its_own_interval_and_mape(registered, redis_url):
             for i in range(n_hist, len(y)):
                 batch = _batch("clean", start + i * step, y[i : i + 1], step)
                 await model.prepare(batch, state)
-                answers.append(model.predict(batch)[0])  # origin = interval i - 1
+                # reading i is the average stamped at its interval's end: it completes that
+                # interval, the origin, and the 15-min forecast is reading i + 1's interval
+                answers.append(model.predict(batch)[0])
             return answers
         finally:
             await client.aclose()
@@ -217,15 +250,15 @@ def test_clean_meter_gets_its_own_interval_and_mape(registered, redis_url):
     assert 1.0 < first.mape_pct < 10.0 and abs(first.mape_pct - model.mape_pct) > 1.0
     widths = np.array([p.upper_w - p.lower_w for a in answers for p in a.forecasted_load])
     assert widths.max() < 2_000  # ±1 kW at most (the feeder's bounds gave ±2.6 kW)
-    # the 15-min forecast from origin i-1 targets interval i: score it on the day fed
+    # the 15-min forecast answered after reading i targets reading i + 1: score it on the day fed
     idx = np.arange(n_hist, len(y) - 1)
     pred = np.array([a.forecasted_load[0].load_w for a in answers[:-1]])
     lower = np.array([a.forecasted_load[0].lower_w for a in answers[:-1]])
     upper = np.array([a.forecasted_load[0].upper_w for a in answers[:-1]])
-    truth = y[idx]
+    truth = y[idx + 1]
 
     def mape(f: np.ndarray) -> float:
         return float(np.mean(np.abs(truth - f) / truth) * 100)
 
-    assert mape(pred) < min(mape(y[idx - 1]), mape(y[idx - 96]))  # persistence, daily naive
+    assert mape(pred) < min(mape(y[idx]), mape(y[idx + 1 - 96]))  # persistence, daily naive
     assert np.mean((lower <= truth) & (truth <= upper)) >= 0.75

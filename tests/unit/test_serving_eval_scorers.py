@@ -48,6 +48,17 @@ def minute() -> HeldOutStream:
 
 
 @pytest.fixture(scope="module")
+def minute_off_grid() -> HeldOutStream:
+    """Two days of 1-min readings moved 30 s off the 15-min grid: every reading leaves its
+    interval in progress."""
+    s = generate(60.0, n_meters=2, seed=11, duration_s=2 * 86400.0)
+    readings = s.readings.assign(
+        timestamp=pd.to_datetime(s.readings["timestamp"], utc=True) + pd.Timedelta("30s")
+    )
+    return HeldOutStream(readings, s.labels, s.cadence_s)
+
+
+@pytest.fixture(scope="module")
 def quarter() -> HeldOutStream:
     return generate(900.0, n_meters=2, seed=11, duration_s=5 * 86400.0)
 
@@ -106,17 +117,60 @@ def test_voltage_anomaly_rows_follow_the_flags(minute: HeldOutStream) -> None:
 
 
 def _serve_forecast(a: pd.DataFrame, stream: HeldOutStream, how: str) -> pd.DataFrame:
+    """Forecasts from each answer's origin (one reading per call): the last interval its reading
+    ended (a reading stamped on a boundary closes its interval). "latest" repeats the reading
+    itself when its interval is still in progress."""
     loads = load_forecast.interval_loads(stream.readings)
-    b = (a["ts_s"].to_numpy() // 900).astype(int)
+    t_s = a["ts_s"].to_numpy()
+    origin = (t_s // 900).astype(int) - 1
+    in_progress = t_s % 900 != 0
+    own = stream.readings[[f"active_power_{ph}" for ph in "abc"]].to_numpy(float).sum(axis=1)
     for h in load_forecast.HORIZONS_MIN:
         vals = []
-        for m, bk in zip(a["meter_id"], b, strict=True):
+        for m, o in zip(a["meter_id"], origin, strict=True):
             y = loads[m]
-            target = bk - 1 + h // 15
-            source = {"perfect": target, "latest": bk}.get(how, bk - 1)
-            vals.append(y.get(source, np.nan))
-        a[f"load_forecast.h{h}.load_w"] = np.asarray(vals) * (1.0 if how != "biased" else 1.5)
+            vals.append(y.get({"perfect": o + h // 15}.get(how, o), np.nan))
+        vals = np.asarray(vals) * (1.0 if how != "biased" else 1.5)
+        a[f"load_forecast.h{h}.load_w"] = np.where(in_progress, own, np.nan) if how == "latest" else vals
     return a
+
+
+def test_a_reading_belongs_to_the_interval_its_timestamp_ends() -> None:
+    from gridtwin.core.intervals import interval_of, intervals_of_ns, last_complete
+
+    t_1015 = int(pd.Timestamp("2026-03-02T10:15:00Z").timestamp())
+    k_1000 = t_1015 // 900 - 1  # 10:00-10:15
+    assert interval_of(t_1015, 0, 900) == k_1000  # stamped 10:15:00: the interval it ends
+    assert interval_of(t_1015, 500_000_000, 900) == k_1000 + 1  # 10:15:00.5: the next one
+    assert interval_of(t_1015, 1, 900) == k_1000 + 1  # a nanosecond later is already the next
+    assert interval_of(t_1015 - 1, 999_999_999, 900) == k_1000
+    assert last_complete(t_1015, 0, 900) == k_1000  # 10:15:00 completes 10:00-10:15 ...
+    assert last_complete(t_1015 - 1, 999_999_999, 900) == k_1000 - 1  # ... not a ns before
+    ns = np.array([t_1015 * 10**9, t_1015 * 10**9 + 1, (t_1015 - 900) * 10**9 + 1])
+    assert intervals_of_ns(ns, 900).tolist() == [k_1000, k_1000 + 1, k_1000]
+
+
+def test_the_forecast_origin_is_the_interval_a_15_min_reading_ends(quarter: HeldOutStream) -> None:
+    """The world stamps its 15-min averages at the interval end; meter k's intervals are offset
+    by 7·k s from the quarter hour, so only meter 0's readings fall on the boundaries."""
+    a = _serve_forecast(blank_answers(quarter), quarter, "persistence")
+    fc = load_forecast.forecasts(a, quarter.readings).set_index("meter_id")
+    t_s = pd.to_datetime(quarter.readings["timestamp"], utc=True).astype("int64").to_numpy() // 10**9
+    on_grid = quarter.readings["meter_id"].to_numpy() == "heldout-900s-0"
+    assert (t_s[on_grid] % 900 == 0).all() and (t_s[~on_grid] % 900 != 0).all()
+    # each on-grid reading completes its interval: it is the origin, nothing is in progress
+    assert sorted(fc.loc["heldout-900s-0", "origin"]) == sorted(set(t_s[on_grid] // 900 - 1))
+    assert fc.loc["heldout-900s-0", "latest_w"].isna().all()
+    # ... so beyond 15 min its latest-reading persistence is the origin's mean (that reading)
+    on = fc.loc[["heldout-900s-0"]].reset_index()
+    at_60 = load_forecast._points(on, load_forecast.interval_loads(quarter.readings), 60)
+    assert len(at_60["pred"]) > 100 and np.array_equal(at_60["latest"], at_60["persistence"])
+    # a reading stamped 7 s after a boundary ends 7 s into the next interval: in progress there
+    assert np.isfinite(fc.loc["heldout-900s-1", "latest_w"]).all()
+    loads = load_forecast.interval_loads(quarter.readings)
+    r0 = quarter.readings.iloc[0]
+    own = sum(r0[f"active_power_{ph}"] for ph in "abc")
+    assert loads[r0["meter_id"]][int(pd.Timestamp(r0["timestamp"]).timestamp()) // 900 - 1] == own
 
 
 def test_load_forecast_scores_against_the_meters_later_intervals(quarter: HeldOutStream) -> None:
@@ -127,15 +181,26 @@ def test_load_forecast_scores_against_the_meters_later_intervals(quarter: HeldOu
         _serve_forecast(blank_answers(quarter), quarter, "persistence"), quarter, "15 min"
     )
     assert naive[0].served == pytest.approx(naive[0].baseline) and judge(naive[0]).verdict == NOT_MET
+    # repeating the reading just received (it ended the origin) is persistence, not the target
+    assert naive[0].served > 1.0
     worse = load_forecast.rows(_serve_forecast(blank_answers(quarter), quarter, "biased"), quarter, "15 min")
     assert worse[0].served > worse[0].baseline
-    # beyond 15 min the baseline also holds the readings the call brought after the origin: a
-    # forecast that only repeats them ties it; at 15 min they are the target and stay out
-    latest = load_forecast.rows(_serve_forecast(blank_answers(quarter), quarter, "latest"), quarter, "15 min")
-    assert latest[1].served == pytest.approx(latest[1].baseline) and judge(latest[1]).verdict == NOT_MET
-    assert latest[0].served == 0.0 and latest[0].baseline > 0.0
     no_fc = load_forecast.rows(blank_answers(quarter), quarter, "15 min")
     assert all(r.verdict == NOT_ASSESSABLE for r in no_fc)
+
+
+def test_the_latest_reading_baseline_uses_the_interval_in_progress(minute_off_grid: HeldOutStream) -> None:
+    """Beyond 15 min the baseline also holds the readings the call brought after the origin: a
+    forecast that only repeats them ties it; at 15 min they are part of the target and stay out."""
+    stream = minute_off_grid
+    a = _serve_forecast(blank_answers(stream), stream, "latest")
+    fc = load_forecast.forecasts(a, stream.readings)
+    loads = load_forecast.interval_loads(stream.readings)
+    at_60 = load_forecast._points(fc, loads, 60)
+    assert len(at_60["pred"]) > 100 and np.allclose(at_60["latest"], at_60["pred"])
+    assert np.isnan(load_forecast._points(fc, loads, 15)["latest"]).all()
+    rows = load_forecast.rows(a, stream, "1 min")
+    assert rows[1].served >= rows[1].baseline and judge(rows[1]).verdict == NOT_MET
 
 
 def test_sag_duration_baseline_counts_from_the_first_reading_seen() -> None:

@@ -1,18 +1,23 @@
 """load_forecast: the served per-meter forecast against the meter's own later 15-min loads.
 
-The served model keeps each meter's 15-min interval means (readings bucketed by
-``floor(t / 900 s)``) and forecasts from the last complete interval ("origin"): the answers of
-one ``AssessBatch`` call share the origin "latest interval of that meter in the call − 1".
-Truth for horizon h is the mean of the meter's later readings in interval origin + h/15 min —
-the quantity the model forecasts. Each (meter, origin) forecast is scored once.
+The served model keeps each meter's 15-min interval means and forecasts from the last complete
+interval ("origin"). A reading's timestamp is the end of the span it measures (the world's 15-min
+readings are averages stamped at their interval's end), so interval k holds the readings with
+k·900 s < t ≤ (k+1)·900 s, and interval k is complete once a reading with t ≥ (k+1)·900 s
+arrived (gridtwin.core.intervals, the functions the service uses): the answers of one
+``AssessBatch`` call share the origin "last interval ended by the meter's latest reading in the
+call". Truth for horizon h is the mean of the meter's readings in interval origin + h/15 min —
+the interval ending h after the end of the origin, the quantity the model forecasts. Each
+(meter, origin) forecast is scored once.
 
 Baseline: the best of the meter's own naive forecasts on the same points — persistence (the
 origin interval), daily naive (same interval a day before the target), when every point
 has it, weekly naive, and beyond 15 min the latest-reading persistence: the mean of the readings
-the call already holds in the interval after the origin. The served model may use those
-readings too, so the baseline gets them as well; at 15 min ahead they are part of the target
-itself and neither may use them. Goal: beat it; at 15 min also MAPE ≤ 10 % (issue 9's
-simulator goal).
+the call already holds in the interval after the origin, or where it holds none (a reading that
+ended its interval: every on-grid 15-min reading) the origin's mean, which those newest readings
+then are. The served model may use those readings too, so the baseline gets them as well; at
+15 min ahead they are part of the target itself and neither may use them. Goal: beat it; at
+15 min also MAPE ≤ 10 % (issue 9's simulator goal).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gridtwin.core.intervals import intervals_of_ns, last_complete_ns
 from training.heldout import HeldOutStream
 from training.serving_eval.scorers.common import mape_pct
 from training.serving_eval.verdict import Row, not_assessable
@@ -32,10 +38,16 @@ DAY, WEEK = 96, 672
 
 def interval_loads(readings: pd.DataFrame) -> dict[str, pd.Series]:
     """Per meter: mean reported total active power (W) per 15-min interval index."""
-    ts = pd.to_datetime(readings["timestamp"], utc=True).astype("int64").to_numpy() / 1e9
+    ts_ns = pd.to_datetime(readings["timestamp"], utc=True).astype("int64").to_numpy()
     p = readings[[f"active_power_{ph}" for ph in "abc"]].to_numpy(float).sum(axis=1)
-    df = pd.DataFrame({"m": readings["meter_id"].to_numpy(), "b": (ts // STEP_S).astype(int), "p": p})
+    df = pd.DataFrame({"m": readings["meter_id"].to_numpy(), "b": intervals_of_ns(ts_ns, STEP_S), "p": p})
     return {m: g.groupby("b")["p"].mean() for m, g in df.groupby("m")}
+
+
+def _answer_ns(answers: pd.DataFrame) -> np.ndarray:
+    """The answers' reading times in integer ns (``ts_s`` is a float: whole seconds, as the
+    world's timestamps are, convert exactly; sub-microsecond parts would not survive it)."""
+    return np.round(answers["ts_s"].to_numpy(float) * 1e9).astype(np.int64)
 
 
 def forecasts(answers: pd.DataFrame, readings: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -45,18 +57,20 @@ def forecasts(answers: pd.DataFrame, readings: pd.DataFrame | None = None) -> pd
     cols = [f"{MODEL}.h{h}.load_w" for h in HORIZONS_MIN]
     if not set(cols) <= set(answers.columns):
         return pd.DataFrame(columns=["meter_id", "origin", *cols, "short"])
-    b = (answers["ts_s"].to_numpy() // STEP_S).astype(int)
-    latest = (
-        pd.Series(b)
+    t_ns = _answer_ns(answers)
+    b = intervals_of_ns(t_ns, STEP_S)
+    origin = (
+        pd.Series(last_complete_ns(t_ns, STEP_S))
         .groupby([answers["batch_index"].to_numpy(), answers["meter_id"].to_numpy()])
         .transform("max")
+        .to_numpy()
     )
     df = answers[["meter_id", *cols]].copy()
-    df["origin"] = latest.to_numpy() - 1
+    df["origin"] = origin
     df["latest_w"] = np.nan
     if readings is not None:
         p = readings[[f"active_power_{ph}" for ph in "abc"]].to_numpy(float).sum(axis=1)
-        in_latest = pd.Series(np.where(b == latest.to_numpy(), p, np.nan))
+        in_latest = pd.Series(np.where(b == origin + 1, p, np.nan))  # the interval in progress
         keys = [answers["batch_index"].to_numpy(), answers["meter_id"].to_numpy()]
         df["latest_w"] = in_latest.groupby(keys).transform("mean").to_numpy()
     df["short"] = answers[f"{MODEL}.info.detail"].astype(str).str.startswith("short history").to_numpy()
@@ -80,6 +94,8 @@ def _points(fc: pd.DataFrame, loads: dict[str, pd.Series], h_min: int) -> dict[s
         out["daily"].append(y.get(o + k - DAY, np.nan))
         out["weekly"].append(y.get(o + k - WEEK, np.nan))
     arr = {n: np.asarray(v, float) for n, v in out.items()}
+    if k > 1:  # the newest readings in hand: the interval in progress, else the origin they ended
+        arr["latest"] = np.where(np.isfinite(arr["latest"]), arr["latest"], arr["persistence"])
     keep = np.isfinite(arr["truth"]) & np.isfinite(arr["persistence"]) & np.isfinite(arr["daily"])
     return {n: v[keep] for n, v in arr.items()}
 
