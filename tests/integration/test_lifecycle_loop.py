@@ -20,7 +20,7 @@ from gridsim.live import iter_live_readings
 from gridtwin.lifecycle.store import events, promote, read_aliases, rollback
 from gridtwin.records import reading_from_record
 from gridtwin.v1 import assessment_pb2, gateway_pb2, gateway_pb2_grpc, reading_pb2, services_pb2
-from tests.conftest import ROOT, cleanup_prefix, start_mesh
+from tests.conftest import cleanup_prefix, start_mesh
 from training.lifecycle.reference import training_features, write_reference
 from training.lifecycle.retrain import retrain
 from training.pipeline import dataset_dir, train_one
@@ -46,11 +46,9 @@ DRIFT_ENV = {
 
 
 @pytest.fixture(scope="module")
-def registry() -> Iterator[Path]:
+def registry(quick_registry: Path) -> Iterator[Path]:
     """The quick models (a private copy: the loop moves aliases), with the champion's reference."""
-    source = ROOT / "registry"
-    if not (source / MODEL / "manifest.json").exists():
-        pytest.skip("no quick registry: run `gridtwin train --profile quick`")
+    source = quick_registry
     path = Path(tempfile.mkdtemp(prefix="gridtwin-lifecycle-"))
     shutil.copytree(source, path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("lifecycle"))
     data = dataset_dir("quick", CHAMPION_SEED)

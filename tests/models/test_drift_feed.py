@@ -10,7 +10,6 @@ import pytest
 
 from bench.drift import measure, reference_of
 from gridtwin.lifecycle.window import WindowSettings
-from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +23,11 @@ TAP_FLAGGED_WITHIN_READINGS = 12_500
 TAP_HOURS = 24.0  # > 12 500 readings of 12 meters (17.4 h)
 
 
-def test_unchanged_feed_rarely_drifts_and_a_tap_change_is_flagged():
-    if not (ROOT / "registry" / "voltage_anomaly" / "manifest.json").exists():
-        pytest.skip("no quick registry: run `gridtwin train --profile quick`")
+def test_unchanged_feed_rarely_drifts_and_a_tap_change_is_flagged(quick_registry):
     cfg = WindowSettings.from_env()
     assert cfg.window_s == 86400, "the test measures the default window"
-    ref = reference_of("voltage_anomaly", str(ROOT / "registry"))
-    figures = measure(ref, cfg, 12, 48.0, TAP_HOURS, 11, "voltage_anomaly", str(ROOT / "registry"))
+    ref = reference_of("voltage_anomaly", str(quick_registry))
+    figures = measure(ref, cfg, 12, 48.0, TAP_HOURS, 11, "voltage_anomaly", str(quick_registry))
     assert figures["windows_judged"] >= 24 * 12  # a day of 5-min steps
     assert figures["false_drift_share"] <= 0.01, figures
     assert figures["tap_flagged_after_readings"] is not None, figures

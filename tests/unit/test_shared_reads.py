@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-import pytest
 import redis
 
 from gridtwin.assets import MAINTENANCE_FIELDS, write_assets
 from gridtwin.core.redis_client import connect
 from gridtwin.features.schema import FEATURE_NAMES, SCHEMA_VERSION
-from gridtwin.mesh import ROOT
 from gridtwin.registry import load_entry
 from gridtwin.serving.model import ModuleBatch
 from gridtwin.serving.shared import shared_assets
@@ -61,12 +59,12 @@ def test_models_asking_the_same_register_fields_share_one_read(redis_url, redis_
     assert own == {"m-1": {"rated_current_a": 150.0, "age_years": 3.0}, "m-2": {"age_years": 10.0}}
 
 
-def test_overload_risk_rates_meters_from_the_shared_read_as_from_its_own(redis_url, redis_prefix) -> None:
-    if not (ROOT / "registry" / "overload_risk" / "manifest.json").exists():
-        pytest.skip("no quick registry: run `gridtwin train --profile quick`")
+def test_overload_risk_rates_meters_from_the_shared_read_as_from_its_own(
+    redis_url, redis_prefix, quick_registry
+) -> None:
     from gridtwin.models.overload_risk import Model
 
-    model = Model(load_entry("overload_risk", ROOT / "registry"))
+    model = Model(load_entry("overload_risk", quick_registry))
     write_assets(redis.Redis.from_url(redis_url), redis_prefix, RECORDS)
 
     async def run() -> tuple[np.ndarray, np.ndarray]:
