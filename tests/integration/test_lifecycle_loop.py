@@ -30,11 +30,12 @@ pytestmark = pytest.mark.mesh
 MODEL = "voltage_anomaly"
 METERS = 12
 # The comparator judges F1 over every labelled anomaly of its held-out day. Measured on the
-# quick models (2026-12-01): seed 0 scores 0.914, seeds 1-4 0.880, no false alarm. So the loop's
-# champion is seed 1, seed 0 is judged better and seed 3 (a tie) is refused as not better.
+# quick models (2026-12-01): seed 0 scores 0.914, seeds 1-7 0.880-0.885 (which of them ties seed 1
+# differs between machines), no false alarm. So the loop's champion is seed 1, seed 0 is judged
+# better, and a refit of the champion's own seed (a tie) is refused as not better.
 CHAMPION_SEED = 1
 CANDIDATE_SEED = 0
-WORSE_SEED = 3
+NOT_BETTER_SEED = CHAMPION_SEED
 DRIFT_ENV = {
     "GRIDTWIN_DRIFT_BUCKET_S": "300",
     "GRIDTWIN_DRIFT_WINDOW_S": "3600",
@@ -171,7 +172,7 @@ def test_drift_retrain_shadow_promote_rollback(lifecycle_mesh, registry):
         _acknowledge(stub, start, champion)
         # 3. Retrained: a candidate judged worse is refused; one judged better on the same
         # held-out data becomes the challenger.
-        refused = retrain(MODEL, seed=WORSE_SEED, registry=str(registry), who="test")
+        refused = retrain(MODEL, seed=NOT_BETTER_SEED, registry=str(registry), who="test")
         assert not refused.registered and "not better" in refused.detail
         assert read_aliases(MODEL, registry).challenger is None
         result = retrain(MODEL, seed=CANDIDATE_SEED, registry=str(registry), who="test")
